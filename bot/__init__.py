@@ -1,0 +1,1 @@
+"""Telegram and console adapters: parse the message, call a service, render the reply."""

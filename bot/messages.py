@@ -1,0 +1,59 @@
+"""Every user-facing refusal text, one per reason code, in one place.
+
+A refusal always ends with its code in square brackets so ``/why CODE`` can explain it.
+Templates may use the facts of the Decision (``str.format`` fields); missing facts fall
+back to the plain text.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rules.codes import Reason
+
+REASON_TEXT: dict[Reason, str] = {
+    Reason.INVALID_ID: "身份证号格式不正确或校验位不对，请核对18位身份证号。",
+    Reason.UNKNOWN_PERSON: "没有查到这个身份证号的参保人员。",
+    Reason.NAME_MISMATCH: "姓名与身份证号不一致，请核对。",
+    Reason.NOT_LINKED: "您还没有绑定身份，请先发送 /start 完成身份验证。",
+    Reason.CONTACT_NOT_OWN: "请分享您本人的手机号（点击“分享我的手机号”按钮），不能转发他人的名片。",
+    Reason.PHONE_NOT_FOUND: "这个手机号没有对应的参保人员，请使用参保登记时留的手机号。",
+    Reason.VERIFY_FAILED: "身份证号后4位不正确，请重新输入。",
+    Reason.TOO_MANY_ATTEMPTS: "验证失败次数过多，请1小时后再试。",
+    Reason.PRIVATE_ONLY: "为保护隐私，账户操作只能在与我的私聊中进行。",
+    Reason.FORBIDDEN: "您没有权限进行这个操作。",
+    Reason.NO_PERSONAL_ACCOUNT: "只有参加职工医保并有个人账户的人员才能开通家庭共济（未退休的灵活就业人员没有个人账户）。",
+    Reason.ACCOUNT_NOT_OPEN: "您还没有开通家庭共济账户，请先发送 /open 阅读并同意承诺书。",
+    Reason.NOT_INSURED: "对方没有参加基本医疗保险，不能绑定为共济亲属。",
+    Reason.UNKNOWN_RELATION: "没有识别出亲属关系，请用：配偶、父母、子女、配偶父母、兄弟姐妹、祖父母、外祖父母、孙子女、外孙子女。",
+    Reason.RELATION_NOT_ALLOWED: "您所在地区的政策不允许绑定这种关系的亲属。",
+    Reason.SELF_BINDING: "不能绑定您自己。",
+    Reason.OUT_OF_SCOPE: "对方的参保地不在允许的范围内（需同省参保）。",
+    Reason.MAX_RELATIVES: "您绑定的亲属已达到本地区上限。",
+    Reason.ALREADY_BOUND: "您已经绑定过这位亲属了。",
+    Reason.RELATIVE_ALREADY_BOUND: "该亲属已被其他户主绑定。",
+    Reason.RELATIVE_IS_HOUSEHOLDER: "该亲属自己已作为户主绑定了亲属，不能再被绑定。",
+    Reason.HOUSEHOLDER_IS_BOUND: "您已是他人的共济亲属，不能再绑定别人。",
+    Reason.NOT_BOUND: "没有找到这条绑定关系。",
+    Reason.INVALID_AMOUNT: "金额不正确：请输入大于0、最多两位小数的金额，例如 120 或 120.50。",
+    Reason.INSUFFICIENT_BALANCE: "个人账户余额不足。",
+    Reason.FAMILY_FUNDS_INSUFFICIENT: "户主的个人账户余额不足以支付。",
+    Reason.LIMIT_EXCEEDED: "超出了户主为您设置的累计使用限额。",
+    Reason.PURPOSE_NOT_ALLOWED: "本地区家庭共济资金不能用于这项支出。",
+    Reason.ORDER_NOT_SUPPORTED: "您所在地区不支持设置共济扣款顺序。",
+    Reason.NOT_RESIDENT: "只能为参加城乡居民医保的亲属代缴居民医保费。",
+    Reason.EXPIRED: "这个确认按钮已超过10分钟失效，请重新发起操作。",
+}
+
+# The Dongying prompt, restated from [001]: a re-swipe within the window uses family money.
+RETRY_PROMPT = "您存在有效的家庭共济绑定关系，{minutes}分钟内再次刷卡，可以走家庭共济消费。"
+
+
+def refusal(code: Reason | str, facts: dict[str, Any] | None = None) -> str:
+    """The Chinese message for a refusal, ending with ``[CODE]``."""
+    reason = Reason(code)
+    text = REASON_TEXT[reason]
+    if reason is Reason.INSUFFICIENT_BALANCE and facts and facts.get("retry_window_seconds"):
+        minutes = max(1, int(facts["retry_window_seconds"]) // 60)
+        text += RETRY_PROMPT.format(minutes=minutes)
+    return f"{text}[{reason.value}]"

@@ -1,0 +1,87 @@
+"""Bot-side state kept in the database, so any replica can continue any conversation.
+
+These tables share ``rules.schema.Base.metadata`` (one migration history). Nothing here
+imports ``telegram``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, DateTime, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from rules.schema import Base
+
+
+class Link(Base):
+    """One Telegram user ↔ one insured person, after phone + ID-tail verification."""
+
+    __tablename__ = "links"
+    user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"), unique=True)
+    linked_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class LinkAttempt(Base):
+    """A verification try (failed ones count towards TOO_MANY_ATTEMPTS)."""
+
+    __tablename__ = "link_attempts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    at: Mapped[datetime] = mapped_column(DateTime)
+    ok: Mapped[bool] = mapped_column()
+
+
+class ConversationState(Base):
+    """Where a user is in a multi-step exchange (e.g. phone shared, awaiting ID tail)."""
+
+    __tablename__ = "conversation_state"
+    user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    state: Mapped[str] = mapped_column(String(32))
+    data: Mapped[str] = mapped_column(Text, default="{}")  # JSON
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class Confirmation(Base):
+    """A pending 确认/取消 summary: short opaque token, owner, expiry, single use."""
+
+    __tablename__ = "confirmations"
+    token: Mapped[str] = mapped_column(String(32), primary_key=True)
+    owner_user_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    action: Mapped[str] = mapped_column(String(32))
+    payload: Mapped[str] = mapped_column(Text)  # JSON
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    expires_at: Mapped[datetime] = mapped_column(DateTime)
+    used_at: Mapped[datetime | None] = mapped_column(DateTime)
+    result: Mapped[str | None] = mapped_column(Text)  # JSON of the first outcome
+
+
+class ProcessedUpdate(Base):
+    """Telegram update_ids already handled: a redelivered update has no second effect."""
+
+    __tablename__ = "processed_updates"
+    update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class Feedback(Base):
+    """👍/👎 on a knowledge-base answer."""
+
+    __tablename__ = "feedback"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(BigInteger)
+    entry_id: Mapped[str] = mapped_column(String(64), index=True)
+    helpful: Mapped[bool] = mapped_column()
+    at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class UnansweredQuestion(Base):
+    """A question the knowledge base could not answer, masked, for staff to turn into knowledge."""
+
+    __tablename__ = "unanswered"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    question: Mapped[str] = mapped_column(Text)  # already redacted
+    best_entry: Mapped[str | None] = mapped_column(String(64))
+    score: Mapped[float] = mapped_column()
+    at: Mapped[datetime] = mapped_column(DateTime)
