@@ -1,0 +1,156 @@
+"""The composition root: one place builds the Application and its services.
+
+Services (engine, FamilyService, knowledge base, matcher) are created in ``post_init``
+and disposed in ``post_shutdown``; the console and the tests call :func:`start` /
+:func:`stop` themselves because they never run ``run_polling``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from telegram import (
+    BotCommand, BotCommandScopeAllPrivateChats, BotCommandScopeChat, LinkPreviewOptions,
+)
+from telegram.error import TelegramError
+from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, Defaults
+from telegram.request import BaseRequest
+
+from bot.context import CONTEXT_TYPES, BotData, Services
+from bot.logs import install_redaction
+from bot.loopback import LOOPBACK_TOKEN, LoopbackRequest
+from bot.settings import Settings
+from rules.clock import Clock, SystemClock
+
+log = logging.getLogger(__name__)
+
+USER_COMMANDS = [
+    ("start", "开始 / 验证身份"), ("help", "使用说明"), ("me", "我的身份"),
+    ("balance", "个人账户余额"), ("open", "开通家庭共济（承诺书）"),
+    ("bind", "绑定亲属：身份证号 姓名 关系"), ("unbind", "解除绑定"),
+    ("limit", "设置亲属使用限额"), ("order", "设置扣款顺序"), ("family", "我的共济家庭"),
+    ("settle", "结算：金额 [用途]"), ("contribute", "为亲属代缴居民医保"),
+    ("history", "账户流水"), ("ask", "提问"), ("why", "解释原因代码"), ("cancel", "取消当前操作"),
+]
+STAFF_COMMANDS = [
+    ("lookup", "查询参保人"), ("settle_for", "代为结算"), ("credit", "月度划入"),
+    ("audit", "账目核查"), ("unanswered", "未解答的问题"), ("stats", "统计"),
+]
+GROUP_COMMANDS = [("ask", "提问"), ("why", "解释原因代码"), ("help", "使用说明")]
+
+
+def bot_token(request: BaseRequest | None) -> str:
+    """The token from TELEGRAM_BOT_TOKEN; the loopback needs none."""
+    token = os.environ.get("TELEGRAM_BOT_TOKEN", "").strip()
+    if token:
+        return token
+    if isinstance(request, LoopbackRequest):
+        return LOOPBACK_TOKEN
+    raise ValueError("TELEGRAM_BOT_TOKEN is not set")
+
+
+def build_application(settings: Settings, *, request: BaseRequest | None = None,
+                      clock: Clock | None = None) -> Application[Any, Any, Any, Any, Any, Any]:
+    """Build the Application with every handler registered; services start in post_init."""
+    from bot.handlers import register_all
+
+    token = bot_token(request)
+    install_redaction(token)
+    builder = (
+        ApplicationBuilder()
+        .token(token)
+        .defaults(Defaults(link_preview_options=LinkPreviewOptions(is_disabled=True)))
+        .context_types(CONTEXT_TYPES)
+        .post_init(start)
+        .post_shutdown(stop)
+    )
+    if request is not None:
+        builder = builder.request(request).get_updates_request(request)
+    else:
+        builder = builder.rate_limiter(AIORateLimiter()).concurrent_updates(32)
+        base_url = os.environ.get("TELEGRAM_API_BASE_URL", "").strip()
+        if base_url:
+            builder = builder.base_url(base_url)
+    app = builder.build()
+    app.bot_data.clock = clock or SystemClock()
+    app.bot_data.settings = settings
+    register_all(app)
+    return app
+
+
+def create_services(settings: Settings, clock: Clock) -> Services:
+    """Engine, schema (SQLite), FamilyService, knowledge base and matcher (blocking)."""
+    import bot.state  # noqa: F401  (bot tables share the metadata)
+    from knowledge import Matcher, load_knowledge
+    from rules.db import create_schema, is_sqlite, make_engine, session_factory
+    from rules.policy import Policies
+    from rules.service import FamilyService
+
+    db = settings.database
+    engine = make_engine(db.url, pool_size=db.pool_size, max_overflow=db.max_overflow)
+    if is_sqlite(engine):
+        create_schema(engine)
+    policies = Policies.load()
+    kb = load_knowledge()
+    k = settings.knowledge
+    matcher = Matcher(kb, answer_threshold=k.answer_threshold,
+                      suggest_threshold=k.suggest_threshold, max_suggestions=k.max_suggestions)
+    return Services(
+        settings=settings, engine=engine, sessions=session_factory(engine), policies=policies,
+        family=FamilyService(engine, policies, clock, retries=db.retries), kb=kb,
+        matcher=matcher, clock=clock,
+    )
+
+
+async def start(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
+    """post_init: create the services, then publish the command menus."""
+    import asyncio
+
+    data: BotData = app.bot_data
+    if data.services is None:
+        assert data.settings is not None and data.clock is not None
+        data.services = await asyncio.to_thread(create_services, data.settings, data.clock)
+    await set_menus(app)
+
+
+async def stop(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
+    """post_shutdown: dispose of the engine."""
+    data: BotData = app.bot_data
+    if data.services is not None:
+        data.services.engine.dispose()
+        data.services = None
+
+
+async def set_menus(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
+    """Command menus: private chats, groups, and a staff menu per staff user."""
+    def cmds(pairs: list[tuple[str, str]]) -> list[BotCommand]:
+        return [BotCommand(c, d) for c, d in pairs]
+
+    try:
+        await app.bot.set_my_commands(cmds(GROUP_COMMANDS))
+        await app.bot.set_my_commands(cmds(USER_COMMANDS), scope=BotCommandScopeAllPrivateChats())
+    except TelegramError:
+        log.warning("could not set the command menus", exc_info=True)
+    settings: Settings = app.bot_data.services.settings
+    for staff_id in settings.staff_ids:
+        try:
+            await app.bot.set_my_commands(cmds(USER_COMMANDS + STAFF_COMMANDS),
+                                          scope=BotCommandScopeChat(staff_id))
+        except TelegramError:  # the staff member has not opened a chat with the bot yet
+            log.info("staff menu not set for one staff user (no chat yet)")
+
+
+@asynccontextmanager
+async def running(app: Application[Any, Any, Any, Any, Any, Any]) -> AsyncIterator[Services]:
+    """Initialise the app and its services without polling (console, tests, bench)."""
+    await app.initialize()
+    try:
+        await start(app)
+        yield app.bot_data.services
+    finally:
+        await stop(app)
+        await app.shutdown()

@@ -1,0 +1,210 @@
+"""Confirmation tokens: a masked summary with 确认/取消 buttons; nothing changes until 确认.
+
+A token is short and opaque; its row in ``confirmations`` holds the owner, the action, a
+JSON payload and the expiry. Pressing 确认 re-authorises the presser, executes the action
+with the idempotency key ``confirm:{token}`` and then marks the row used with
+``UPDATE … WHERE used_at IS NULL`` — so a second press, a redelivered update or a press
+racing the first changes nothing more: the domain replays the same Decision for the same
+key, and only the press that wins the UPDATE edits the summary and sends notices.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select, update as sql_update
+from telegram import Update
+from telegram.ext import Application, CallbackQueryHandler
+
+from bot.context import (
+    Services, call, current_person, is_staff, keyboard, notify, reply, reply_refusal, services,
+    why_button,
+)
+from bot.messages import refusal
+from bot.state import Confirmation
+from rules.codes import Reason
+
+log = logging.getLogger(__name__)
+
+ALREADY_DONE = "已处理"
+CANCELLED = "已取消，没有做任何更改。"
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A confirmation row as the handlers see it."""
+
+    token: str
+    owner_user_id: int
+    action: str
+    payload: dict[str, Any]
+    expired: bool
+    used: bool
+    result: str | None
+
+
+@dataclass
+class Outcome:
+    """What a confirmed action produced: the text for the summary, notices to others."""
+
+    text: str
+    notices: list[tuple[int, str]] = field(default_factory=list)
+    code: str | None = None  # a refusal keeps its 为什么? button
+
+
+Executor = Callable[[Any, Pending, Any, str], Awaitable[Outcome]]
+_EXECUTORS: dict[str, Executor] = {}
+
+
+def executor(action: str) -> Callable[[Executor], Executor]:
+    """Register the coroutine that performs ``action`` once confirmed."""
+    def wrap(fn: Executor) -> Executor:
+        _EXECUTORS[action] = fn
+        return fn
+    return wrap
+
+
+def _insert(svc: Services, owner: int, action: str, payload: dict[str, Any]) -> str:
+    token = secrets.token_urlsafe(8)
+    now = svc.clock.now()
+    ttl = timedelta(seconds=svc.settings.confirmation_ttl_seconds)
+    with svc.sessions.begin() as session:
+        session.add(Confirmation(
+            token=token, owner_user_id=owner, action=action,
+            payload=json.dumps(payload, ensure_ascii=False),
+            created_at=now, expires_at=now + ttl, used_at=None, result=None,
+        ))
+    return token
+
+
+def _load(svc: Services, token: str) -> Pending | None:
+    with svc.sessions() as session:
+        row = session.scalar(select(Confirmation).where(Confirmation.token == token))
+        if row is None:
+            return None
+        return Pending(
+            token=row.token, owner_user_id=row.owner_user_id, action=row.action,
+            payload=json.loads(row.payload), expired=svc.clock.now() >= row.expires_at,
+            used=row.used_at is not None, result=row.result,
+        )
+
+
+def _claim(svc: Services, token: str, result: str) -> bool:
+    """Mark the token used; True only for the one caller whose UPDATE changed the row."""
+    with svc.sessions.begin() as session:
+        done = session.execute(
+            sql_update(Confirmation)
+            .where(Confirmation.token == token, Confirmation.used_at.is_(None))
+            .values(used_at=svc.clock.now(), result=result)
+        )
+        return bool(done.rowcount == 1)
+
+
+async def ask(update: Update, context: Any, action: str, payload: dict[str, Any],
+              summary: str, label: str = "确认") -> str:
+    """Store a pending action and reply with its summary and the 确认/取消 buttons."""
+    user = update.effective_user
+    assert user is not None
+    token = await call(_insert, services(context), user.id, action, payload)
+    minutes = max(1, services(context).settings.confirmation_ttl_seconds // 60)
+    text = f"{summary}\n\n请在{minutes}分钟内点击“{label}”完成操作；点击前不会有任何更改。"
+    await reply(update, context, text, [[(label, f"cf:{token}"), ("取消", f"cx:{token}")]])
+    return token
+
+
+async def _finish(update: Update, text: str, code: str | None = None) -> None:
+    """Answer the button press and show ``text`` in place of the summary (buttons removed)."""
+    query = update.callback_query
+    assert query is not None
+    await query.answer()
+    try:
+        await query.edit_message_text(text, reply_markup=keyboard([why_button(code)] if code else None))
+    except Exception:  # noqa: BLE001 — an unchanged or deleted message is not an error here
+        log.debug("could not edit confirmation message", exc_info=True)
+
+
+async def _authorise(update: Update, context: Any, pending: Pending) -> tuple[bool, Any]:
+    """Re-check, at press time, that the presser may still do this; returns (ok, person)."""
+    if pending.payload.get("staff"):
+        user = update.effective_user
+        if is_staff(context, user.id if user else None):
+            return True, None
+        await reply_refusal(update, context, Reason.FORBIDDEN)
+        return False, None
+    person = await current_person(update, context)
+    if person is None:
+        return False, None
+    if person.id != pending.payload.get("person_id"):
+        await reply_refusal(update, context, Reason.FORBIDDEN)
+        return False, None
+    return True, person
+
+
+async def _pending_for(update: Update, context: Any) -> Pending | None:
+    """The confirmation a press refers to, once the presser is known to own it."""
+    query = update.callback_query
+    assert query is not None and query.data is not None
+    pending = await call(_load, services(context), query.data[3:])
+    if pending is None:
+        await query.answer(refusal(Reason.EXPIRED), show_alert=True)
+        return None
+    if pending.owner_user_id != query.from_user.id:
+        await query.answer(refusal(Reason.FORBIDDEN), show_alert=True)
+        await reply_refusal(update, context, Reason.FORBIDDEN)
+        return None
+    if pending.used:
+        await query.answer(f"{ALREADY_DONE}：{pending.result or ''}"[:190])
+        return None
+    return pending
+
+
+async def on_confirm(update: Update, context: Any) -> None:
+    """确认 pressed: re-authorise, execute once, edit the summary to the outcome."""
+    pending = await _pending_for(update, context)
+    if pending is None:
+        return
+    svc = services(context)
+    if pending.expired:
+        text = refusal(Reason.EXPIRED)
+        if await call(_claim, svc, pending.token, text):
+            await _finish(update, text, Reason.EXPIRED)
+        else:
+            await update.callback_query.answer(ALREADY_DONE)  # type: ignore[union-attr]
+        return
+    ok, person = await _authorise(update, context, pending)
+    if not ok:
+        await update.callback_query.answer()  # type: ignore[union-attr]
+        return
+    outcome = await _EXECUTORS[pending.action](context, pending, person, f"confirm:{pending.token}")
+    if not await call(_claim, svc, pending.token, outcome.text):
+        await update.callback_query.answer(ALREADY_DONE)  # type: ignore[union-attr]
+        return
+    await _finish(update, outcome.text, outcome.code)
+    for user_id, text in outcome.notices:
+        await notify(context, user_id, text)
+
+
+async def on_cancel(update: Update, context: Any) -> None:
+    """取消 pressed: mark the token used without doing anything."""
+    pending = await _pending_for(update, context)
+    if pending is None:
+        return
+    if await call(_claim, services(context), pending.token, CANCELLED):
+        await _finish(update, CANCELLED)
+    else:
+        await update.callback_query.answer(ALREADY_DONE)  # type: ignore[union-attr]
+
+
+def register(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
+    """The 确认 (cf:) and 取消 (cx:) buttons."""
+    if app.bot_data.get("confirm_registered"):
+        return
+    app.bot_data["confirm_registered"] = True
+    app.add_handler(CallbackQueryHandler(on_confirm, pattern=r"^cf:"))
+    app.add_handler(CallbackQueryHandler(on_cancel, pattern=r"^cx:"))

@@ -1,0 +1,270 @@
+"""``gongji console``: chat with the real handlers in a terminal (or from a script).
+
+Each input line becomes a Telegram update fed to ``Application.process_update``; the
+in-process Bot API (:mod:`bot.loopback`) records what the bot sends, which is printed —
+as JSON lines with ``--json`` (see the shared contract).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, TextIO
+
+from sqlalchemy import func, select
+from telegram import Update
+
+from bot.app import build_application, running
+from bot.logs import setup_logging
+from bot.loopback import BOT_USER, LoopbackRequest, Sent, query_id
+from bot.settings import Settings
+from bot.state import ProcessedUpdate
+from rules.clock import ManualClock
+
+DEFAULT_USER = 100001  # the console's first Telegram user (not linked: try /start)
+
+
+class ConsoleError(ValueError):
+    """A directive the console cannot carry out (shown, never a traceback)."""
+
+
+class Console:
+    """Turns input lines into updates and returns what the bot sent because of each."""
+
+    def __init__(self, app: Any, loopback: LoopbackRequest, clock: ManualClock,
+                 user_id: int = DEFAULT_USER, first_update_id: int = 1) -> None:
+        self.app, self.loopback, self.clock = app, loopback, clock
+        self.user_id = user_id
+        self.group_id: int | None = None
+        self._updates = itertools.count(first_update_id)
+        self._messages = itertools.count(1)
+        self._queries = itertools.count(1)
+
+    @property
+    def chat_id(self) -> int:
+        return self.group_id if self.group_id is not None else self.user_id
+
+    def _user(self, user_id: int | None = None) -> dict[str, Any]:
+        uid = self.user_id if user_id is None else user_id
+        return {"id": uid, "is_bot": False, "first_name": f"用户{uid}", "language_code": "zh-hans"}
+
+    def _message(self, **fields: Any) -> dict[str, Any]:
+        return {"message_id": next(self._messages), "date": int(self.clock.now().timestamp()),
+                "chat": self.loopback.chat(self.chat_id), "from": self._user(), **fields}
+
+    async def _feed(self, data: dict[str, Any]) -> None:
+        data["update_id"] = next(self._updates)
+        await self.app.process_update(Update.de_json(data, self.app.bot))
+
+    async def line(self, text: str) -> list[Sent]:
+        """Process one input line; the messages the bot sent because of it."""
+        mark = self.loopback.mark()
+        stripped = text.strip()
+        if stripped.startswith(":"):
+            await self.directive(stripped)
+        else:
+            await self.say(text)
+        return self.loopback.since(mark)
+
+    async def say(self, text: str) -> None:
+        """A text message from the current user in the current chat."""
+        fields: dict[str, Any] = {"text": text}
+        if text.startswith("/"):
+            command = text.split(maxsplit=1)[0] if text.split() else text
+            fields["entities"] = [{"type": "bot_command", "offset": 0, "length": len(command)}]
+        await self._feed({"message": self._message(**fields)})
+
+    async def directive(self, line: str) -> None:
+        name, _, arg = line.partition(" ")
+        arg = arg.strip()
+        if name == ":as":
+            self.user_id, self.group_id = _int(arg, ":as ID"), None
+        elif name == ":group":
+            self.group_id = _int(arg, ":group ID")
+            self.loopback.chat_types[self.group_id] = "group"
+        elif name == ":private":
+            self.group_id = None
+        elif name == ":contact":
+            await self.contact(self.user_id, _need(arg, ":contact PHONE"))
+        elif name == ":contact-of":
+            who, _, phone = arg.partition(" ")
+            await self.contact(_int(who, ":contact-of ID PHONE"), _need(phone, ":contact-of ID PHONE"))
+        elif name == ":tap":
+            await self.tap(arg)
+        elif name == ":sleep":
+            self.clock.advance(_seconds(arg))
+        elif name == ":inline":
+            await self.inline(arg)
+        else:
+            raise ConsoleError(f"未知指令 {name}（可用：:as :group :private :contact :contact-of "
+                               ":tap :sleep :inline）")
+
+    async def contact(self, owner_id: int, phone: str) -> None:
+        contact = {"phone_number": phone.strip(), "first_name": f"用户{owner_id}", "user_id": owner_id}
+        await self._feed({"message": self._message(contact=contact)})
+
+    async def inline(self, query: str) -> None:
+        """``@bot 问题`` from the current user (inline mode)."""
+        qid = query_id(self.user_id, next(self._queries))
+        await self._feed({"inline_query": {"id": qid, "from": self._user(), "query": query,
+                                           "offset": ""}})
+
+    async def tap(self, wanted: str) -> None:
+        """Press the button of the latest bot message in this chat whose label contains TEXT."""
+        for sent in self.loopback.latest_for(self.chat_id):
+            for button in (b for row in sent.buttons for b in row):
+                if wanted and wanted not in button.label:
+                    continue
+                if button.request_contact:
+                    raise ConsoleError("这个按钮会分享手机号：请用 :contact 手机号")
+                if button.callback_data is None:
+                    await self.say(button.label)
+                    return
+                await self._press(sent, button.callback_data)
+                return
+        raise ConsoleError(f"没有找到按钮：{wanted or '（任意）'}")
+
+    async def _press(self, sent: Sent, data: str) -> None:
+        markup = {"inline_keyboard": [[{"text": b.label, "callback_data": b.callback_data}
+                                       for b in row if b.callback_data] for row in sent.buttons]}
+        message = {"message_id": sent.message_id, "date": int(self.clock.now().timestamp()),
+                   "chat": self.loopback.chat(sent.chat_id), "from": BOT_USER,
+                   "text": sent.text, "reply_markup": markup}
+        query = {"id": query_id(self.user_id, next(self._queries)), "from": self._user(),
+                 "chat_instance": str(sent.chat_id), "data": data, "message": message}
+        await self._feed({"callback_query": query})
+
+
+def _need(text: str, usage: str) -> str:
+    if not text.strip():
+        raise ConsoleError(f"用法：{usage}")
+    return text
+
+
+def _int(text: str, usage: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise ConsoleError(f"用法：{usage}（ID 是整数）") from None
+
+
+def _seconds(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1
+    if not 0 <= seconds < 10 ** 9:
+        raise ConsoleError("用法：:sleep 秒数（非负数）")
+    return seconds
+
+
+def as_json(sent: Sent) -> dict[str, Any]:
+    """The contract's reply line."""
+    return {"to": sent.chat_id, "text": sent.text, "buttons": sent.labels()}
+
+
+def render(sent: Sent) -> str:
+    """A reply for people reading the terminal."""
+    tag = {"toast": "（提示）", "inline": "（内联结果）", "edit": "（已更新）"}.get(sent.kind, "")
+    out = f"🤖 → {sent.chat_id}{tag}\n{sent.text}"
+    if sent.buttons:
+        out += "\n" + "\n".join("  " + "  ".join(f"[{b.label}]" for b in row) for row in sent.buttons)
+    return out
+
+
+def _next_update_id(svc: Any) -> int:
+    with svc.sessions() as s:
+        return int(s.scalar(select(func.max(ProcessedUpdate.update_id))) or 0) + 1
+
+
+def _load_demo(svc: Any) -> bool:
+    from rules.demo import load_demo_if_empty
+
+    return bool(load_demo_if_empty(svc.engine, svc.policies))
+
+
+async def run_lines(settings: Settings, lines: Iterable[str], out: TextIO, *, as_json_lines: bool,
+                    interactive: bool = False, err: TextIO = sys.stderr) -> int:
+    """Drive the bot with ``lines`` and print the transcript to ``out``."""
+    loopback, clock = LoopbackRequest(), ManualClock()
+    loopback.keep_calls = False
+    app = build_application(settings, request=loopback, clock=clock)
+    async with running(app) as svc:
+        loaded = settings.demo.load_when_empty and await asyncio.to_thread(_load_demo, svc)
+        console = Console(app, loopback, clock, first_update_id=_next_update_id(svc))
+        if not as_json_lines:
+            _welcome(out, loaded, interactive, settings)
+        for raw in lines:
+            text = raw.rstrip("\r\n")
+            if not text.strip() or text.lstrip().startswith("#"):
+                continue
+            who = console.user_id
+            try:
+                sent = await console.line(text)
+            except ConsoleError as exc:
+                print(f"控制台：{exc}", file=err, flush=True)
+                sent = []
+            if as_json_lines:
+                print(json.dumps({"from": who, "in": text}, ensure_ascii=False), file=out)
+                for s in sent:
+                    print(json.dumps(as_json(s), ensure_ascii=False), file=out)
+            else:
+                if not interactive:
+                    print(f"[{who}] {text}", file=out)
+                for s in sent:
+                    print(render(s), file=out)
+            out.flush()
+    return 0
+
+
+def _welcome(out: TextIO, loaded: bool, interactive: bool, settings: Settings) -> None:
+    from rules.demo import TRY_THIS
+
+    if interactive:
+        print("共济助手控制台 — 每行是一条发给机器人的消息；:as ID 切换用户，Ctrl-D 退出。", file=out)
+    print(f"您现在是 Telegram 用户 {DEFAULT_USER}"
+          + (f"（工作人员：:as {settings.staff_ids[0]}）" if settings.staff_ids else ""), file=out)
+    if loaded or interactive:
+        for line in TRY_THIS:
+            print(line, file=out)
+    out.flush()
+
+
+def _prompted(console_prompt: str) -> Iterable[str]:
+    while True:
+        try:
+            yield input(console_prompt)
+        except EOFError:
+            print()
+            return
+        except KeyboardInterrupt:
+            print()
+            return
+
+
+def run_console(settings: Settings, args: Any) -> int:
+    """Entry point of ``gongji console``."""
+    level = settings.logging.level if settings.logging.level == "DEBUG" else "WARNING"
+    setup_logging(level)
+    script = getattr(args, "script", None)
+    as_json_lines = bool(getattr(args, "json", False))
+    if script:
+        try:
+            lines: Iterable[str] = Path(script).read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            print(f"无法读取脚本 {script}：{exc}", file=sys.stderr)
+            return 2
+        interactive = False
+    elif sys.stdin.isatty() and not as_json_lines:
+        lines, interactive = _prompted("> "), True
+    else:
+        lines, interactive = sys.stdin, False
+    try:
+        return asyncio.run(run_lines(settings, lines, sys.stdout, as_json_lines=as_json_lines,
+                                     interactive=interactive))
+    except KeyboardInterrupt:
+        return 130

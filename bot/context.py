@@ -1,0 +1,197 @@
+"""Typed access to the process's services from a handler, plus the reply helpers.
+
+Every handler reaches the domain through :func:`services` and talks back through
+:func:`reply` / :func:`reply_refusal`, so paging, buttons and the "为什么?" link to the
+knowledge base behave the same everywhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.constants import ChatType, MessageLimit
+from telegram.ext import CallbackContext, ContextTypes, ExtBot
+
+from bot.messages import refusal
+from bot.settings import Settings
+from bot.state import Link
+from rules.clock import Clock
+from rules.codes import Reason
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from rules.policy import Policies
+    from rules.views import PersonView
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+Buttons = Sequence[Sequence[tuple[str, str]]]
+MAX_TEXT = int(MessageLimit.MAX_TEXT_LENGTH)  # 4096
+
+
+@dataclass
+class Services:
+    """Everything a handler may use; created once in ``post_init``."""
+
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    policies: Policies
+    family: Any  # rules.service.FamilyService
+    kb: Any  # knowledge.KnowledgeBase
+    matcher: Any  # knowledge.Matcher
+    clock: Clock
+    counters: Counter[str] = field(default_factory=Counter)  # answers given by this process
+
+
+class BotData(dict[str, Any]):
+    """``application.bot_data``: a dict (PTB persistence expects one) with a typed slot."""
+
+    services: Services | None = None
+    settings: Settings | None = None  # set by build_application, read by post_init
+    clock: Clock | None = None
+
+
+Context = CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], BotData]
+CONTEXT_TYPES = ContextTypes(bot_data=BotData)
+
+
+def services(context: CallbackContext[Any, Any, Any, Any]) -> Services:
+    """The process's services (raises when ``post_init`` has not run)."""
+    found = getattr(context.bot_data, "services", None)
+    if found is None:
+        raise RuntimeError("services are not initialised (post_init has not run)")
+    return found
+
+
+async def call(fn: Callable[..., T], *args: Any, **kw: Any) -> T:
+    """Run synchronous domain code in a worker thread so the event loop never blocks."""
+    return await asyncio.to_thread(fn, *args, **kw)
+
+
+def keyboard(buttons: Buttons | None) -> InlineKeyboardMarkup | None:
+    """Rows of ``(label, callback_data)`` as an inline keyboard (None when empty)."""
+    rows = [[InlineKeyboardButton(label, callback_data=data) for label, data in row]
+            for row in (buttons or []) if row]
+    return InlineKeyboardMarkup(rows) if rows else None
+
+
+def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
+    """Cut a long text into pages of at most ``limit`` characters, at line ends when possible."""
+    text = text or "（空）"
+    pages: list[str] = []
+    while len(text) > limit:
+        cut = text.rfind("\n", 0, limit)
+        if cut <= 0:
+            cut = limit
+        pages.append(text[:cut])
+        text = text[cut:].lstrip("\n")
+    if text:
+        pages.append(text)
+    return pages or ["（空）"]
+
+
+async def send(context: CallbackContext[Any, Any, Any, Any], chat_id: int, text: str,
+               buttons: Buttons | None = None) -> None:
+    """Send ``text`` to a chat, paged at 4096 characters; buttons go on the last page."""
+    pages = split_text(text)
+    for i, page in enumerate(pages):
+        markup = keyboard(buttons) if i == len(pages) - 1 else None
+        await context.bot.send_message(chat_id, page, reply_markup=markup)
+
+
+async def reply(update: Update, context: CallbackContext[Any, Any, Any, Any], text: str,
+                buttons: Buttons | None = None) -> None:
+    """Answer in the chat the update came from (no-op for updates without a chat)."""
+    chat = update.effective_chat
+    if chat is None:
+        return
+    await send(context, chat.id, text, buttons)
+
+
+async def notify(context: CallbackContext[Any, Any, Any, Any], user_id: int, text: str,
+                 buttons: Buttons | None = None) -> None:
+    """Tell another linked user something (their private chat id is their user id)."""
+    try:
+        await send(context, user_id, text, buttons)
+    except Exception:  # noqa: BLE001 — a blocked bot must not undo the sender's action
+        log.warning("could not notify a linked user", exc_info=True)
+
+
+def why_button(code: Reason | str) -> list[tuple[str, str]]:
+    """The one-button row that explains a reason code from the knowledge base."""
+    return [("为什么?", f"why:{Reason(code).value}")]
+
+
+async def reply_refusal(update: Update, context: CallbackContext[Any, Any, Any, Any],
+                        code: Reason | str, facts: dict[str, Any] | None = None) -> None:
+    """Reply with the refusal text for ``code`` and a "为什么?" button."""
+    await reply(update, context, refusal(code, facts), [why_button(code)])
+
+
+def is_private(update: Update) -> bool:
+    chat = update.effective_chat
+    return chat is not None and chat.type == ChatType.PRIVATE
+
+
+def is_staff(context: CallbackContext[Any, Any, Any, Any], user_id: int | None) -> bool:
+    """Whether the Telegram user is listed under ``staff_ids``."""
+    return user_id is not None and user_id in services(context).settings.staff_ids
+
+
+def person_id_for_user(sessions: sessionmaker[Session], user_id: int) -> int | None:
+    """The linked person's id for a Telegram user, or None."""
+    with sessions() as session:
+        return session.scalar(select(Link.person_id).where(Link.user_id == user_id))
+
+
+def user_id_for_person(session: Session, person_id: int) -> int | None:
+    """The Telegram user linked to a person (for notifying relatives/householders), or None."""
+    return session.scalar(select(Link.user_id).where(Link.person_id == person_id))
+
+
+def linked_user(sessions: sessionmaker[Session], person_id: int) -> int | None:
+    """:func:`user_id_for_person` in its own session."""
+    with sessions() as session:
+        return user_id_for_person(session, person_id)
+
+
+def _lookup_person(svc: Services, user_id: int) -> PersonView | None:
+    person_id = person_id_for_user(svc.sessions, user_id)
+    return None if person_id is None else svc.family.person(person_id)
+
+
+async def linked_person(context: CallbackContext[Any, Any, Any, Any],
+                        user_id: int | None) -> PersonView | None:
+    """The person linked to a Telegram user, without replying anything."""
+    if user_id is None:
+        return None
+    return await call(_lookup_person, services(context), user_id)
+
+
+async def current_person(update: Update, context: CallbackContext[Any, Any, Any, Any], *,
+                         private: bool = True) -> PersonView | None:
+    """The sender's linked person; replies PRIVATE_ONLY / NOT_LINKED and returns None otherwise."""
+    if private and not is_private(update):
+        await reply_refusal(update, context, Reason.PRIVATE_ONLY)
+        return None
+    user = update.effective_user
+    person = await linked_person(context, user.id if user else None)
+    if person is None:
+        await reply_refusal(update, context, Reason.NOT_LINKED)
+    return person
+
+
+def update_key(update: Update) -> str:
+    """The idempotency key of a direct action (architecture.md: ``tg:{update_id}``)."""
+    return f"tg:{update.update_id}"

@@ -1,0 +1,260 @@
+"""Account commands: /open /bind /unbind /limit /order /family /balance /history.
+
+Every command works only in a private chat for a linked user (``current_person``).
+/bind and /unbind show a masked summary and change nothing until 确认 is pressed; /limit
+and /order act at once with the idempotency key ``tg:{update_id}``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from telegram import Update
+from telegram.ext import Application, CallbackQueryHandler, CommandHandler
+
+from bot import confirm, render
+from bot.context import call, current_person, linked_user, reply, reply_refusal, services, update_key
+from bot.letter import LETTER_SHA256, LETTER_VERSION, letter_text
+from bot.messages import refusal
+from rules.codes import Reason
+from rules.identity import normalize_id
+from rules.money import AmountError, parse_yuan
+
+log = logging.getLogger(__name__)
+
+HISTORY_DEFAULT, HISTORY_MAX = 10, 100
+NO_LIMIT = ("不限", "无限", "不限额", "无限额", "none")
+
+
+def is_index(ref: str) -> bool:
+    """A 序号 (1-based position shown by /family) rather than an ID number."""
+    return bool(re.fullmatch(r"\d{1,3}", ref.strip()))
+
+
+async def check_ref(update: Update, context: Any, ref: str) -> bool:
+    """Refuse INVALID_ID for a malformed ID number (a 序号 passes through)."""
+    if is_index(ref) or normalize_id(ref):
+        return True
+    await reply_refusal(update, context, Reason.INVALID_ID)
+    return False
+
+
+async def amount_arg(update: Update, context: Any, text: str) -> int | None:
+    """Yuan text → fen, or refuse INVALID_AMOUNT."""
+    try:
+        return parse_yuan(text)
+    except AmountError:
+        await reply_refusal(update, context, Reason.INVALID_AMOUNT)
+        return None
+
+
+def find_relative(view: Any, ref: str) -> Any | None:
+    """The relative row a 序号 or ID number refers to, in a householder's family view."""
+    if is_index(ref):
+        return next((r for r in view.relatives if r.index == int(ref)), None)
+    id_number = normalize_id(ref)
+    return next((r for r in view.relatives if r.id_number == id_number), None)
+
+
+async def answer(update: Update, context: Any, decision: Any, ok_text: str) -> None:
+    """Reply ``ok_text`` for an allowed decision, else its refusal."""
+    if decision.ok:
+        await reply(update, context, ok_text)
+    else:
+        await reply_refusal(update, context, decision.code, decision.facts)
+
+
+async def open_cmd(update: Update, context: Any) -> None:
+    """/open: show the commitment letter with its agree button."""
+    person = await current_person(update, context)
+    if person is None:
+        return
+    if person.account_open:
+        await reply(update, context, "您已开通家庭共济账户。绑定亲属：/bind 身份证号 姓名 关系")
+        return
+    await reply(update, context, letter_text(), [[("同意并开通", "open:agree")]])
+
+
+async def open_agree(update: Update, context: Any) -> None:
+    """The agree button under the letter: open the family account."""
+    query = update.callback_query
+    assert query is not None
+    await query.answer()
+    person = await current_person(update, context)
+    if person is None:
+        return
+    svc = services(context)
+    d = await call(svc.family.open_account, person.id, letter_version=LETTER_VERSION,
+                   letter_sha256=LETTER_SHA256, key=update_key(update))
+    if d.ok:
+        text = f"✅ 已开通家庭共济账户（承诺书版本 {LETTER_VERSION}）。现在可以用 /bind 绑定亲属。"
+        await query.edit_message_text(text)
+    else:
+        await reply_refusal(update, context, d.code, d.facts)
+
+
+async def bind_cmd(update: Update, context: Any) -> None:
+    """/bind 身份证号 姓名 关系: check, then ask for 确认."""
+    person = await current_person(update, context)
+    if person is None:
+        return
+    args = context.args or []
+    if len(args) < 3:
+        await reply(update, context, render.USAGE["bind"])
+        return
+    id_text, name, relation_word = args[0], "".join(args[1:-1]), args[-1]
+    svc = services(context)
+    d = await call(svc.family.check_bind, person.id, id_text, name, relation_word)
+    if not d.ok:
+        await reply_refusal(update, context, d.code, d.facts)
+        return
+    relation = render.relation_name(svc.policies, svc.policies.relation(relation_word))
+    payload = {"person_id": person.id, "id_number": normalize_id(id_text), "name": name,
+               "relation_word": relation_word}
+    await confirm.ask(update, context, "bind", payload,
+                      render.bind_summary(name, normalize_id(id_text) or id_text, relation),
+                      "确认绑定")
+
+
+@confirm.executor("bind")
+async def do_bind(context: Any, pending: confirm.Pending, person: Any, key: str) -> confirm.Outcome:
+    """Bind once confirmed; tell the relative who bound them."""
+    p, svc = pending.payload, services(context)
+    d = await call(svc.family.bind, person.id, p["id_number"], p["name"], p["relation_word"], key=key)
+    if not d.ok:
+        return confirm.Outcome(refusal(d.code, d.facts), code=d.code)
+    relation = render.relation_name(svc.policies, svc.policies.relation(p["relation_word"]))
+    outcome = confirm.Outcome(render.bound_text(p["name"], p["id_number"], relation))
+    relative = await call(svc.family.find_person, p["id_number"])
+    if relative.ok:
+        user_id = await call(linked_user, svc.sessions, relative.facts["person"].id)
+        if user_id is not None:
+            outcome.notices.append((user_id, render.bound_notice(person, relation)))
+    return outcome
+
+
+async def unbind_cmd(update: Update, context: Any) -> None:
+    """/unbind 身份证号|序号: ask for 确认."""
+    person = await current_person(update, context)
+    if person is None:
+        return
+    args = context.args or []
+    if len(args) != 1:
+        await reply(update, context, render.USAGE["unbind"])
+        return
+    if not await check_ref(update, context, args[0]):
+        return
+    svc = services(context)
+    row = find_relative(await call(svc.family.family, person.id), args[0])
+    if row is None:
+        await reply_refusal(update, context, Reason.NOT_BOUND)
+        return
+    payload = {"person_id": person.id, "relative_id": row.person_id, "id_number": row.id_number,
+               "name": row.name}
+    relation = render.relation_name(svc.policies, row.relation)
+    await confirm.ask(update, context, "unbind", payload, render.unbind_summary(row, relation),
+                      "确认解除")
+
+
+@confirm.executor("unbind")
+async def do_unbind(context: Any, pending: confirm.Pending, person: Any, key: str) -> confirm.Outcome:
+    """Unbind once confirmed; tell the relative."""
+    p, svc = pending.payload, services(context)
+    d = await call(svc.family.unbind, person.id, p["id_number"], key=key)
+    if not d.ok:
+        return confirm.Outcome(refusal(d.code, d.facts), code=d.code)
+    outcome = confirm.Outcome(render.unbound_text(p["name"], p["id_number"]))
+    user_id = await call(linked_user, svc.sessions, p["relative_id"])
+    if user_id is not None:
+        outcome.notices.append((user_id, render.unbound_notice(person)))
+    return outcome
+
+
+async def limit_cmd(update: Update, context: Any) -> None:
+    """/limit 身份证号|序号 金额|不限: set a relative's cumulative limit."""
+    person = await current_person(update, context)
+    if person is None:
+        return
+    args = context.args or []
+    if len(args) != 2:
+        await reply(update, context, render.USAGE["limit"])
+        return
+    if not await check_ref(update, context, args[0]):
+        return
+    limit_fen = None
+    if args[1].strip().lower() not in NO_LIMIT:
+        limit_fen = await amount_arg(update, context, args[1])
+        if limit_fen is None:
+            return
+    svc = services(context)
+    d = await call(svc.family.set_limit, person.id, args[0], limit_fen, key=update_key(update))
+    await answer(update, context, d, f"✅ 已将该亲属的累计使用限额设为 {render.yuan(limit_fen)}。")
+
+
+async def order_cmd(update: Update, context: Any) -> None:
+    """/order 身份证号|序号 …: rank the householders who pay for me, first payer first."""
+    person = await current_person(update, context)
+    if person is None:
+        return
+    refs = context.args or []
+    if not refs:
+        await reply(update, context, render.USAGE["order"])
+        return
+    for ref in refs:
+        if not await check_ref(update, context, ref):
+            return
+    svc = services(context)
+    d = await call(svc.family.set_order, person.id, list(refs), key=update_key(update))
+    if not d.ok:
+        await reply_refusal(update, context, d.code, d.facts)
+        return
+    view = await call(svc.family.family, person.id)
+    await reply(update, context, "✅ 已更新扣款顺序。\n\n" + render.family_text(view, svc.policies))
+
+
+async def family_cmd(update: Update, context: Any) -> None:
+    """/family: relatives I bound and householders who bound me, masked."""
+    person = await current_person(update, context)
+    if person is None:
+        return
+    svc = services(context)
+    view = await call(svc.family.family, person.id)
+    await reply(update, context, render.family_text(view, svc.policies))
+
+
+async def balance_cmd(update: Update, context: Any) -> None:
+    """/balance: my balance, monthly credit and what a lapse means."""
+    person = await current_person(update, context)
+    if person is None:
+        return
+    d = await call(services(context).family.balance, person.id)
+    await answer(update, context, d, render.balance_text(person, d.facts))
+
+
+async def history_cmd(update: Update, context: Any) -> None:
+    """/history [条数]: my latest ledger rows."""
+    person = await current_person(update, context)
+    if person is None:
+        return
+    args = context.args or []
+    limit = HISTORY_DEFAULT
+    if args:
+        if len(args) > 1 or not args[0].isdigit() or not 1 <= int(args[0]) <= HISTORY_MAX:
+            await reply(update, context, render.USAGE["history"].format(max=HISTORY_MAX))
+            return
+        limit = int(args[0])
+    svc = services(context)
+    rows = await call(svc.family.history, person.id, limit)
+    await reply(update, context, render.history_text(rows, svc.policies))
+
+
+def register(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
+    """Account commands, the letter's agree button, and the 确认/取消 buttons."""
+    for name, fn in (("open", open_cmd), ("bind", bind_cmd), ("unbind", unbind_cmd),
+                     ("limit", limit_cmd), ("order", order_cmd), ("family", family_cmd),
+                     ("balance", balance_cmd), ("history", history_cmd)):
+        app.add_handler(CommandHandler(name, fn))
+    app.add_handler(CallbackQueryHandler(open_agree, pattern=r"^open:agree$"))
+    confirm.register(app)

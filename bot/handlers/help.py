@@ -1,0 +1,116 @@
+"""/help, /me, /cancel and /unlink."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from telegram import ReplyKeyboardRemove, Update
+from telegram.ext import Application, CommandHandler
+
+from bot import linking
+from bot.context import Context, call, current_person, is_private, is_staff, reply, services
+from rules.identity import mask_id, mask_name, mask_phone
+
+log = logging.getLogger(__name__)
+
+HELP = """共济助手可以做这些事：
+身份
+/start 验证身份（分享手机号 + 身份证号后4位）
+/me 我的身份  /unlink 解除与本账号的关联
+家庭共济（仅私聊）
+/open 开通家庭共济（阅读并同意承诺书）
+/bind 身份证号 姓名 关系 — 绑定亲属
+/unbind 身份证号|序号 — 解除绑定
+/limit 身份证号|序号 金额|不限 — 设置亲属累计使用限额
+/order 身份证号|序号 … — 亲属设置户主扣款顺序
+/family 我的共济家庭  /balance 余额  /history [条数] 流水
+/settle 金额 [用途] — 结算（别名 /pay；用途：门诊 住院 购药 体检 居民医保缴费 长护险缴费）
+/contribute 身份证号|序号 金额 — 为亲属代缴居民医保
+问答
+直接发送问题，或 /ask 问题（群里也能用）；/why 代码 解释拒绝原因
+/cancel 取消当前操作"""
+GROUP_HELP = """在群里我只回答政策问题：/ask 问题，或 /why 代码。
+账户操作（绑定、结算、查询余额等）请私聊我。也可以在任意聊天输入 @我的用户名 加问题。"""
+STAFF_HELP = """
+工作人员
+/lookup 身份证号  /settle_for 身份证号 金额 [用途]  /credit YYYY-MM
+/audit 账目核查  /unanswered 未解答的问题  /stats 统计"""
+
+ROLE_SCHEME = {"employee": "职工医保", "resident": "居民医保", "none": "未参保"}
+ROLE_STATUS = {"active": "正常参保", "lapsed": "断缴"}
+
+
+async def help_command(update: Update, context: Context) -> None:
+    """What the bot can do (group chats get the short version)."""
+    if not is_private(update):
+        await reply(update, context, GROUP_HELP)
+        return
+    user = update.effective_user
+    text = HELP + (STAFF_HELP if is_staff(context, user.id if user else None) else "")
+    await reply(update, context, text)
+
+
+async def me(update: Update, context: Context) -> None:
+    """Who the user is linked to, masked, and their role in family accounts."""
+    person = await current_person(update, context)
+    if person is None:
+        return
+    svc = services(context)
+    fam = await call(svc.family.family, person.id)
+    region = svc.policies.get(person.region)
+    lines = [
+        f"姓名：{person.name}",
+        f"身份证号：{mask_id(person.id_number)}",
+        f"手机号：{mask_phone(person.phone) if person.phone else '未登记'}",
+        f"参保地：{person.province}{person.city if person.city != person.province else ''}"
+        f"（适用政策：{region.name}）",
+        f"参保：{ROLE_SCHEME.get(person.scheme, person.scheme)} · "
+        f"{ROLE_STATUS.get(person.status, person.status)}",
+    ]
+    lines += roles(fam)
+    await reply(update, context, "\n".join(lines))
+
+
+def roles(fam: Any) -> list[str]:
+    """The user's roles as householder and as relative, others masked."""
+    out = []
+    if fam.account_open or fam.relatives:
+        out.append(f"身份：户主（家庭共济账户已开通，已绑定{len(fam.relatives)}位亲属）")
+    else:
+        out.append("家庭共济账户：未开通（发送 /open 开通）")
+    if fam.payers:
+        payers = "、".join(mask_name(p.name) for p in fam.payers)
+        out.append(f"身份：共济亲属（为您付款的户主：{payers}）")
+    return out
+
+
+async def cancel(update: Update, context: Context) -> None:
+    """Forget any pending step (linking); confirmations simply expire."""
+    user = update.effective_user
+    if user is None:
+        return
+    had = await call(linking.cancel, services(context), user.id)
+    text = "已取消当前操作。" if had else "当前没有进行中的操作。"
+    if is_private(update) and update.effective_message:
+        await update.effective_message.reply_text(text, reply_markup=ReplyKeyboardRemove())
+    else:
+        await reply(update, context, text)
+
+
+async def unlink(update: Update, context: Context) -> None:
+    """Remove the link between this Telegram account and the insured person."""
+    person = await current_person(update, context)
+    if person is None:
+        return
+    await call(linking.unlink, services(context), update.effective_user.id)  # type: ignore[union-attr]
+    log.info("user unlinked (person_id=%s)", person.id)
+    await reply(update, context, "已解除本 Telegram 账号与参保人的关联。需要时发送 /start 重新验证。")
+
+
+def register(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
+    """/help /me /cancel /unlink."""
+    app.add_handler(CommandHandler("help", help_command))
+    app.add_handler(CommandHandler("me", me))
+    app.add_handler(CommandHandler("cancel", cancel))
+    app.add_handler(CommandHandler("unlink", unlink))

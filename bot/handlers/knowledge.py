@@ -1,0 +1,283 @@
+"""Questions in chat: free text, /ask, /why, the faq:/dym:/why:/fb: buttons, staff reports."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sqlalchemy import func, select
+from telegram import Update
+from telegram.ext import Application, CallbackQueryHandler, CommandHandler, MessageHandler, filters
+
+from bot.context import (
+    Buttons, Context, Services, call, is_private, is_staff, linked_person, reply, reply_refusal,
+    services,
+)
+from bot.state import Feedback, Link, UnansweredQuestion
+from rules.codes import ALL_CODES, Reason
+from rules.schema import Binding, FamilyAccount, Note, Person
+from rules.identity import clean_text, redact
+
+log = logging.getLogger(__name__)
+
+MAX_LABEL = 40
+MAX_QUESTION = 1000
+FALLBACK = ("抱歉，这个问题我暂时答不上来，已经记录下来，工作人员会补充到知识库。\n"
+            "您可以换个说法再问，或拨打医保服务热线 {hotline} 咨询。")
+SUGGEST = "我不太确定您问的是哪一个，您是不是想问："
+ASK_USAGE = "用法：/ask 问题\n例如：/ask 家庭共济能绑定哪些亲属？"
+WHY_USAGE = "用法：/why 代码，例如 /why RELATIVE_ALREADY_BOUND（代码在拒绝消息末尾的方括号里）。"
+THANKS = {True: "谢谢反馈！", False: "谢谢反馈，我们会改进这条回答。"}
+
+
+def label(text: str) -> str:
+    """A button label short enough to read on a phone."""
+    return text if len(text) <= MAX_LABEL else text[: MAX_LABEL - 1] + "…"
+
+
+def entry_buttons(entry: Any, kb: Any) -> Buttons:
+    """Related-question rows, then 👍/👎 for this entry."""
+    rows: list[list[tuple[str, str]]] = []
+    for rid in list(getattr(entry, "related", None) or [])[:3]:
+        related = _entry(kb, rid)
+        if related is not None:
+            rows.append([(label(related.question), f"faq:{related.id}")])
+    rows.append([("👍 有帮助", f"fb:{entry.id}:1"), ("👎 没帮助", f"fb:{entry.id}:0")])
+    return rows
+
+
+def _entry(kb: Any, entry_id: str) -> Any:
+    try:
+        return kb.entry(entry_id)
+    except (KeyError, LookupError):
+        return None
+
+
+async def _region(context: Context, user_id: int | None) -> tuple[str | None, Any]:
+    person = await linked_person(context, user_id)
+    return (person.region if person else None), person
+
+
+async def answer_question(update: Update, context: Context, question: str) -> None:
+    """Answer ``question`` from the knowledge base, personalised when the asker is linked."""
+    svc = services(context)
+    question = clean_text(question)[:MAX_QUESTION]
+    user = update.effective_user
+    region, person = await _region(context, user.id if user else None)
+    answer = await call(svc.matcher.ask, question, region=region)
+    svc.counters[answer.kind] += 1
+    if answer.kind == "answer" and answer.entry is not None:
+        text = answer.entry.answer.strip()
+        note = await call(personal_note, svc, answer.entry, person)
+        await reply(update, context, f"{text}\n\n{note}" if note else text,
+                    entry_buttons(answer.entry, svc.kb))
+    elif answer.kind == "suggest" and answer.suggestions:
+        rows = [[(label(s.entry.question), f"dym:{s.entry.id}")] for s in answer.suggestions]
+        await reply(update, context, SUGGEST, rows)
+    elif answer.kind == "smalltalk":
+        await reply(update, context, answer.text)
+    else:
+        best = answer.entry.id if answer.entry is not None else None
+        await call(store_unanswered, svc, question, best, float(answer.score or 0))
+        await reply(update, context, FALLBACK.format(hotline=svc.settings.knowledge.hotline))
+
+
+def personal_note(svc: Services, entry: Any, person: Any) -> str | None:
+    """A line that applies the entry to the asker (e.g. how many relatives they may still bind)."""
+    if person is None:
+        return None
+    if "max" in entry.id and ("binding" in entry.id or "relative" in entry.id):
+        policy = svc.policies.get(person.region)
+        bound = len(svc.family.family(person.id).relatives)
+        if policy.max_relatives is None:
+            return f"{policy.name}没有规定绑定人数上限；您已绑定{bound}人。"
+        return f"{policy.name}最多可绑定{policy.max_relatives}人；您已绑定{bound}人。"
+    return None
+
+
+def store_unanswered(svc: Services, question: str, best: str | None, score: float) -> None:
+    """Keep the question (redacted) so staff can add it to the knowledge base."""
+    with svc.sessions.begin() as s:
+        s.add(UnansweredQuestion(question=redact(question), best_entry=best, score=score,
+                                 at=svc.clock.now()))
+
+
+async def free_text(update: Update, context: Context) -> None:
+    """Private text: the ID tail when linking is pending, otherwise a question."""
+    from bot.handlers.start import maybe_verify_tail
+
+    message = update.effective_message
+    if message is None or not message.text:
+        return
+    if await maybe_verify_tail(update, context):
+        return
+    await answer_question(update, context, message.text)
+
+
+async def ask(update: Update, context: Context) -> None:
+    """/ask 问题 — works in groups too."""
+    question = " ".join(context.args or [])
+    if not clean_text(question):
+        await reply(update, context, ASK_USAGE)
+        return
+    await answer_question(update, context, question)
+
+
+async def show_entry(update: Update, context: Context, entry_id: str) -> None:
+    """Show one knowledge-base entry by id (deep link faq_<id>, faq:/dym: buttons)."""
+    svc = services(context)
+    entry = _entry(svc.kb, entry_id)
+    if entry is None:
+        await reply(update, context, "没有找到这条问答，可能已更新。请直接发送您的问题。")
+        return
+    user = update.effective_user
+    _, person = await _region(context, user.id if user else None)
+    note = await call(personal_note, svc, entry, person)
+    text = f"问：{entry.question}\n{entry.answer.strip()}" + (f"\n\n{note}" if note else "")
+    await reply(update, context, text, entry_buttons(entry, svc.kb))
+
+
+async def explain(update: Update, context: Context, code: str) -> None:
+    """The knowledge-base entry that explains a reason code."""
+    code = clean_text(code).upper().strip("[]【】")
+    if code not in ALL_CODES:
+        await reply(update, context, WHY_USAGE)
+        return
+    entry = services(context).kb.for_reason(code)
+    if entry is None:
+        await reply(update, context, f"暂时没有关于 {code} 的说明，请拨打 12333 咨询。")
+        return
+    await show_entry(update, context, entry.id)
+
+
+async def why(update: Update, context: Context) -> None:
+    """/why CODE."""
+    await explain(update, context, (context.args or [""])[0])
+
+
+async def button(update: Update, context: Context) -> None:
+    """why:CODE, faq:ID, dym:ID and fb:ID:1|0 buttons."""
+    query = update.callback_query
+    assert query is not None and query.data is not None
+    kind, _, rest = query.data.partition(":")
+    if kind == "fb":
+        entry_id, _, flag = rest.rpartition(":")
+        helpful = flag == "1"
+        await call(store_feedback, services(context), query.from_user.id, entry_id[:64], helpful)
+        await query.answer(THANKS[helpful])
+        return
+    await query.answer()
+    if kind == "why":
+        await explain(update, context, rest)
+    else:
+        await show_entry(update, context, rest)
+
+
+def store_feedback(svc: Services, user_id: int, entry_id: str, helpful: bool) -> None:
+    """One 👍/👎 per press."""
+    with svc.sessions.begin() as s:
+        s.add(Feedback(user_id=user_id, entry_id=entry_id, helpful=helpful, at=svc.clock.now()))
+
+
+async def other_message(update: Update, context: Context) -> None:
+    """Stickers, photos … in a private chat: say what works."""
+    if update.effective_message and is_private(update):
+        await reply(update, context, "我只能看懂文字消息和命令。发送 /help 查看能做什么，或直接用文字提问。")
+
+
+async def unknown_command(update: Update, context: Context) -> None:
+    """A command nobody handles (in a private chat)."""
+    if is_private(update):
+        await reply(update, context, "没有这个命令。发送 /help 查看全部命令，或直接用文字提问。")
+
+
+async def _staff_only(update: Update, context: Context, action: str) -> bool:
+    user = update.effective_user
+    uid = user.id if user else None
+    if not is_staff(context, uid):
+        log.info("staff command /%s refused for user %s", action, uid)
+        await reply_refusal(update, context, Reason.FORBIDDEN)
+        return False
+    await call(record_staff_action, services(context), uid, action)
+    return True
+
+
+def record_staff_action(svc: Services, user_id: int | None, action: str) -> None:
+    """Every staff action is logged and kept in the audit log."""
+    log.info("staff action /%s by user %s", action, user_id)
+    with svc.sessions.begin() as s:
+        s.add(Note(at=svc.clock.now(), actor=f"tg:{user_id}", action=f"staff_{action}"))
+
+
+async def unanswered(update: Update, context: Context) -> None:
+    """Staff: the most recent questions the knowledge base could not answer (masked)."""
+    if not await _staff_only(update, context, "unanswered"):
+        return
+    rows = await call(recent_unanswered, services(context), 30)
+    if not rows:
+        await reply(update, context, "目前没有未解答的问题。")
+        return
+    lines = [f"最近{len(rows)}个未解答的问题（已脱敏）："]
+    for r in rows:
+        best = f"（最接近：{r.best_entry}，{r.score:.0f}分）" if r.best_entry else ""
+        lines.append(f"{r.at:%m-%d %H:%M} {redact(r.question)[:200]}{best}")
+    await reply(update, context, "\n".join(lines))
+
+
+def recent_unanswered(svc: Services, limit: int) -> list[UnansweredQuestion]:
+    with svc.sessions() as s:
+        return list(s.scalars(select(UnansweredQuestion)
+                              .order_by(UnansweredQuestion.id.desc()).limit(limit)))
+
+
+async def stats(update: Update, context: Context) -> None:
+    """Staff: counts of people, links, bindings, questions and feedback."""
+    if not await _staff_only(update, context, "stats"):
+        return
+    svc = services(context)
+    c = await call(counts, svc)
+    asked = svc.counters
+    text = (f"参保人：{c['people']}\n已验证身份的用户：{c['links']}\n"
+            f"家庭共济账户：{c['accounts']}\n有效绑定：{c['bindings']}\n"
+            f"已回答的问题（本进程启动以来）：{asked['answer']}，推荐候选：{asked['suggest']}\n"
+            f"未解答的问题（累计）：{c['unanswered']}\n"
+            f"反馈：👍 {c['helpful']} / 👎 {c['unhelpful']}")
+    await reply(update, context, text)
+
+
+def counts(svc: Services) -> dict[str, int]:
+    """Row counts for /stats."""
+    def n(stmt: Any) -> int:
+        return int(s.scalar(stmt) or 0)
+
+    with svc.sessions() as s:
+        return {
+            "people": n(select(func.count()).select_from(Person)),
+            "links": n(select(func.count()).select_from(Link)),
+            "accounts": n(select(func.count()).select_from(FamilyAccount)),
+            "bindings": n(select(func.count()).select_from(Binding)
+                          .where(Binding.removed_at.is_(None))),
+            "unanswered": n(select(func.count()).select_from(UnansweredQuestion)),
+            "helpful": n(select(func.count()).select_from(Feedback).where(Feedback.helpful)),
+            "unhelpful": n(select(func.count()).select_from(Feedback)
+                           .where(Feedback.helpful.is_(False))),
+        }
+
+
+def register(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
+    """/ask /why, the knowledge buttons, and the staff reports."""
+    app.add_handler(CommandHandler("ask", ask))
+    app.add_handler(CommandHandler("why", why))
+    app.add_handler(CallbackQueryHandler(button, pattern=r"^(why|faq|dym|fb):"))
+    app.add_handler(CommandHandler("unanswered", unanswered))
+    app.add_handler(CommandHandler("stats", stats))
+
+
+def register_fallback(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
+    """Last: private free text is a question; anything else gets a hint."""
+    app.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND & filters.ChatType.PRIVATE,
+                                   free_text))
+    app.add_handler(MessageHandler(filters.COMMAND & filters.ChatType.PRIVATE, unknown_command))
+    app.add_handler(MessageHandler(filters.ChatType.PRIVATE & ~filters.StatusUpdate.ALL,
+                                   other_message))
+

@@ -1,0 +1,171 @@
+"""Staff commands (user IDs under ``staff_ids``): /lookup /settle_for /credit /audit.
+
+Staff see people masked like everyone else; every staff action is logged with the staff
+user id and masked ID numbers only. /settle_for acts as an institution's terminal: it runs
+at once like a card swipe (so Dongying's "swipe again within 5 minutes" works at the
+counter), except that spending family money needs the staff member's 确认 — the same rule
+as /settle, so a mistyped amount never reaches a householder's account unseen.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from telegram import Update
+from telegram.ext import Application, CommandHandler
+
+from bot import confirm, render
+from bot.context import call, is_staff, reply, reply_refusal, services, update_key
+from bot.handlers.money import send_outcome, settle_args, settle_outcome
+from rules.codes import Reason
+from rules.identity import mask_id
+
+log = logging.getLogger("gongji.staff")
+
+
+async def staff_only(update: Update, context: Any) -> int | None:
+    """The staff user's id, or None after replying FORBIDDEN."""
+    user = update.effective_user
+    if user is not None and is_staff(context, user.id):
+        return user.id
+    await reply_refusal(update, context, Reason.FORBIDDEN)
+    return None
+
+
+async def find(update: Update, context: Any, id_text: str) -> Any | None:
+    """The person with that ID number, or None after replying INVALID_ID / UNKNOWN_PERSON."""
+    d = await call(services(context).family.find_person, id_text)
+    if d.ok:
+        return d.facts["person"]
+    await reply_refusal(update, context, d.code, d.facts)
+    return None
+
+
+def person_summary(person: Any, view: Any, policies: Any) -> str:
+    """A masked summary for staff: identity, scheme, balance, bindings both ways."""
+    region = policies.get(person.region).name
+    scheme = render.SCHEME.get(person.scheme, person.scheme)
+    work = render.EMPLOYMENT.get(person.employment or "", "")
+    status = render.STATUS.get(person.status, person.status)
+    return render.lines(
+        f"👤 {render.who(person.name, person.id_number)}",
+        f"手机：{render.mask_phone(person.phone) if person.phone else '无'}",
+        f"参保地：{person.province}{person.city}（政策：{region}）",
+        f"险种：{scheme}{('·' + work) if work else ''}，状态：{status}"
+        + (f"（自 {person.lapsed_since} 断缴）" if person.lapsed_since else ""),
+        f"个人账户余额：{render.format_fen(person.balance_fen)}，每月划入："
+        f"{render.format_fen(person.monthly_credit_fen)}",
+        f"家庭共济账户：{'已开通' if person.account_open else '未开通'}",
+        "", render.family_text(view, policies),
+    )
+
+
+async def lookup_cmd(update: Update, context: Any) -> None:
+    """/lookup 身份证号: a masked person summary with bindings."""
+    staff_id = await staff_only(update, context)
+    if staff_id is None:
+        return
+    args = context.args or []
+    if len(args) != 1:
+        await reply(update, context, render.USAGE["lookup"])
+        return
+    person = await find(update, context, args[0])
+    if person is None:
+        return
+    log.info("staff %s lookup %s", staff_id, mask_id(person.id_number))
+    svc = services(context)
+    view = await call(svc.family.family, person.id)
+    await reply(update, context, person_summary(person, view, svc.policies))
+
+
+async def settle_for_cmd(update: Update, context: Any) -> None:
+    """/settle_for 身份证号 金额 [用途]: settle as a terminal for that patient."""
+    staff_id = await staff_only(update, context)
+    if staff_id is None:
+        return
+    args = list(context.args or [])
+    if len(args) < 2:
+        await reply(update, context, render.USAGE["settle_for"].format(
+            purposes=" ".join(services(context).policies.purpose_names.values())))
+        return
+    parsed = await settle_args(update, context, args[1:], "settle_for")
+    if parsed is None:
+        return
+    patient = await find(update, context, args[0])
+    if patient is None:
+        return
+    amount, purpose = parsed
+    log.info("staff %s settle_for %s %s %s", staff_id, mask_id(patient.id_number), amount, purpose)
+    svc = services(context)
+    preview = await call(svc.family.preview_settlement, patient.id, amount, purpose)
+    if preview.ok and preview.facts.get("uses_family"):
+        payload = {"staff": staff_id, "patient_id": patient.id, "amount_fen": amount,
+                   "purpose": purpose}
+        summary = (f"代 {render.who(patient.name, patient.id_number)} 结算。\n"
+                   + render.settle_summary(preview.facts, amount, render.purpose_name(svc.policies, purpose)))
+        await confirm.ask(update, context, "settle_for", payload, summary, "确认支付")
+        return
+    await send_outcome(update, context, await settle_outcome(context, patient, amount, purpose,
+                                                             update_key(update)))
+
+
+@confirm.executor("settle_for")
+async def do_settle_for(context: Any, pending: confirm.Pending, _person: Any, key: str,
+                        ) -> confirm.Outcome:
+    """A confirmed terminal settlement that uses family money."""
+    p = pending.payload
+    patient = await call(services(context).family.person, int(p["patient_id"]))
+    log.info("staff %s confirmed settle_for %s", p["staff"], mask_id(patient.id_number))
+    return await settle_outcome(context, patient, int(p["amount_fen"]), p["purpose"], key)
+
+
+async def credit_cmd(update: Update, context: Any) -> None:
+    """/credit YYYY-MM: the monthly personal-account credit (idempotent per month)."""
+    staff_id = await staff_only(update, context)
+    if staff_id is None:
+        return
+    args = context.args or []
+    if len(args) != 1 or not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", args[0]):
+        await reply(update, context, render.USAGE["credit"])
+        return
+    d = await call(services(context).family.credit_month, args[0])
+    log.info("staff %s credit %s ok=%s facts=%s", staff_id, args[0], d.ok, d.facts)
+    if not d.ok:
+        await reply_refusal(update, context, d.code, d.facts)
+        return
+    f = d.facts
+    await reply(update, context, render.lines(
+        f"✅ {args[0]} 月度划入完成：本次划入 {_count(f.get('credited', 0))} 人，"
+        f"合计 {render.format_fen(int(f.get('total_fen', 0)))}。",
+        f"跳过 {_count(f.get('skipped', 0))} 人（断缴、已划入过或没有个人账户）。",
+        "同一月份重复执行不会重复划入。"))
+
+
+def _count(value: Any) -> int:
+    return len(value) if isinstance(value, (list, tuple)) else int(value or 0)
+
+
+async def audit_cmd(update: Update, context: Any) -> None:
+    """/audit: check every ledger invariant."""
+    staff_id = await staff_only(update, context)
+    if staff_id is None:
+        return
+    from rules.audit import audit
+
+    violations = await call(audit, services(context).engine)
+    log.info("staff %s audit: %d violation(s)", staff_id, len(violations))
+    if not violations:
+        await reply(update, context, "✅ 账目核查通过：所有不变量成立。")
+        return
+    await reply(update, context, f"❌ 账目核查发现 {len(violations)} 个问题：\n"
+                + "\n".join(f"{i}. {render.redact(v)}" for i, v in enumerate(violations, 1)))
+
+
+def register(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
+    """Staff commands."""
+    for name, fn in (("lookup", lookup_cmd), ("settle_for", settle_for_cmd),
+                     ("credit", credit_cmd), ("audit", audit_cmd)):
+        app.add_handler(CommandHandler(name, fn))
+    confirm.register(app)

@@ -1,0 +1,233 @@
+"""Views and decisions rendered as Chinese text (non-refusal templates; refusals: bot.messages).
+
+Other people are always shown masked (name 张**, ID 3701**********1234); amounts always
+through ``format_fen`` so they carry exactly two decimals.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from rules.identity import mask_id, mask_name, mask_phone, redact  # noqa: F401 (re-exported)
+from rules.money import format_fen
+
+USAGE = {
+    "bind": "用法：/bind 身份证号 姓名 关系\n例如：/bind 370502199001011234 张三 配偶",
+    "unbind": "用法：/unbind 身份证号|序号（序号见 /family）",
+    "limit": "用法：/limit 身份证号|序号 金额|不限\n例如：/limit 1 500 或 /limit 1 不限",
+    "order": "用法：/order 户主身份证号|序号 …（第一个先扣款，序号见 /family）",
+    "settle": "用法：/settle 金额 [用途]\n用途：{purposes}（默认 购药）",
+    "contribute": "用法：/contribute 身份证号|序号 金额\n为参加居民医保的亲属代缴居民医保费。",
+    "history": "用法：/history [条数]，条数为1到{max}之间的整数。",
+    "lookup": "用法：/lookup 身份证号",
+    "settle_for": "用法：/settle_for 身份证号 金额 [用途]\n用途：{purposes}（默认 购药）",
+    "credit": "用法：/credit YYYY-MM，例如 /credit 2026-11",
+}
+
+SCHEME = {"employee": "职工医保", "resident": "居民医保", "none": "未参保"}
+EMPLOYMENT = {"employed": "在职", "flexible": "灵活就业", "retired": "退休"}
+STATUS = {"active": "正常参保", "lapsed": "断缴"}
+LEDGER_KIND = {
+    "credit": "月度划入", "settle_own": "本人结算", "settle_family": "家庭共济支付",
+    "contribute": "代缴居民医保", "opening": "期初余额",
+}
+
+
+def yuan(fen: int | None) -> str:
+    """An amount for users; ``None`` means no limit."""
+    return "不限" if fen is None else format_fen(fen)
+
+
+def signed(fen: int) -> str:
+    """``+¥12.00`` / ``-¥3.50`` for ledger rows."""
+    return ("+" if fen >= 0 else "") + format_fen(fen)
+
+
+def who(name: str, id_number: str) -> str:
+    """Someone else, masked: ``张** (3701**********1234)``."""
+    return f"{mask_name(name)}（{mask_id(id_number)}）"
+
+
+def attr(obj: Any, *names: str, default: Any = None) -> Any:
+    """The first present attribute or key among ``names`` (views or fact dicts)."""
+    for n in names:
+        if isinstance(obj, dict) and n in obj:
+            return obj[n]
+        if hasattr(obj, n):
+            return getattr(obj, n)
+    return default
+
+
+def relation_name(policies: Any, relation: str | None) -> str:
+    return policies.relation_names.get(relation or "", relation or "")
+
+
+def purpose_name(policies: Any, purpose: str | None) -> str:
+    return policies.purpose_names.get(purpose or "", purpose or "")
+
+
+def lines(*parts: str | None) -> str:
+    return "\n".join(p for p in parts if p)
+
+
+# ---- bindings ---------------------------------------------------------------------------
+
+def bind_summary(name: str, id_number: str, relation: str) -> str:
+    return lines("请确认绑定家庭共济亲属：", f"亲属：{who(name, id_number)}", f"关系：{relation}",
+                 "绑定后，对方可以在您设置的限额内使用您的个人账户支付医疗费用，对方会收到通知。")
+
+
+def bound_text(name: str, id_number: str, relation: str) -> str:
+    return f"✅ 已绑定 {who(name, id_number)} 为家庭共济亲属（{relation}）。可用 /limit 设置限额。"
+
+
+def bound_notice(householder: Any, relation: str) -> str:
+    return lines(
+        f"通知：{householder.name}（{mask_id(householder.id_number)}）已将您绑定为其医保个人账户"
+        f"家庭共济亲属（关系：{relation}）。",
+        "您就医、购药时可按规定使用其个人账户资金。发送 /family 查看详情；如有疑问请联系对方或拨打12333。",
+    )
+
+
+def unbind_summary(row: Any, relation: str) -> str:
+    return lines("请确认解除家庭共济绑定：", f"亲属：{who(row.name, row.id_number)}（{relation}）",
+                 "解除后，对方不能再使用您的个人账户，已发生的支付不退回。对方会收到通知。")
+
+
+def unbound_text(name: str, id_number: str) -> str:
+    return f"✅ 已解除与 {who(name, id_number)} 的家庭共济绑定。"
+
+
+def unbound_notice(householder: Any) -> str:
+    return (f"通知：{householder.name}（{mask_id(householder.id_number)}）已解除与您的家庭共济绑定，"
+            "您不能再使用其个人账户资金。")
+
+
+# ---- money ------------------------------------------------------------------------------
+
+def settle_summary(facts: dict[str, Any], amount_fen: int, purpose: str) -> str:
+    legs = facts.get("legs") or []
+    parts = [f"请确认结算：{purpose} {format_fen(amount_fen)}",
+             f"本人个人账户支付：{format_fen(int(facts.get('own_fen', 0)))}"]
+    parts += [f"家庭共济（户主 {leg.get('name_masked', '')}）支付：{format_fen(int(leg['amount_fen']))}"
+              for leg in legs]
+    if facts.get("cash_fen"):
+        parts.append(f"需现金支付：{format_fen(int(facts['cash_fen']))}")
+    return lines(*parts)
+
+
+def settle_text(facts: dict[str, Any], amount_fen: int, purpose: str) -> str:
+    legs = facts.get("legs") or []
+    parts = [f"✅ 结算成功：{purpose} {format_fen(int(facts.get('amount_fen', amount_fen)))}",
+             f"本人个人账户支付：{format_fen(int(facts.get('own_fen', 0)))}"]
+    parts += [f"家庭共济（户主 {leg.get('name_masked', '')}）支付：{format_fen(int(leg['amount_fen']))}"
+              for leg in legs]
+    parts.append(f"现金支付：{format_fen(int(facts.get('cash_fen', 0)))}")
+    if facts.get("balance_fen") is not None:
+        parts.append(f"您的个人账户余额：{format_fen(int(facts['balance_fen']))}")
+    return lines(*parts)
+
+
+def spent_notice(patient: Any, amount_fen: int, purpose: str, remaining_fen: int | None,
+                 balance_fen: int | None) -> str:
+    return lines(
+        f"通知：您的亲属 {who(patient.name, patient.id_number)} 使用家庭共济支付了"
+        f"{purpose} {format_fen(amount_fen)}。",
+        f"该亲属剩余限额：{yuan(remaining_fen)}",
+        f"您的个人账户余额：{format_fen(balance_fen)}" if balance_fen is not None else None,
+    )
+
+
+def contribute_summary(row: Any, amount_fen: int, purpose: str) -> str:
+    return lines("请确认代缴：", f"为 {who(row.name, row.id_number)} 代缴{purpose.removesuffix('缴费')} {format_fen(amount_fen)}",
+                 "费用从您的个人账户扣除。")
+
+
+def contributed_text(name: str, id_number: str, amount_fen: int, purpose: str,
+                     facts: dict[str, Any]) -> str:
+    balance = facts.get("balance_fen")
+    return lines(f"✅ 已为 {who(name, id_number)} 代缴{purpose.removesuffix('缴费')} {format_fen(amount_fen)}。",
+                 f"您的个人账户余额：{format_fen(int(balance))}" if balance is not None else None)
+
+
+def contributed_notice(householder: Any, amount_fen: int, purpose: str) -> str:
+    return (f"通知：{householder.name}（{mask_id(householder.id_number)}）用家庭共济为您代缴了"
+            f"{purpose.removesuffix('缴费')} {format_fen(amount_fen)}。")
+
+
+# ---- queries ----------------------------------------------------------------------------
+
+def history_text(rows: Iterable[Any], policies: Any) -> str:
+    out = []
+    for r in rows:
+        label = LEDGER_KIND.get(r.kind, r.kind)
+        if r.kind == "credit" and r.period:
+            label += f"（{r.period}）"
+        if r.purpose:
+            label += f"·{purpose_name(policies, r.purpose)}"
+        if r.for_name and r.kind in ("settle_family", "contribute"):
+            label += f"（{mask_name(r.for_name)}）"
+        out.append(f"{r.at:%Y-%m-%d %H:%M} {label} {signed(r.delta_fen)}")
+    return lines("📒 最近的账户记录：", *out) if out else "暂无账户记录。"
+
+
+def lapse_lines(lapse: Any) -> list[str]:
+    """What a lapse (断缴) means now; ``lapse`` is a LapseStatus or its JSON form."""
+    if not lapse or not attr(lapse, "lapsed", default=False):
+        return []
+    months = int(attr(lapse, "months", default=0) or 0)
+    out = [f"⚠️ 您的医保自 {attr(lapse, 'since', default='')} 起断缴（{months} 个月）。"]
+    if attr(lapse, "benefits_suspended", default=False):
+        out.append(f"自 {attr(lapse, 'benefits_suspended_from', default='')} 起暂停医保待遇，"
+                   "统筹基金不报销，费用需全额自付。")
+    if attr(lapse, "balance_usable", default=True):
+        out.append("个人账户余额仍然可以使用。")
+    if attr(lapse, "credits_paused", default=False):
+        out.append("断缴期间个人账户没有月度划入。")
+    if attr(lapse, "years_cleared", default=False):
+        out.append("断缴满3个月：按吉安市的说明，累计缴费年限会被清零，账户余额保留。")
+    elif attr(lapse, "band", default="") == "under_3":
+        out.append("断缴不满3个月：及时续缴后重新计算连续参保时间，之前的缴费年限不清零。")
+    out.append("以往缴纳的费用不会白交；请尽快续缴，具体以当地医保部门规定为准。")
+    return out
+
+
+def balance_text(person: Any, facts: dict[str, Any]) -> str:
+    return lines(
+        f"💳 {person.name} 的医保个人账户",
+        f"余额：{format_fen(int(facts.get('balance_fen', 0)))}",
+        f"每月划入：{format_fen(int(facts.get('monthly_credit_fen', 0)))}",
+        *lapse_lines(facts.get("lapse")),
+    )
+
+
+def _usage_line(limit_fen: int | None, used_fen: int) -> str:
+    remaining = None if limit_fen is None else max(limit_fen - used_fen, 0)
+    return f"限额 {yuan(limit_fen)}，已用 {format_fen(used_fen)}，剩余 {yuan(remaining)}"
+
+
+def family_text(view: Any, policies: Any) -> str:
+    """/family: my relatives (as householder) and who pays for me (as relative), masked."""
+    parts: list[str] = []
+    if view.relatives:
+        parts.append("👨‍👩‍👧 我绑定的共济亲属（序号可用于 /unbind /limit /contribute）：")
+        parts += [f"{r.index}. {who(r.name, r.id_number)} {relation_name(policies, r.relation)}\n"
+                  f"   {_usage_line(r.limit_fen, r.used_fen)}" for r in view.relatives]
+    elif view.account_open:
+        parts.append("您已开通家庭共济，还没有绑定亲属。绑定：/bind 身份证号 姓名 关系")
+    if view.payers:
+        if parts:
+            parts.append("")
+        head = "🧾 为我共济的户主" + ("（按扣款顺序，/order 可调整）：" if view.ordered else "：")
+        parts.append(head)
+        for p in view.payers:
+            parts.append(f"{p.index}. {who(p.name, p.id_number)}（我是其{relation_name(policies, p.relation)}）\n"
+                         f"   {_usage_line(p.limit_fen, p.used_fen)}")
+            others = "、".join(f"{who(o.name, o.id_number)}{relation_name(policies, o.relation)}"
+                              for o in p.others)
+            parts.append(f"   该户主的其他共济亲属：{others or '无'}")
+    if not parts:
+        return ("您还没有家庭共济关系。\n作为职工医保参保人，可发送 /open 开通家庭共济，"
+                "再用 /bind 绑定近亲属。")
+    return "\n".join(parts)

@@ -1,0 +1,182 @@
+"""``python -m bot run``: the networked bot, by long polling or behind a webhook.
+
+The token comes from ``TELEGRAM_BOT_TOKEN``; ``TELEGRAM_API_BASE_URL`` (e.g.
+``http://127.0.0.1:8081/bot``) points the bot at a self-hosted or fake Bot API server. Every
+replica keeps its state in the database, so any number of webhook replicas may run behind one
+load balancer (docs/deploy.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+import signal
+import sys
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, delete, insert, select, text
+from sqlalchemy.exc import IntegrityError
+from telegram import Update
+from telegram.ext import Application
+
+from bot.logs import setup_logging
+from bot.settings import Settings, WebhookSettings
+from bot.state import ProcessedUpdate
+from bot.webhook import HealthCheck, create_webhook_app, make_server
+
+log = logging.getLogger(__name__)
+
+TOKEN_ENV = "TELEGRAM_BOT_TOKEN"
+BASE_URL_ENV = "TELEGRAM_API_BASE_URL"
+DEFAULT_BASE_URL = "https://api.telegram.org/bot"
+_SECRET_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")  # what Telegram accepts for secret_token
+
+
+def api_urls(environ: dict[str, str] | None = None) -> tuple[str, str]:
+    """``(base_url, base_file_url)`` for the Bot API; the token is appended by PTB."""
+    env = os.environ if environ is None else environ
+    base = (env.get(BASE_URL_ENV) or DEFAULT_BASE_URL).rstrip("/")
+    root, sep, last = base.rpartition("/")
+    file_url = f"{root}/file/{last}" if sep else f"{base}/file"
+    return base, file_url
+
+
+def _fail(message: str) -> int:
+    print(message, file=sys.stderr)
+    return 2
+
+
+def run_bot(settings: Settings) -> int:
+    """Run until SIGTERM/SIGINT; 2 on a configuration problem (with a message, no traceback)."""
+    token = os.environ.get(TOKEN_ENV, "").strip()
+    if not token:
+        return _fail(f"缺少机器人令牌：请设置环境变量 {TOKEN_ENV}。"
+                     f" (missing bot token: set the environment variable {TOKEN_ENV})")
+    hook = settings.telegram.webhook
+    secret = os.environ.get(hook.secret_token_env, "").strip()
+    if settings.telegram.mode == "webhook" and not _SECRET_RE.match(secret):
+        return _fail(f"Webhook 模式需要密钥：请设置环境变量 {hook.secret_token_env}（1-256 个字符，"
+                     f"A-Z a-z 0-9 _ -）。 (webhook mode needs a secret token in "
+                     f"{hook.secret_token_env}: 1-256 characters of A-Z a-z 0-9 _ -)")
+    setup_logging(settings.logging.level, token)
+    application = build(settings)
+    if settings.telegram.mode == "webhook":
+        asyncio.run(serve_webhook(application, hook, secret))
+    else:
+        log.info("long polling %s", "a custom Bot API server" if os.environ.get(BASE_URL_ENV)
+                 else "Telegram")
+        application.run_polling(allowed_updates=Update.ALL_TYPES,
+                                stop_signals=(signal.SIGINT, signal.SIGTERM))
+    return 0
+
+
+def build(settings: Settings) -> Application[Any, Any, Any, Any, Any, Any]:
+    """The composition root's Application, talking to the configured Bot API server."""
+    from bot.app import build_application
+
+    return build_application(settings)
+
+
+class DbUpdateJournal:
+    """``processed_updates``: update_ids already handled by any replica (pruned after 2 days,
+    well past Telegram's redelivery horizon)."""
+
+    KEEP = timedelta(days=2)
+    PRUNE_EVERY = 1000
+
+    def __init__(self, application: Application[Any, Any, Any, Any, Any, Any]) -> None:
+        self._application = application
+        self._marks = 0
+
+    def _engine(self) -> Engine:
+        svc = getattr(self._application.bot_data, "services", None)
+        if svc is None:
+            raise RuntimeError("services not initialised")
+        return svc.engine
+
+    def _seen(self, update_id: int) -> bool:
+        with self._engine().connect() as conn:
+            found = conn.scalar(select(ProcessedUpdate.update_id)
+                                .where(ProcessedUpdate.update_id == update_id))
+        return found is not None
+
+    def _mark(self, update_id: int, prune: bool) -> None:
+        now = datetime.now(UTC).replace(tzinfo=None)
+        try:
+            with self._engine().begin() as conn:
+                conn.execute(insert(ProcessedUpdate).values(update_id=update_id, at=now))
+        except IntegrityError:
+            pass  # another replica finished the same update first
+        if prune:
+            with self._engine().begin() as conn:
+                conn.execute(delete(ProcessedUpdate).where(ProcessedUpdate.at < now - self.KEEP))
+
+    async def seen(self, update_id: int) -> bool:
+        return await asyncio.to_thread(self._seen, update_id)
+
+    async def mark(self, update_id: int) -> None:
+        self._marks += 1
+        await asyncio.to_thread(self._mark, update_id, self._marks % self.PRUNE_EVERY == 0)
+
+
+def health_check(application: Application[Any, Any, Any, Any, Any, Any]) -> HealthCheck:
+    """``SELECT 1`` on the process's engine and the number of knowledge-base entries."""
+
+    async def check() -> dict[str, Any]:
+        svc = getattr(application.bot_data, "services", None)
+        if svc is None:
+            raise RuntimeError("services not initialised")
+
+        def ping() -> None:
+            with svc.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+
+        await asyncio.wait_for(asyncio.to_thread(ping), timeout=5)
+        entries = len(svc.kb.entries)
+        if not entries:
+            raise RuntimeError("knowledge base is empty")
+        return {"database": "ok", "knowledge": entries}
+
+    return check
+
+
+async def serve_webhook(
+    application: Application[Any, Any, Any, Any, Any, Any], hook: WebhookSettings, secret: str,
+    *, health: HealthCheck | None = None,
+) -> None:
+    """Serve the webhook until SIGTERM/SIGINT, then drain and stop the Application.
+
+    Order on shutdown: stop accepting connections, let in-flight updates finish (they are
+    processed inline), then ``Application.stop()`` and ``shutdown()`` with their hooks.
+    """
+    await application.initialize()
+    try:
+        if application.post_init:
+            await application.post_init(application)
+        await application.start()
+        if hook.public_url:
+            await application.bot.set_webhook(
+                url=hook.public_url, secret_token=secret, allowed_updates=Update.ALL_TYPES,
+            )
+        app = create_webhook_app(
+            application, path=hook.path, secret=secret, max_body_bytes=hook.max_body_bytes,
+            health=health or health_check(application), journal=DbUpdateJournal(application),
+        )
+        server = make_server(app, host=hook.listen, port=hook.port)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, server.request_stop)
+        log.info("webhook listening on %s:%s%s", hook.listen, hook.port, hook.path)
+        await server.serve()
+        log.info("webhook stopped accepting; in-flight updates finished")
+    finally:
+        if application.running:
+            await application.stop()
+            if application.post_stop:
+                await application.post_stop(application)
+        await application.shutdown()
+        if application.post_shutdown:
+            await application.post_shutdown(application)

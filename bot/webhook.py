@@ -1,0 +1,146 @@
+"""The webhook endpoint: a small Starlette app that feeds Telegram updates to the Application.
+
+Each update is processed *inline*: the HTTP response is sent only after the handlers finish.
+Telegram redelivers an update whose request failed or timed out, so an update is either fully
+handled (and idempotent on redelivery, thanks to the processed-updates table and idempotency
+keys) or retried; and a graceful shutdown only has to let in-flight requests finish.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import json
+import logging
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any, Protocol
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+from telegram import Update
+from telegram.ext import Application
+
+log = logging.getLogger(__name__)
+
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+KNOWN_UPDATE_FIELDS = frozenset(Update.ALL_TYPES)
+
+HealthCheck = Callable[[], Awaitable[dict[str, Any]]]
+"""Returns the health facts; raises when the replica must not receive traffic."""
+
+
+class UpdateJournal(Protocol):
+    """Which update_ids some replica has already fully processed (shared, in the database)."""
+
+    async def seen(self, update_id: int) -> bool: ...
+
+    async def mark(self, update_id: int) -> None: ...
+
+
+class BodyTooLarge(Exception):
+    """The request body passed ``max_body_bytes``."""
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def create_webhook_app(
+    application: Application, *, path: str, secret: str, max_body_bytes: int,
+    health: HealthCheck, journal: UpdateJournal | None = None,
+) -> Starlette:
+    """The ASGI app: POST ``path`` for updates, GET ``/healthz`` for the load balancer.
+
+    With a ``journal``, an update some replica already processed is answered 200 without
+    running again; an update is marked only *after* processing, so one whose replica died
+    midway is processed again where it is redelivered (the domain's idempotency keys make
+    that safe for money).
+    """
+    if not secret:
+        raise ValueError("a webhook secret token is required")
+    expected = secret.encode("utf-8")
+
+    async def telegram_update(request: Request) -> Response:
+        """Check the secret, bound and parse the body, then process the update inline."""
+        given = request.headers.get(SECRET_HEADER, "").encode("utf-8")
+        if not hmac.compare_digest(given, expected):
+            return PlainTextResponse("forbidden", status_code=403)
+        try:
+            body = await _read_body(request, max_body_bytes)
+        except BodyTooLarge:
+            return PlainTextResponse("payload too large", status_code=413)
+        try:
+            data = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            return PlainTextResponse("malformed JSON", status_code=400)
+        if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
+            return PlainTextResponse("not an update", status_code=400)
+        if not KNOWN_UPDATE_FIELDS.intersection(data):
+            log.info("ignoring update %s of an unknown type", data["update_id"])
+            return PlainTextResponse("ignored")
+        try:
+            update = Update.de_json(data, application.bot)
+        except Exception:  # a known field with a malformed object inside
+            log.warning("update %s could not be parsed", data["update_id"])
+            return PlainTextResponse("malformed update", status_code=400)
+        if journal is not None and await journal.seen(update.update_id):
+            return PlainTextResponse("duplicate")
+        # Handler errors are routed to the application's error handler by PTB itself.
+        await application.process_update(update)
+        if journal is not None:
+            try:
+                await journal.mark(update.update_id)
+            except Exception:  # noqa: BLE001 — worst case a redelivery replies twice
+                log.warning("could not record update %s as processed", update.update_id)
+        return PlainTextResponse("ok")
+
+    async def healthz(_request: Request) -> Response:
+        """200 with the facts when the database and knowledge base answer, else 503."""
+        try:
+            facts = await health()
+        except Exception as exc:
+            log.warning("health check failed: %s", type(exc).__name__)
+            return JSONResponse({"status": "unavailable", "error": type(exc).__name__}, 503)
+        return JSONResponse(facts)
+
+    return Starlette(routes=[
+        Route(path, telegram_update, methods=["POST"]),
+        Route("/healthz", healthz, methods=["GET"]),
+    ])
+
+
+class WebhookServer(uvicorn.Server):
+    """uvicorn without its own signal capture: the runtime owns SIGTERM/SIGINT.
+
+    uvicorn re-raises a captured signal once it stops, which would kill the process before
+    the Application is stopped; the runtime instead calls :meth:`request_stop`.
+    """
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+    def request_stop(self) -> None:
+        """Stop accepting connections; in-flight requests finish before ``serve`` returns."""
+        self.should_exit = True
+
+
+def make_server(app: Starlette, *, host: str, port: int, grace_seconds: float = 30) -> WebhookServer:
+    config = uvicorn.Config(
+        app, host=host, port=port, lifespan="off", log_level="warning", access_log=False,
+        timeout_graceful_shutdown=grace_seconds, server_header=False,
+    )
+    return WebhookServer(config)

@@ -1,0 +1,121 @@
+"""Ledger invariants, checked set-wise. ``audit(engine)`` returns one line per violation.
+
+Invariants: every balance = opening + Σ ledger; no balance below zero; a binding's used amount
+within its limit and equal to the family legs booked against it; every settlement balanced
+(the legs taken plus the cash remainder make the bill); no key applied twice, no effect
+without an applied decision, no month credited twice to one person.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import Engine, func, or_, select
+from sqlalchemy.engine import Connection
+
+from rules.ledger import FAMILY_KINDS
+from rules.schema import Binding, LedgerEntry, Person, Transaction
+
+MAX_REPORTED = 50  # per check; a corrupted database should not print a million lines
+
+Check = Callable[[Connection], list[str]]
+
+
+def _ledger_sum_by(column):  # type: ignore[no-untyped-def]
+    return select(column.label("k"), func.sum(LedgerEntry.delta_fen).label("total")) \
+        .group_by(column).subquery()
+
+
+def balances_match_ledger(conn: Connection) -> list[str]:
+    sums = _ledger_sum_by(LedgerEntry.person_id)
+    expected = Person.opening_balance + func.coalesce(sums.c.total, 0)
+    q = (select(Person.id, Person.balance, expected.label("expected"))
+         .outerjoin(sums, sums.c.k == Person.id).where(Person.balance != expected)
+         .order_by(Person.id).limit(MAX_REPORTED))
+    return [f"balance mismatch: person {r.id} balance {r.balance} != opening + ledger "
+            f"{r.expected}" for r in conn.execute(q)]
+
+
+def no_negative_balance(conn: Connection) -> list[str]:
+    q = select(Person.id, Person.balance).where(Person.balance < 0).order_by(Person.id) \
+        .limit(MAX_REPORTED)
+    return [f"negative balance: person {r.id} balance {r.balance}" for r in conn.execute(q)]
+
+
+def used_within_limit(conn: Connection) -> list[str]:
+    q = (select(Binding.id, Binding.used_fen, Binding.limit_fen)
+         .where(Binding.limit_fen.is_not(None), Binding.used_fen > Binding.limit_fen)
+         .order_by(Binding.id).limit(MAX_REPORTED))
+    return [f"limit exceeded: binding {r.id} used {r.used_fen} > limit {r.limit_fen}"
+            for r in conn.execute(q)]
+
+
+def used_matches_ledger(conn: Connection) -> list[str]:
+    family = (select(LedgerEntry.binding_id.label("k"),
+                     func.sum(-LedgerEntry.delta_fen).label("total"))
+              .where(LedgerEntry.kind.in_(FAMILY_KINDS), LedgerEntry.binding_id.is_not(None))
+              .group_by(LedgerEntry.binding_id).subquery())
+    expected = func.coalesce(family.c.total, 0)
+    q = (select(Binding.id, Binding.used_fen, expected.label("expected"))
+         .outerjoin(family, family.c.k == Binding.id).where(Binding.used_fen != expected)
+         .order_by(Binding.id).limit(MAX_REPORTED))
+    return [f"used mismatch: binding {r.id} used {r.used_fen} != family legs {r.expected}"
+            for r in conn.execute(q)]
+
+
+def settlements_balanced(conn: Connection) -> list[str]:
+    legs = _ledger_sum_by(LedgerEntry.txn_id)
+    paid = -func.coalesce(legs.c.total, 0) + Transaction.cash_fen
+    q = (select(Transaction.id, Transaction.key, Transaction.amount_fen, paid.label("paid"))
+         .outerjoin(legs, legs.c.k == Transaction.id)
+         .where(Transaction.kind.in_(("settle", "contribute")),
+                Transaction.cash_fen.is_not(None),
+                or_(Transaction.amount_fen.is_(None), paid != Transaction.amount_fen))
+         .order_by(Transaction.id).limit(MAX_REPORTED))
+    return [f"unbalanced settlement: transaction {r.id} ({r.key}) legs + cash {r.paid} != "
+            f"amount {r.amount_fen}" for r in conn.execute(q)]
+
+
+def keys_applied_once(conn: Connection) -> list[str]:
+    dup = (select(Transaction.key, func.count().label("n")).group_by(Transaction.key)
+           .having(func.count() > 1).order_by(Transaction.key).limit(MAX_REPORTED))
+    out = [f"key applied twice: {r.key} ({r.n} transactions)" for r in conn.execute(dup)]
+    # A refused decision must have had no effect: any ledger row under it is a double effect.
+    refused = (select(Transaction.id, Transaction.key, Transaction.result)
+               .where(Transaction.id.in_(select(LedgerEntry.txn_id).distinct()))
+               .order_by(Transaction.id))
+    for r in conn.execute(refused):
+        if not (r.result or {}).get("ok", False):
+            out.append(f"key applied twice: refused transaction {r.id} ({r.key}) has ledger rows")
+    return out[:MAX_REPORTED]
+
+
+def credited_once(conn: Connection) -> list[str]:
+    q = (select(LedgerEntry.person_id, LedgerEntry.period, func.count().label("n"))
+         .where(LedgerEntry.kind == "credit")
+         .group_by(LedgerEntry.person_id, LedgerEntry.period).having(func.count() > 1)
+         .order_by(LedgerEntry.person_id).limit(MAX_REPORTED))
+    return [f"credit twice: person {r.person_id} month {r.period} ({r.n} credits)"
+            for r in conn.execute(q)]
+
+
+def ledger_rows_have_transactions(conn: Connection) -> list[str]:
+    q = (select(LedgerEntry.id).outerjoin(Transaction, Transaction.id == LedgerEntry.txn_id)
+         .where(Transaction.id.is_(None)).limit(MAX_REPORTED))
+    return [f"orphan ledger row: {r.id} has no transaction" for r in conn.execute(q)]
+
+
+CHECKS: tuple[Check, ...] = (
+    balances_match_ledger, no_negative_balance, used_within_limit, used_matches_ledger,
+    settlements_balanced, keys_applied_once, credited_once, ledger_rows_have_transactions,
+)
+
+
+def audit(engine: Engine) -> list[str]:
+    """Every violated invariant, one line each; an empty list when the ledger is sound."""
+    violations: list[str] = []
+    with engine.connect() as conn:
+        for check in CHECKS:
+            violations.extend(check(conn))
+        conn.rollback()
+    return violations

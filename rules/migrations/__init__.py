@@ -1,0 +1,1 @@
+"""Alembic migration scripts for the whole database (rules and bot tables)."""

@@ -1,0 +1,1 @@
+"""Revision scripts (named NNNN_description.py)."""

@@ -1,0 +1,192 @@
+"""FamilyService: the one facade the bot calls. Synchronous; every write is a keyed unit of work.
+
+Each mutating call takes an idempotency ``key``: the first Decision (allowed or refused) is
+stored with it and a replay returns that Decision without changing anything.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from rules import binding as binding_ops
+from rules import credit as credit_ops
+from rules import settlement as settle_ops
+from rules.binding import BindRequest
+from rules.clock import Clock, china_month
+from rules.codes import Reason
+from rules.decision import Decision
+from rules.identity import normalize_phone
+from rules.lapse import lapse_status
+from rules.ledger import lock_people
+from rules.policy import CONTRIBUTION_PURPOSES, PURPOSES, Policies
+from rules.registry import (
+    account_open, find_person, load_view, payers, person_view, relatives, resolve_ref,
+)
+from rules.schema import Binding, LedgerEntry, Person, Transaction
+from rules.settlement import Fault
+from rules.unit_of_work import TxnContext, UnitOfWork
+from rules.views import FamilyView, HistoryRow, LapseStatus, PersonView
+
+
+class FamilyService:
+    """Family accounts, bindings, settlement, credits and queries over one engine."""
+
+    def __init__(self, engine: Engine, policies: Policies, clock: Clock, *, retries: int = 5,
+                 fault: Fault | None = None) -> None:
+        self.engine = engine
+        self.policies = policies
+        self.clock = clock
+        self.uow = UnitOfWork(engine, retries=retries)
+        self.fault = fault  # test seam: called between settlement legs; raising aborts all
+
+    # registry (read-only)
+    def person(self, person_id: int) -> PersonView | None:
+        return self.uow.read(lambda s: load_view(s, person_id))
+
+    def find_person(self, id_number_text: str) -> Decision:
+        return self.uow.read(lambda s: find_person(s, id_number_text))
+
+    def people_by_phone(self, phone: str) -> list[PersonView]:
+        number = normalize_phone(phone)
+        if number is None:
+            return []
+
+        def read(s: Session) -> list[PersonView]:
+            found = s.execute(select(Person).where(Person.phone == number).order_by(Person.id))
+            return [person_view(p, account_open(s, p.id)) for p in found.scalars()]
+        return self.uow.read(read)
+
+    # family account
+    def open_account(self, householder_id: int, *, letter_version: str, letter_sha256: str,
+                     key: str) -> Decision:
+        return self.uow.run(key, "open", householder_id, self.clock.now(), lambda s, ctx:
+                            binding_ops.open_account(s, ctx, householder_id, letter_version,
+                                                     letter_sha256))
+
+    def check_bind(self, householder_id: int, id_number_text: str, name: str,
+                   relation_word: str) -> Decision:
+        req = BindRequest(householder_id, id_number_text, name, relation_word)
+        return self.uow.read(lambda s: binding_ops.check_bind(s, self.policies, req))
+
+    def bind(self, householder_id: int, id_number_text: str, name: str, relation_word: str, *,
+             key: str) -> Decision:
+        req = BindRequest(householder_id, id_number_text, name, relation_word)
+        return self.uow.run(key, "bind", householder_id, self.clock.now(),
+                            lambda s, ctx: binding_ops.bind(s, ctx, self.policies, req))
+
+    def unbind(self, householder_id: int, relative_ref: str, *, key: str) -> Decision:
+        return self.uow.run(key, "unbind", householder_id, self.clock.now(),
+                            lambda s, ctx: binding_ops.unbind(s, ctx, householder_id, relative_ref))
+
+    def set_limit(self, householder_id: int, relative_ref: str, limit_fen: int | None, *,
+                  key: str) -> Decision:
+        return self.uow.run(key, "limit", householder_id, self.clock.now(), lambda s, ctx:
+                            binding_ops.set_limit(s, ctx, householder_id, relative_ref, limit_fen))
+
+    def set_order(self, relative_id: int, householder_refs: list[str], *, key: str) -> Decision:
+        return self.uow.run(key, "order", relative_id, self.clock.now(), lambda s, _ctx:
+                            binding_ops.set_order(s, self.policies, relative_id,
+                                                  list(householder_refs)))
+
+    # money
+    def preview_settlement(self, patient_id: int, amount_fen: int, purpose: str) -> Decision:
+        """What ``settle`` would do now, without writing (the bot asks for 确认 on family money)."""
+        _check_purpose(purpose)
+
+        def read(s: Session) -> Decision:
+            if not settle_ops.valid_amount(amount_fen):
+                return Decision.refuse(Reason.INVALID_AMOUNT)
+            patient = s.get(Person, patient_id)
+            if patient is None:
+                return Decision.refuse(Reason.UNKNOWN_PERSON)
+            plan = settle_ops.plan(s, self.policies, self.clock.now(), patient, amount_fen, purpose)
+            if isinstance(plan, Decision):
+                return plan
+            return Decision.allow(balance_fen=patient.balance - plan.own_fen, **plan.facts(purpose))
+        return self.uow.read(read)
+
+    def settle(self, patient_id: int, amount_fen: int, purpose: str, *, key: str) -> Decision:
+        _check_purpose(purpose)
+        return self.uow.run(key, "settle", patient_id, self.clock.now(), lambda s, ctx:
+                            settle_ops.settle(s, ctx, self.policies, patient_id, amount_fen,
+                                              purpose, self.fault), purpose=purpose)
+
+    def contribute(self, householder_id: int, relative_ref: str, amount_fen: int, *, key: str,
+                   purpose: str = "resident_contribution") -> Decision:
+        if purpose not in CONTRIBUTION_PURPOSES:
+            raise ValueError(f"not a contribution purpose: {purpose!r}")
+
+        def body(s: Session, ctx: TxnContext) -> Decision:
+            if not settle_ops.valid_amount(amount_fen):
+                return Decision.refuse(Reason.INVALID_AMOUNT)
+            lock_people(s, [householder_id])
+            rows = relatives(s, householder_id)
+            found = resolve_ref(relative_ref, [(r.person_id, r.id_number) for r in rows])
+            if not found.ok:
+                return found
+            row = rows[found.facts["position"]]
+            lock_people(s, [row.person_id])
+            b = s.get(Binding, row.binding_id)
+            assert b is not None
+            return settle_ops.contribute(s, ctx, self.policies, b, amount_fen, purpose)
+        return self.uow.run(key, "contribute", householder_id, self.clock.now(), body,
+                            purpose=purpose)
+
+    def credit_month(self, month: str) -> Decision:
+        """Credit every eligible person once for ``month``; running it again pays nobody twice."""
+        key = f"credit:{month}:{self.clock.now().isoformat()}:{id(object())}"
+        return self.uow.run(key, "credit", None, self.clock.now(),
+                            lambda s, ctx: credit_ops.credit_month(s, ctx, month))
+
+    # queries
+    def balance(self, person_id: int) -> Decision:
+        view = self.person(person_id)
+        if view is None:
+            return Decision.refuse(Reason.UNKNOWN_PERSON)
+        lapse = self._lapse(view)
+        return Decision.allow(balance_fen=view.balance_fen,
+                              monthly_credit_fen=view.monthly_credit_fen, lapse=lapse.to_json())
+
+    def lapse_status(self, person_id: int) -> LapseStatus:
+        view = self.person(person_id)
+        if view is None:
+            raise LookupError(f"no person {person_id}")
+        return self._lapse(view)
+
+    def _lapse(self, view: PersonView) -> LapseStatus:
+        return lapse_status(self.policies, view.id, view.status, view.lapsed_since,
+                            china_month(self.clock.now()))
+
+    def history(self, person_id: int, limit: int = 10) -> list[HistoryRow]:
+        """The person's ledger rows, newest first."""
+        def read(s: Session) -> list[HistoryRow]:
+            q = (select(LedgerEntry, Transaction.kind, Transaction.purpose, Transaction.person_id,
+                        Person.name)
+                 .join(Transaction, Transaction.id == LedgerEntry.txn_id)
+                 .outerjoin(Person, Person.id == Transaction.person_id)
+                 .where(LedgerEntry.person_id == person_id)
+                 .order_by(LedgerEntry.created_at.desc(), LedgerEntry.id.desc())
+                 .limit(max(int(limit), 0)))
+            return [HistoryRow(entry_id=e.id, at=e.created_at, kind=e.kind, delta_fen=e.delta_fen,
+                               purpose=purpose, period=e.period,
+                               for_person_id=pid if pid is not None else e.person_id,
+                               for_name=name, txn_kind=kind)
+                    for e, kind, purpose, pid, name in s.execute(q).all()]
+        return self.uow.read(read)
+
+    def family(self, person_id: int) -> FamilyView:
+        """As householder: active relatives in 序号 order. As relative: payers in payment order,
+        each with that householder's other relatives."""
+        def read(s: Session) -> FamilyView:
+            person = s.get(Person, person_id)
+            ordered = bool(person) and self.policies.get(person.region).ordered
+            return FamilyView(person_id=person_id, account_open=account_open(s, person_id),
+                              relatives=tuple(relatives(s, person_id)),
+                              payers=tuple(payers(s, person_id)), ordered=ordered)
+        return self.uow.read(read)
+
+
+def _check_purpose(purpose: str) -> None:
+    if purpose not in PURPOSES:
+        raise ValueError(f"unknown purpose {purpose!r}; the bot maps words with Policies.purpose")

@@ -1,0 +1,113 @@
+"""Keyed units of work: one database transaction per operation, idempotent, retried on conflict.
+
+The Transaction row is inserted *first*: on PostgreSQL a second writer with the same key then
+blocks on the unique index until the first commits, and fails with a unique violation that we
+answer with the stored Decision. Everything the operation writes commits together with its
+Transaction row or not at all (the session rolls back unless the body returns).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, insert, select, update
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from rules.db import session_factory
+from rules.decision import Decision
+from rules.schema import Transaction
+
+# PostgreSQL SQLSTATEs worth another attempt: serialization failure, deadlock, lock timeout.
+_RETRY_PGCODES = {"40001", "40P01", "55P03"}
+
+
+class Conflict(Exception):
+    """A guarded write found the row changed under it; the whole operation is retried."""
+
+
+@dataclass
+class TxnContext:
+    """What an operation body knows about its own Transaction row."""
+
+    id: int
+    key: str
+    now: datetime
+    person_id: int | None = None  # whom the operation was for (patient, beneficiary)
+    cash_fen: int | None = None
+    amount_fen: int | None = None
+
+
+Body = Callable[[Session, TxnContext], Decision]
+
+
+def _retryable(exc: DBAPIError) -> bool:
+    code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    if code in _RETRY_PGCODES:
+        return True
+    return "database is locked" in str(exc.orig)
+
+
+class UnitOfWork:
+    """Runs bodies in ``sessionmaker.begin()`` blocks; one per process, shared by threads."""
+
+    def __init__(self, engine: Engine, *, retries: int = 5) -> None:
+        self.engine = engine
+        self.sessions: sessionmaker[Session] = session_factory(engine)
+        self.retries = retries
+
+    def read(self, fn: Callable[[Session], Any]) -> Any:
+        """A read-only unit: nothing it does is committed."""
+        with self.sessions() as s:
+            try:
+                return fn(s)
+            finally:
+                s.rollback()
+
+    def stored(self, key: str) -> Decision | None:
+        with self.sessions() as s:
+            row = s.execute(select(Transaction.result).where(Transaction.key == key)).first()
+            s.rollback()
+        return Decision.from_json(row[0]) if row and row[0] else None
+
+    def run(self, key: str, kind: str, person_id: int | None, now: datetime, body: Body,
+            *, purpose: str | None = None) -> Decision:
+        """Apply ``body`` once under ``key``; a replay returns the first Decision unchanged."""
+        for attempt in range(self.retries + 1):
+            try:
+                return self._attempt(key, kind, person_id, now, body, purpose)
+            except IntegrityError:
+                first = self.stored(key)
+                if first is not None:
+                    return first
+                if attempt >= self.retries:
+                    raise
+            except Conflict:
+                if attempt >= self.retries:
+                    raise
+            except DBAPIError as exc:
+                if not _retryable(exc) or attempt >= self.retries:
+                    raise
+                first = self.stored(key)
+                if first is not None:
+                    return first
+            time.sleep(0.002 * (attempt + 1))
+        raise AssertionError("unreachable")
+
+    def _attempt(self, key: str, kind: str, person_id: int | None, now: datetime, body: Body,
+                 purpose: str | None) -> Decision:
+        with self.sessions.begin() as s:
+            txn_id = s.execute(insert(Transaction).values(
+                key=key, kind=kind, person_id=person_id, purpose=purpose, created_at=now, result={},
+            )).inserted_primary_key[0]
+            ctx = TxnContext(id=txn_id, key=key, now=now, person_id=person_id)
+            decision = body(s, ctx)
+            s.execute(update(Transaction).where(Transaction.id == txn_id).values(
+                result=decision.to_json(), amount_fen=ctx.amount_fen, cash_fen=ctx.cash_fen,
+                person_id=ctx.person_id,
+            ))
+        return decision
