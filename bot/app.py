@@ -98,7 +98,8 @@ def create_services(settings: Settings, clock: Clock) -> Services:
     kb = load_knowledge()
     k = settings.knowledge
     matcher = Matcher(kb, answer_threshold=k.answer_threshold,
-                      suggest_threshold=k.suggest_threshold, max_suggestions=k.max_suggestions)
+                      suggest_threshold=k.suggest_threshold, max_suggestions=k.max_suggestions,
+                      hotline=k.hotline)
     return Services(
         settings=settings, engine=engine, sessions=session_factory(engine), policies=policies,
         family=FamilyService(engine, policies, clock, retries=db.retries), kb=kb,

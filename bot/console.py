@@ -24,6 +24,7 @@ from bot.loopback import BOT_USER, LoopbackRequest, Sent, query_id
 from bot.settings import Settings
 from bot.state import ProcessedUpdate
 from rules.clock import ManualClock
+from rules.identity import redact
 
 DEFAULT_USER = 100001  # the console's first Telegram user (not linked: try /start)
 
@@ -202,21 +203,19 @@ async def run_lines(settings: Settings, lines: Iterable[str], out: TextIO, *, as
             text = raw.rstrip("\r\n")
             if not text.strip() or text.lstrip().startswith("#"):
                 continue
-            who = console.user_id
+            if as_json_lines:
+                print(json.dumps({"from": console.user_id, "in": text}, ensure_ascii=False),
+                      file=out, flush=True)
+            elif not interactive:
+                print(f"[{console.user_id}] {text}", file=out, flush=True)
             try:
                 sent = await console.line(text)
             except ConsoleError as exc:
                 print(f"控制台：{exc}", file=err, flush=True)
                 sent = []
-            if as_json_lines:
-                print(json.dumps({"from": who, "in": text}, ensure_ascii=False), file=out)
-                for s in sent:
-                    print(json.dumps(as_json(s), ensure_ascii=False), file=out)
-            else:
-                if not interactive:
-                    print(f"[{who}] {text}", file=out)
-                for s in sent:
-                    print(render(s), file=out)
+            for s in sent:
+                print(json.dumps(as_json(s), ensure_ascii=False) if as_json_lines else render(s),
+                      file=out)
             out.flush()
     return 0
 
@@ -268,3 +267,6 @@ def run_console(settings: Settings, args: Any) -> int:
                                      interactive=interactive))
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # noqa: BLE001 — start-up failures (DB, data files) as one line
+        print(f"控制台无法启动：{type(exc).__name__}: {redact(str(exc))[:500]}", file=sys.stderr)
+        return 1

@@ -181,7 +181,7 @@ class LoopbackRequest(BaseRequest):
         results = json.loads(results) if isinstance(results, str) else results
         for r in results:
             content = r.get("input_message_content") or {}
-            text = f"{r.get('title', '')}\n{content.get('message_text', '')}".strip()
+            text = str(content.get("message_text") or r.get("title", ""))
             self.sent.append(Sent(_asker(p, "inline_query_id"), 0, text, kind="inline"))
         return True
 

@@ -207,26 +207,32 @@ def _usage_line(limit_fen: int | None, used_fen: int) -> str:
     return f"限额 {yuan(limit_fen)}，已用 {format_fen(used_fen)}，剩余 {yuan(remaining)}"
 
 
-def family_text(view: Any, policies: Any) -> str:
-    """/family: my relatives (as householder) and who pays for me (as relative), masked."""
+def family_text(view: Any, policies: Any, *, own: bool = True) -> str:
+    """/family: my relatives (as householder) and who pays for me (as relative), masked.
+
+    ``own=False`` words it in the third person (staff looking someone up)."""
+    me = "我" if own else "其"
     parts: list[str] = []
     if view.relatives:
-        parts.append("👨‍👩‍👧 我绑定的共济亲属（序号可用于 /unbind /limit /contribute）：")
+        parts.append(f"👨‍👩‍👧 {me}绑定的共济亲属" + ("（序号可用于 /unbind /limit /contribute）：" if own else "："))
         parts += [f"{r.index}. {who(r.name, r.id_number)} {relation_name(policies, r.relation)}\n"
                   f"   {_usage_line(r.limit_fen, r.used_fen)}" for r in view.relatives]
     elif view.account_open:
-        parts.append("您已开通家庭共济，还没有绑定亲属。绑定：/bind 身份证号 姓名 关系")
+        parts.append("您已开通家庭共济，还没有绑定亲属。绑定：/bind 身份证号 姓名 关系" if own
+                     else "已开通家庭共济，还没有绑定亲属。")
     if view.payers:
         if parts:
             parts.append("")
-        head = "🧾 为我共济的户主" + ("（按扣款顺序，/order 可调整）：" if view.ordered else "：")
+        head = f"🧾 为{me}共济的户主" + ("（按扣款顺序，/order 可调整）：" if view.ordered and own else "：")
         parts.append(head)
         for p in view.payers:
-            parts.append(f"{p.index}. {who(p.name, p.id_number)}（我是其{relation_name(policies, p.relation)}）\n"
+            parts.append(f"{p.index}. {who(p.name, p.id_number)}（{'我' if own else '本人'}是其{relation_name(policies, p.relation)}）\n"
                          f"   {_usage_line(p.limit_fen, p.used_fen)}")
             others = "、".join(f"{who(o.name, o.id_number)}{relation_name(policies, o.relation)}"
                               for o in p.others)
             parts.append(f"   该户主的其他共济亲属：{others or '无'}")
+    if not parts and not own:
+        return "没有家庭共济关系。"
     if not parts:
         return ("您还没有家庭共济关系。\n作为职工医保参保人，可发送 /open 开通家庭共济，"
                 "再用 /bind 绑定近亲属。")

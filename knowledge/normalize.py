@@ -89,7 +89,11 @@ class Normalizer:
 
     def normalize(self, text: str) -> str:
         """The canonical matching form of ``text`` (may be empty)."""
-        s = _join_words(_strip_marks(_fold(text)))
+        return self.canonical(light(text))
+
+    def canonical(self, light_text: str) -> str:
+        """Synonyms and fillers applied to text already in ``light`` form."""
+        s = light_text
         if self._pattern is not None and s:
             s = self._pattern.sub(lambda m: self.replacements[m.group(0)], s)
         return s.strip()
@@ -107,6 +111,11 @@ class Normalizer:
     def vocabulary(self) -> Sequence[str]:
         """Canonical words (worth keeping whole when segmenting)."""
         return sorted({v for v in self.replacements.values() if len(v) > 1})
+
+
+def light(text: str) -> str:
+    """Folded (NFKC, case) with punctuation and whitespace removed; no word rewriting."""
+    return _join_words(_strip_marks(_fold(text)))
 
 
 def _fold(text: str) -> str:

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from rules.codes import Reason
 from rules.decision import Decision
 from rules.identity import clean_text, normalize_id
-from rules.ledger import lock_people
+from rules.ledger import lock_household, lock_people
 from rules.money import MAX_FEN
 from rules.policy import Policies, RegionPolicy
 from rules.registry import by_id_number, payer_bindings, relatives, resolve_ref
@@ -149,11 +149,10 @@ def _active_relative(s: Session, householder_id: int, ref: str) -> tuple[Decisio
 
 
 def unbind(s: Session, ctx: TxnContext, householder_id: int, ref: str) -> Decision:
-    lock_people(s, [householder_id])
+    lock_household(s, householder_id)
     found, binding = _active_relative(s, householder_id, ref)
     if binding is None:
         return found
-    lock_people(s, [binding.relative_id])
     s.execute(update(Binding).where(Binding.id == binding.id).values(removed_at=ctx.now))
     return Decision.allow(binding_id=binding.id, used_fen=binding.used_fen, **found.facts)
 
@@ -167,7 +166,7 @@ def set_limit(s: Session, ctx: TxnContext, householder_id: int, ref: str,
     """
     if limit_fen is not None and not 0 <= limit_fen <= MAX_FEN:
         return Decision.refuse(Reason.INVALID_AMOUNT)
-    lock_people(s, [householder_id])
+    lock_household(s, householder_id)
     found, binding = _active_relative(s, householder_id, ref)
     if binding is None:
         return found

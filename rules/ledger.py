@@ -29,6 +29,14 @@ def lock_people(s: Session, ids: Iterable[int]) -> None:
     s.execute(select(Person.id).where(Person.id.in_(wanted)).order_by(Person.id).with_for_update())
 
 
+def lock_household(s: Session, householder_id: int) -> None:
+    """Lock a householder with all their active relatives, in one id-ordered pass, so that
+    unbind/limit/contribute take locks in the same order as settlements do."""
+    q = select(Binding.relative_id).where(Binding.householder_id == householder_id,
+                                          Binding.removed_at.is_(None))
+    lock_people(s, [householder_id, *s.execute(q).scalars()])
+
+
 def lock_bindings(s: Session, ids: Iterable[int]) -> None:
     wanted = sorted(set(ids))
     if not wanted or s.get_bind().dialect.name == "sqlite":

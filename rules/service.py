@@ -6,6 +6,8 @@ stored with it and a replay returns that Decision without changing anything.
 
 from __future__ import annotations
 
+import uuid
+
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
@@ -18,7 +20,7 @@ from rules.codes import Reason
 from rules.decision import Decision
 from rules.identity import normalize_phone
 from rules.lapse import lapse_status
-from rules.ledger import lock_people
+from rules.ledger import lock_household
 from rules.policy import CONTRIBUTION_PURPOSES, PURPOSES, Policies
 from rules.registry import (
     account_open, find_person, load_view, payers, person_view, relatives, resolve_ref,
@@ -120,13 +122,12 @@ class FamilyService:
         def body(s: Session, ctx: TxnContext) -> Decision:
             if not settle_ops.valid_amount(amount_fen):
                 return Decision.refuse(Reason.INVALID_AMOUNT)
-            lock_people(s, [householder_id])
+            lock_household(s, householder_id)
             rows = relatives(s, householder_id)
             found = resolve_ref(relative_ref, [(r.person_id, r.id_number) for r in rows])
             if not found.ok:
                 return found
             row = rows[found.facts["position"]]
-            lock_people(s, [row.person_id])
             b = s.get(Binding, row.binding_id)
             assert b is not None
             return settle_ops.contribute(s, ctx, self.policies, b, amount_fen, purpose)
@@ -135,7 +136,7 @@ class FamilyService:
 
     def credit_month(self, month: str) -> Decision:
         """Credit every eligible person once for ``month``; running it again pays nobody twice."""
-        key = f"credit:{month}:{self.clock.now().isoformat()}:{id(object())}"
+        key = f"credit:{month}:{uuid.uuid4().hex}"  # each run is its own operation
         return self.uow.run(key, "credit", None, self.clock.now(),
                             lambda s, ctx: credit_ops.credit_month(s, ctx, month))
 

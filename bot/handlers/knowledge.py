@@ -22,8 +22,8 @@ log = logging.getLogger(__name__)
 
 MAX_LABEL = 40
 MAX_QUESTION = 1000
-FALLBACK = ("抱歉，这个问题我暂时答不上来，已经记录下来，工作人员会补充到知识库。\n"
-            "您可以换个说法再问，或拨打医保服务热线 {hotline} 咨询。")
+FALLBACK = "抱歉，这个问题我暂时答不上来。您可以换个说法再问，或拨打医保服务热线 {hotline} 咨询。"
+RECORDED = "（您的问题已记录，工作人员会据此补充知识库。）"
 SUGGEST = "我不太确定您问的是哪一个，您是不是想问："
 ASK_USAGE = "用法：/ask 问题\n例如：/ask 家庭共济能绑定哪些亲属？"
 WHY_USAGE = "用法：/why 代码，例如 /why RELATIVE_ALREADY_BOUND（代码在拒绝消息末尾的方括号里）。"
@@ -73,13 +73,14 @@ async def answer_question(update: Update, context: Context, question: str) -> No
                     entry_buttons(answer.entry, svc.kb))
     elif answer.kind == "suggest" and answer.suggestions:
         rows = [[(label(s.entry.question), f"dym:{s.entry.id}")] for s in answer.suggestions]
-        await reply(update, context, SUGGEST, rows)
-    elif answer.kind == "smalltalk":
-        await reply(update, context, answer.text)
+        await reply(update, context, answer.text or SUGGEST, rows)
+    elif answer.kind == "smalltalk" or not question:
+        await reply(update, context, answer.text or ASK_USAGE)
     else:
         best = answer.entry.id if answer.entry is not None else None
         await call(store_unanswered, svc, question, best, float(answer.score or 0))
-        await reply(update, context, FALLBACK.format(hotline=svc.settings.knowledge.hotline))
+        hotline = svc.settings.knowledge.hotline
+        await reply(update, context, f"{answer.text or FALLBACK.format(hotline=hotline)}\n{RECORDED}")
 
 
 def personal_note(svc: Services, entry: Any, person: Any) -> str | None:

@@ -58,7 +58,7 @@ def person_summary(person: Any, view: Any, policies: Any) -> str:
         f"个人账户余额：{render.format_fen(person.balance_fen)}，每月划入："
         f"{render.format_fen(person.monthly_credit_fen)}",
         f"家庭共济账户：{'已开通' if person.account_open else '未开通'}",
-        "", render.family_text(view, policies),
+        "", render.family_text(view, policies, own=False),
     )
 
 

@@ -116,6 +116,12 @@ class Harness:
 
         self.app.add_error_handler(record)
 
+    def add_command(self, name: str, callback: Any) -> None:
+        """A test-only command, tried before every other group-0 handler."""
+        from telegram.ext import CommandHandler
+
+        self.app.handlers[0].insert(0, CommandHandler(name, callback))
+
     def send(self, line: str) -> list[Any]:
         return self.loop.run_until_complete(self.console.line(line))
 

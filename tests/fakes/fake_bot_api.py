@@ -39,6 +39,7 @@ class Call:
     method: str
     params: dict[str, Any]
     at: float
+    result: Any = None
 
 
 @dataclass
@@ -145,15 +146,16 @@ class FakeBotApi:
         if method == "getUpdates":
             result = self._get_updates(params)
             with self._cond:
-                self._state.calls.append(Call(method, params, time.monotonic()))
+                self._state.calls.append(Call(method, params, time.monotonic(), len(result)))
             return 200, {"ok": True, "result": result}
         with self._cond:
-            self._state.calls.append(Call(method, params, time.monotonic()))
-            self._cond.notify_all()
             action = getattr(self, "_m_" + method, None)
+            result = None if action is None else action(params)
+            self._state.calls.append(Call(method, params, time.monotonic(), result))
+            self._cond.notify_all()
             if action is None:
                 return 404, {"ok": False, "error_code": 404, "description": "Not Found"}
-            return 200, {"ok": True, "result": action(params)}
+            return 200, {"ok": True, "result": result}
 
     def _get_updates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
         offset = int(params.get("offset") or 0)

@@ -6,6 +6,7 @@ Runs on SQLite and, with TEST_DATABASE_URL, on PostgreSQL (the ``engine`` fixtur
 from __future__ import annotations
 
 import csv
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -319,7 +320,7 @@ def test_unreadable_files_are_refused(engine: Engine, tmp_path: Path, content: b
 VALIDATOR = importer._Validator(POLICIES)
 VALID_IDS = st.builds(
     lambda born, seq, lower: (lambda i: i.lower() if lower else i)(make_id(f"370502{born:%Y%m%d}{seq:03d}")),
-    st.dates(), st.integers(0, 999), st.booleans(),
+    st.dates(date(1890, 1, 1), date(2040, 12, 31)), st.integers(0, 999), st.booleans(),
 )
 
 

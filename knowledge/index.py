@@ -1,0 +1,177 @@
+"""Everything about the KB that a query needs, computed once at load.
+
+Each question, phrasing and ``not:`` phrasing becomes a ``Doc``: its normalised text and its
+set of terms. Terms are jieba words from the small KB dictionary (``knowledge.segment``) plus
+the sub-words of long words, so 个人账户 also meets 账户. Term weights are inverse entry
+frequencies, scaled to 0–1, with generic words (怎么, 办理, 查 …) pushed down.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from knowledge.cache import cached, digest
+from knowledge.kb import Entry, KnowledgeBase
+from knowledge.normalize import Normalizer, default_normalizer
+from knowledge.segment import USERDICT_FILE, Segmenter, derive_dictionary, read_userdict
+
+MATCHING_FILE = Path(__file__).with_name("matching.yaml")
+INDEX_VERSION = "1"
+GENERIC_FACTOR = 0.12       # weight of a generic word relative to its inverse frequency
+UNKNOWN_WEIGHT = 0.9        # a word the KB never uses: probably off-topic content
+_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+@dataclass(frozen=True)
+class Doc:
+    entry: int                      # index into Index.entries
+    positive: bool                  # False: a ``not:`` phrasing of that entry
+    text: str                       # normalised
+    terms: frozenset[str]
+    weight: float                   # sum of term weights
+
+
+@dataclass(frozen=True)
+class IntentGroup:
+    name: str
+    markers: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...]   # (label, any, all)
+
+    def label(self, text: str) -> str | None:
+        for name, any_of, all_of in self.markers:
+            if all_of and not all(m in text for m in all_of):
+                continue
+            if any_of and not any(m in text for m in any_of):
+                continue
+            return name
+        return None
+
+
+def load_matching(path: Path = MATCHING_FILE) -> tuple[frozenset[str], tuple[IntentGroup, ...]]:
+    data = yaml.load(path.read_text(encoding="utf-8"), Loader=_LOADER) or {}
+    generic = frozenset(str(w) for w in data.get("generic") or [])
+    groups = []
+    for group in data.get("intents") or []:
+        markers = tuple((str(m["name"]), tuple(m.get("any") or ()), tuple(m.get("all") or ()))
+                        for m in group["markers"])
+        groups.append(IntentGroup(str(group["group"]), markers))
+    return generic, tuple(groups)
+
+
+class Index:
+    """The precomputed KB: docs, term weights, per-entry term bags and intents."""
+
+    def __init__(self, kb: KnowledgeBase, normalizer: Normalizer | None = None) -> None:
+        self.kb = kb
+        self.entries: tuple[Entry, ...] = kb.entries
+        self.normalizer = normalizer or default_normalizer()
+        self.generic, self.intent_groups = load_matching()
+        texts = [(i, True, t) for i, e in enumerate(self.entries) for t in (e.question, *e.phrasings)]
+        texts += [(i, False, t) for i, e in enumerate(self.entries) for t in e.nots]
+        normalised = [self.normalizer.normalize(t) for _, _, t in texts]
+        self.segmenter = self._segmenter(normalised)
+        pos_terms = [self.terms(s) for s, (_, positive, _) in zip(normalised, texts) if positive]
+        self.known: frozenset[str] = frozenset().union(*pos_terms) if pos_terms else frozenset()
+        self.weights = self._weights(texts, pos_terms)
+        docs: list[Doc] = []
+        pos_iter = iter(pos_terms)
+        for (entry, positive, _), text in zip(texts, normalised):
+            # ``not:`` phrasings are questions someone might ask: treat them like queries.
+            terms = next(pos_iter) if positive else self.query_terms(text)
+            docs.append(Doc(entry, positive, text, terms, self.total(terms)))
+        self.docs: tuple[Doc, ...] = tuple(docs)
+        self.bags: list[frozenset[str]] = [frozenset() for _ in self.entries]
+        for d in docs:
+            if d.positive:
+                self.bags[d.entry] |= d.terms
+        self.not_docs: list[list[int]] = [[] for _ in self.entries]
+        for k, d in enumerate(docs):
+            if not d.positive:
+                self.not_docs[d.entry].append(k)
+        self.intents = [self._entry_intents(i) for i in range(len(self.entries))]
+
+    # -- text → terms ---------------------------------------------------------------------
+    def strip_regions(self, text: str) -> tuple[str, frozenset[str]]:
+        return self.normalizer.regions_named(text)
+
+    def terms(self, text: str) -> frozenset[str]:
+        words = self.segmenter.cut(text)
+        out = set(words)
+        for w in words:
+            out.update(self.segmenter.parts(w))
+        return frozenset(out)
+
+    def query_terms(self, text: str) -> frozenset[str]:
+        """Terms of a question; runs of characters the KB never uses merge into one term."""
+        words = self.segmenter.cut(text)
+        out: set[str] = set()
+        run = ""
+        for w in words:
+            if len(w) == 1 and w not in self.known and w not in self.generic:
+                run += w
+                continue
+            if run:
+                out.add(run)
+                run = ""
+            out.add(w)
+            out.update(self.segmenter.parts(w))
+        if run:
+            out.add(run)
+        return frozenset(out)
+
+    def weight(self, term: str) -> float:
+        w = self.weights.get(term)
+        if w is None:
+            return GENERIC_FACTOR * 0.5 if term in self.generic else UNKNOWN_WEIGHT
+        return w
+
+    def total(self, terms: frozenset[str]) -> float:
+        return sum(self.weight(t) for t in terms)
+
+    # -- build steps ----------------------------------------------------------------------
+    def _segmenter(self, normalised: Sequence[str]) -> Segmenter:
+        extra = read_userdict()
+        for word in self.normalizer.vocabulary:
+            extra.setdefault(word, 20_000)
+        key = digest([INDEX_VERSION, self.kb.digest, USERDICT_FILE.read_bytes(),
+                      repr(sorted(extra.items())), *normalised])
+
+        def build() -> tuple[dict[str, int], int]:
+            return derive_dictionary(normalised, extra)
+
+        words, total = cached("dict", key, build, encode=list, decode=lambda v: (v[0], v[1]))
+        return Segmenter(words, total)
+
+    def _weights(self, texts: Sequence[tuple[int, bool, str]],
+                 pos_terms: Sequence[frozenset[str]]) -> dict[str, float]:
+        per_entry: dict[int, set[str]] = {}
+        positives = [entry for entry, positive, _ in texts if positive]
+        for entry, terms in zip(positives, pos_terms):
+            per_entry.setdefault(entry, set()).update(terms)
+        df = Counter(t for terms in per_entry.values() for t in terms)
+        n = max(len(per_entry), 1)
+        top = math.log(1 + n)
+        weights = {}
+        for term, count in df.items():
+            w = math.log(1 + n / count) / top
+            weights[term] = w * GENERIC_FACTOR if term in self.generic else w
+        return weights
+
+    def _entry_intents(self, entry: int) -> Mapping[str, str]:
+        e = self.entries[entry]
+        texts = [self.normalizer.normalize(t) for t in (e.question, *e.phrasings)]
+        out = {}
+        for group in self.intent_groups:
+            labels = Counter(group.label(t) for t in texts)
+            labels.pop(None, None)
+            if labels:
+                label, count = labels.most_common(1)[0]
+                if count * 2 >= len(texts):
+                    out[group.name] = label
+        return out

@@ -1,0 +1,128 @@
+"""Confirmation tokens: single use, owner only, expiring, re-authorised at press time."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import delete
+
+from bot.loopback import Button, Sent
+from bot.state import Confirmation, Link
+from tests.bot.account_chat import Chat, chat, texts, to  # noqa: F401  (fixture)
+from tests.bot.test_account_bind import HH, OTHER, REL, opened
+from tests.bot.test_money_settle import balance, family_of
+
+
+def start_bind(chat: Chat) -> tuple[object, object]:
+    me = opened(chat, HH, place="jinan", name="王志强")
+    kid = chat.person(REL, place="jinan", name="王小明", scheme="resident")
+    chat.send(HH, f"/bind {kid.id_number} 王小明 儿子")
+    return me, kid
+
+
+def _summary_for(token: str) -> Sent:
+    """A stale copy of a summary's 确认 button (e.g. after the edit removed it)."""
+    return Sent(HH, 0, "", [[Button("确认", f"cf:{token}")]])
+
+
+def relatives(chat: Chat, me: object) -> int:
+    return len(chat.services.family.family(me.id).relatives)
+
+
+def test_token_is_short_opaque_and_stored_with_owner_action_payload_expiry(chat: Chat) -> None:
+    me, kid = start_bind(chat)
+    [row] = chat.pending()
+    assert re.fullmatch(r"[A-Za-z0-9_-]{8,16}", row["token"])
+    assert row["owner"] == HH and row["action"] == "bind" and not row["used"]
+    assert row["payload"]["person_id"] == me.id and row["payload"]["id_number"] == kid.id_number
+    button = chat.buttons_message(HH, "确认").buttons[0]
+    assert [b.callback_data for b in button] == [f"cf:{row['token']}", f"cx:{row['token']}"]
+    with chat.services.sessions() as s:
+        c = s.get(Confirmation, row["token"])
+        assert (c.expires_at - c.created_at).total_seconds() == 600
+
+
+def test_double_press_changes_nothing_more(chat: Chat) -> None:
+    me, _ = start_bind(chat)
+    summary = chat.buttons_message(HH, "确认")
+    first = chat.press(HH, summary, "确认")
+    assert "已绑定" in texts(first, HH) and len(to(first, REL)) == 1
+    second = chat.press(HH, summary, "确认")
+    assert [s.kind for s in second] == ["toast"] and "已处理" in second[0].text
+    assert "已绑定" in second[0].text  # the first result
+    assert relatives(chat, me) == 1
+
+
+def test_redelivered_callback_update_changes_nothing_more(chat: Chat) -> None:
+    householder, relative = family_of(chat, "jinan", own=0)
+    chat.send(REL, "/settle 100")
+    summary = chat.buttons_message(REL, "确认")
+    chat.press(REL, summary, "确认", update_id=4242)
+    again = chat.press(REL, summary, "确认", update_id=4242)
+    assert "已处理" in texts(again) and not to(again, HH)
+    assert balance(chat, householder) == 90_000
+
+
+def test_expired_button(chat: Chat) -> None:
+    me, _ = start_bind(chat)
+    chat.clock.advance(601)
+    done = chat.tap(HH, "确认")
+    assert "[EXPIRED]" in texts(done) and to(done, HH)[-1].kind == "edit"
+    assert relatives(chat, me) == 0
+    [row] = chat.pending()  # a stale copy of the buttons, pressed again
+    again = chat.press(HH, _summary_for(row["token"]), "确认")
+    assert "已处理" in texts(again) and "[EXPIRED]" in texts(again)
+
+
+def test_press_just_before_expiry_still_works(chat: Chat) -> None:
+    me, _ = start_bind(chat)
+    chat.clock.advance(599)
+    assert "已绑定" in texts(chat.tap(HH, "确认"))
+    assert relatives(chat, me) == 1
+
+
+def test_presser_who_is_not_the_owner_is_forbidden(chat: Chat) -> None:
+    me, _ = start_bind(chat)
+    chat.person(OTHER, place="jinan")
+    summary = chat.buttons_message(HH, "确认")
+    sent = chat.press(OTHER, summary, "确认")
+    assert "[FORBIDDEN]" in texts(sent)
+    assert relatives(chat, me) == 0
+    assert not chat.pending()[0]["used"]
+    assert "已绑定" in texts(chat.press(HH, summary, "确认"))  # the owner still can
+
+
+def test_owner_unlinked_before_pressing(chat: Chat) -> None:
+    me, _ = start_bind(chat)
+    with chat.services.sessions.begin() as s:
+        s.execute(delete(Link).where(Link.user_id == HH))
+    assert "[NOT_LINKED]" in texts(chat.tap(HH, "确认"))
+    assert relatives(chat, me) == 0
+
+
+def test_owner_relinked_to_another_person_is_forbidden(chat: Chat) -> None:
+    me, _ = start_bind(chat)
+    other = chat.person(None, place="jinan")
+    with chat.services.sessions.begin() as s:
+        s.execute(delete(Link).where(Link.user_id == HH))
+    chat.link(HH, other.id)
+    assert "[FORBIDDEN]" in texts(chat.tap(HH, "确认"))
+    assert relatives(chat, me) == 0
+
+
+def test_rules_rechecked_at_press_time(chat: Chat) -> None:
+    """Two summaries for the same relative: the second 确认 is refused by the rules engine."""
+    me, kid = start_bind(chat)
+    chat.send(HH, f"/bind {kid.id_number} 王小明 儿子")
+    tokens = [c["token"] for c in chat.pending()]
+    chat.tap(HH, "确认")  # the newest summary
+    [unused] = [c["token"] for c in chat.pending() if not c["used"]]
+    assert unused in tokens
+    older = _summary_for(unused)
+    assert "[ALREADY_BOUND]" in texts(chat.press(HH, older, "确认"))
+    assert relatives(chat, me) == 1
+
+
+def test_unknown_token(chat: Chat) -> None:
+    chat.person(HH, place="jinan")
+    assert "[EXPIRED]" in texts(chat.press(HH, _summary_for("nope"), "确认"))

@@ -1,0 +1,121 @@
+"""The console itself and the edge's reliability: JSON shape, directives, bad input,
+redelivered updates, the error handler, paging, menus, group chats."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+
+import pytest
+from telegram import Update
+
+from bot.__main__ import main
+from bot.console import DEFAULT_USER, run_lines
+from bot.context import MAX_TEXT, reply, split_text
+from bot.handlers.errors import SORRY
+from bot.settings import load_settings
+from tests.bot.conftest import STAFF, write_config
+
+
+def test_json_transcript_echoes_every_line_and_directive(console_run):
+    turns = console_run("# a comment\n\n/help\n:as 300001\n:group -42\n/help\n:private\n")
+    assert [t.text for t in turns] == ["/help", ":as 300001", ":group -42", "/help", ":private"]
+    assert [t.sender for t in turns] == [DEFAULT_USER, DEFAULT_USER, 300001, 300001, 300001]
+    assert "/bind" in turns[0].all_text
+    assert turns[3].replies[0]["to"] == -42 and "/ask" in turns[3].all_text
+
+
+@pytest.mark.parametrize("line", [
+    ":as abc", ":group", ":sleep -1", ":sleep soon", ":tap 不存在的按钮", ":tap", ":bogus 1",
+    ":contact", ":contact-of 5", ":contact-of x 13800000000",
+])
+def test_bad_directives_explain_without_traceback(db_url, tmp_path, line):
+    settings = load_settings(write_config(tmp_path, db_url))
+    out, err = io.StringIO(), io.StringIO()
+    code = asyncio.run(run_lines(settings, [line, "/help"], out, as_json_lines=True, err=err))
+    assert code == 0
+    assert "控制台" in err.getvalue() and "Traceback" not in err.getvalue() + out.getvalue()
+    assert out.getvalue().count('"in"') == 2  # the bad line is echoed, and the next still runs
+
+
+def test_plain_mode_prints_the_default_user_and_try_this(db_url, tmp_path, capsys):
+    script = tmp_path / "s.txt"
+    script.write_text("/help\n", encoding="utf-8")
+    code = main(["console", "--config", str(write_config(tmp_path, db_url)), "--script", str(script)])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert str(DEFAULT_USER) in out
+    assert out.count("\n") > 5 and ":contact" in out and "/bind" in out  # the three try-this lines
+
+
+def test_missing_script_is_a_message_not_a_traceback(tmp_path, db_url, capsys):
+    code = main(["console", "--config", str(write_config(tmp_path, db_url)),
+                 "--script", str(tmp_path / "nope.txt")])
+    captured = capsys.readouterr()
+    assert code == 2 and "无法读取脚本" in captured.err and "Traceback" not in captured.err
+
+
+def _message_update(update_id: int, text: str, user: int = 300002) -> dict:
+    return {"update_id": update_id, "message": {
+        "message_id": update_id, "date": 0, "text": text,
+        "chat": {"id": user, "type": "private"},
+        "from": {"id": user, "is_bot": False, "first_name": "u"},
+        "entities": [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}]
+        if text.startswith("/") else []}}
+
+
+def test_redelivered_update_has_no_second_effect(harness):
+    data = _message_update(10_000_001, "/help")
+    for _ in range(3):
+        harness.loop.run_until_complete(
+            harness.app.process_update(Update.de_json(data, harness.app.bot)))
+    replies = [s for s in harness.loopback.sent if s.chat_id == 300002]
+    assert len(replies) == 1
+
+
+def test_error_handler_tells_the_user_and_logs_no_traceback_to_them(harness):
+    async def boom(update, context):
+        raise RuntimeError("kaput 370502197803150115")
+
+    harness.add_command("boom", boom)
+    sent = harness.send("/boom")
+    assert [s.text for s in sent] == [SORRY.format(hotline="12333")]
+    assert all("kaput" not in s.text and "Traceback" not in s.text for s in sent)
+    assert len(harness.errors) == 1
+
+
+def test_long_replies_are_paged(harness):
+    async def long(update, context):
+        await reply(update, context, "\n".join(f"第{i}行 " + "字" * 50 for i in range(300)))
+
+    harness.add_command("long", long)
+    sent = harness.send("/long")
+    assert len(sent) >= 4 and all(len(s.text) <= MAX_TEXT for s in sent)
+    assert sent[0].text.startswith("第0行") and sent[-1].text.endswith("字")
+
+
+@pytest.mark.parametrize("text", ["", "a", "x" * 4096, "x" * 4097, "行\n" * 5000, "😀" * 9000])
+def test_split_text_pages(text):
+    pages = split_text(text)
+    assert pages and all(0 < len(p) <= MAX_TEXT for p in pages)
+    if text.strip():
+        assert "".join(pages).replace("\n", "") == text.replace("\n", "")
+
+
+def test_menus_for_private_chats_and_each_staff_user(harness):
+    private = {c["command"] for c in harness.loopback.commands["all_private_chats:"]}
+    staff = {c["command"] for c in harness.loopback.commands[f"chat:{STAFF}"]}
+    assert {"start", "bind", "settle", "ask", "why"} <= private
+    assert {"unanswered", "stats", "lookup", "audit"} <= staff and not {"stats"} & private
+
+
+def test_group_chat_ignores_chatter_but_answers_commands(console_run):
+    turns = console_run(":group -777\n大家好今天吃什么\n/me\n/balance\n/ask 家庭共济能绑定哪些亲属\n")
+    assert turns[1].replies == []
+    assert turns[2].codes == ["PRIVATE_ONLY"] and turns[3].codes == ["PRIVATE_ONLY"]
+    assert turns[4].replies and turns[4].replies[0]["to"] == -777 and not turns[4].codes
+
+
+def test_stickers_and_unknown_commands_get_a_hint(harness):
+    sent = harness.send("/nosuchcommand")
+    assert any("/help" in s.text for s in sent)

@@ -1,0 +1,105 @@
+"""A Jinan family for the replica tests and the bench: one householder with ¥500.00 and N
+relatives with empty accounts (so every settlement needs family money and a 确认 press).
+
+People come in through the real CSV importer; Telegram users are linked by inserting Link rows
+(the linking conversation itself is covered by test_e2e_polling.py).
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, func, select
+
+import bot.state  # noqa: F401  (bot tables share the metadata)
+from bot.state import Link
+from rules.identity import make_id
+from rules.importer import COLUMNS, import_people
+from rules.policy import Policies
+from rules.schema import LedgerEntry, Person, Transaction
+from tests.fakes.fake_bot_api import FakeBotApi
+from tests.fakes.updates import buttons
+
+RELATIONS = ["配偶", "父母", "父母", "子女", "子女", "兄弟姐妹", "兄弟姐妹", "祖父母"]
+HOUSEHOLDER_USER = 5000
+
+
+@dataclass(frozen=True)
+class Member:
+    user_id: int
+    id_number: str
+    name: str
+    relation: str  # "" for the householder
+
+
+@dataclass(frozen=True)
+class Family:
+    householder: Member
+    relatives: list[Member]
+    householder_fen: int
+
+
+def _row(id_number: str, name: str, phone: str, scheme: str, employment: str, balance: str,
+         ) -> dict[str, str]:
+    return {"id_number": id_number, "name": name, "phone": phone, "province": "山东省",
+            "city": "济南市", "scheme": scheme, "employment": employment, "status": "active",
+            "lapsed_since": "", "balance": balance, "monthly_credit": "0.00"}
+
+
+def seed_family(engine: Engine, tmp: Path, relatives: int = 8, householder_yuan: int = 500,
+                prefix: int = 0) -> Family:
+    """Import the family from a CSV and link user ids to every member."""
+    base = HOUSEHOLDER_USER + prefix * 100
+    head = Member(base, make_id(f"37010219700101{prefix:02d}1"[:17]), f"赵家长{prefix}", "")
+    members = [Member(base + 1 + i, make_id(f"370102199{i}0203{prefix:02d}2"[:17]),
+                      f"赵亲属{prefix}{'一二三四五六七八九十'[i]}", RELATIONS[i % len(RELATIONS)])
+               for i in range(relatives)]
+    rows = [_row(head.id_number, head.name, f"1390531{base:04d}", "employee", "employed",
+                 f"{householder_yuan}.00")]
+    rows += [_row(m.id_number, m.name, f"1390531{m.user_id:04d}", "resident", "", "0.00")
+             for m in members]
+    path = tmp / f"family{prefix}.csv"
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(COLUMNS))
+        writer.writeheader()
+        writer.writerows(rows)
+    import_people(engine, path, Policies.load())
+    now = datetime.now(UTC).replace(tzinfo=None)
+    with engine.begin() as conn:
+        ids = dict(conn.execute(select(Person.id_number, Person.id)).all())
+        for m in [head, *members]:
+            conn.execute(Link.__table__.insert().values(
+                user_id=m.user_id, person_id=ids[m.id_number], linked_at=now))
+    return Family(head, members, householder_yuan * 100)
+
+
+def last_button(fake: FakeBotApi, chat_id: int, prefix: str) -> tuple[str, int]:
+    """``(callback_data, message_id)`` of the newest button starting with ``prefix`` that the
+    bot sent to ``chat_id``."""
+    for call in reversed(fake.calls("sendMessage")):
+        if call.params.get("chat_id") != chat_id:
+            continue
+        for _label, data in buttons(call.params.get("reply_markup")):
+            if data.startswith(prefix):
+                return data, int(call.result["message_id"])
+    raise AssertionError(f"no {prefix!r} button sent to {chat_id}: {fake.sent_texts(chat_id)[-3:]}")
+
+
+def money_facts(engine: Engine, family: Family) -> dict[str, Any]:
+    """What the ledger says about the family's settlements."""
+    with engine.connect() as conn:
+        head_id = conn.scalar(select(Person.id).where(Person.id_number == family.householder.id_number))
+        balance = conn.scalar(select(Person.balance).where(Person.id == head_id))
+        family_legs = conn.execute(
+            select(LedgerEntry.txn_id, func.sum(LedgerEntry.delta_fen))
+            .where(LedgerEntry.person_id == head_id, LedgerEntry.kind.like("settle%"))
+            .group_by(LedgerEntry.txn_id)).all()
+        settles = conn.scalar(select(func.count()).select_from(Transaction)
+                              .where(Transaction.kind.like("settle%"))) or 0
+        ledger_rows = conn.scalar(select(func.count()).select_from(LedgerEntry)) or 0
+    return {"householder_fen": balance, "family_legs": sorted(-int(t) for _id, t in family_legs),
+            "settle_txns": settles, "ledger_rows": ledger_rows}

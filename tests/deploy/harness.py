@@ -1,0 +1,142 @@
+"""Real ``python -m bot run`` webhook replicas for the deployment tests and the load bench.
+
+Each replica is its own process on its own 127.0.0.1 port, all sharing one database and one
+fake Bot API. Updates are POSTed with the secret header, as Telegram would.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bot.webhook import SECRET_HEADER
+
+ROOT = Path(__file__).resolve().parents[2]
+SECRET = "deploy-test-secret_0123456789"
+TOKEN = "7000000001:FAKE-token-for-loopback-tests-only-000"
+HOUSEHOLDER_REGION_CODE = "370102"  # 济南市历下区: ordered settlement, no relative maximum
+
+
+def replica_config(path: Path, db_url: str, port: int, *, pool_size: int = 5) -> Path:
+    path.write_text(
+        "database:\n"
+        f"  url: \"{db_url}\"\n"
+        f"  pool_size: {pool_size}\n"
+        "  max_overflow: 5\n"
+        "staff_ids: [900001]\n"
+        "telegram:\n"
+        "  mode: webhook\n"
+        "  webhook:\n"
+        "    listen: 127.0.0.1\n"
+        f"    port: {port}\n"
+        "    path: /telegram\n"
+        "    secret_token_env: GONGJI_TEST_WEBHOOK_SECRET\n"
+        "    max_body_bytes: 65536\n"
+        "demo:\n"
+        "  load_when_empty: false\n"
+        "logging:\n"
+        "  level: WARNING\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+@dataclass
+class Replica:
+    """One bot process serving the webhook on ``port``."""
+
+    name: str
+    port: int
+    config: Path
+    log_path: Path
+    api_base_url: str
+    process: subprocess.Popen[bytes] | None = None
+    client: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=30))
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> Replica:
+        env = dict(os.environ, TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_API_BASE_URL=self.api_base_url,
+                   GONGJI_TEST_WEBHOOK_SECRET=SECRET, PYTHONUNBUFFERED="1")
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "bot", "run", "--config", str(self.config)],
+                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+            )
+        return self
+
+    def wait_healthy(self, timeout: float = 60) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                raise RuntimeError(f"{self.name} exited: {self.log()[-2000:]}")
+            try:
+                resp = self.client.get(f"{self.url}/healthz", timeout=2)
+                if resp.status_code == 200:
+                    return dict(resp.json())
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        raise TimeoutError(f"{self.name} not healthy after {timeout}s: {self.log()[-2000:]}")
+
+    def post(self, update: dict[str, Any] | bytes, *, secret: str | None = SECRET,
+             timeout: float = 30) -> int:
+        """POST one update; the HTTP status (the update is processed when this returns)."""
+        headers = {"Content-Type": "application/json"}
+        if secret is not None:
+            headers[SECRET_HEADER] = secret
+        if isinstance(update, bytes):
+            resp = self.client.post(f"{self.url}/telegram", content=update, headers=headers,
+                                    timeout=timeout)
+        else:
+            resp = self.client.post(f"{self.url}/telegram", json=update, headers=headers,
+                                    timeout=timeout)
+        return resp.status_code
+
+    def kill(self) -> None:
+        """SIGKILL: no goodbye, in-flight requests get no response."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(10)
+
+    def stop(self, timeout: float = 20) -> int | None:
+        """SIGTERM and wait for the graceful exit; the exit code (None if it was killed)."""
+        self.client.close()
+        if self.process is None:
+            return None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                return self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+                return None
+        return self.process.returncode
+
+    def log(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+
+def start_replicas(tmp: Path, db_url: str, api_base_url: str, ports: Iterable[int],
+                   *, pool_size: int = 5) -> list[Replica]:
+    """Start one replica per port and wait until every one answers /healthz."""
+    replicas = []
+    for i, port in enumerate(ports):
+        name = f"replica-{'ABCDEFGH'[i]}"
+        cfg = replica_config(tmp / f"{name}.yaml", db_url, port, pool_size=pool_size)
+        replicas.append(Replica(name, port, cfg, tmp / f"{name}.log", api_base_url).start())
+    for r in replicas:
+        r.wait_healthy()
+    return replicas

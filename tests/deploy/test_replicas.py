@@ -1,0 +1,199 @@
+"""Two real webhook replicas (``python -m bot run``) on one PostgreSQL database.
+
+Eight relatives of one householder settle at once across both replicas; each summary is
+confirmed on the *other* replica; updates are redelivered to the other replica; one replica
+is SIGKILLed mid-stream and its unanswered updates go to the survivor. Money is neither lost
+nor doubled and ``python -m bot audit`` passes.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import Engine, func, select
+
+from rules.db import make_engine
+from rules.migrate import upgrade
+from rules.schema import Base, Binding
+from tests.deploy.conftest import free_port
+from tests.deploy.family import Family, last_button, money_facts, seed_family
+from tests.deploy.harness import ROOT, Replica, start_replicas
+from tests.fakes.fake_bot_api import FakeBotApi
+from tests.fakes.updates import UpdateFactory
+
+Update = dict[str, Any]
+
+
+@dataclass
+class Cluster:
+    engine: Engine
+    url: str
+    family: Family
+    replicas: list[Replica]
+    fake: FakeBotApi
+    updates: UpdateFactory
+
+    def other(self, r: Replica) -> Replica:
+        return self.replicas[1 - self.replicas.index(r)]
+
+    def post(self, r: Replica, update: Update) -> None:
+        status = r.post(update)
+        assert status == 200, f"{r.name} answered {status}: {r.log()[-1500:]}"
+
+    def post_all(self, jobs: list[tuple[Replica, Update]]) -> None:
+        """POST concurrently (8 threads), as Telegram delivers to a load balancer."""
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(lambda job: self.post(*job), jobs))
+
+    def bot_output(self) -> int:
+        return len(self.fake.calls("sendMessage")) + len(self.fake.calls("editMessageText"))
+
+
+@pytest.fixture
+def cluster(pg_url: str, fake_api: FakeBotApi, tmp_path: Path) -> Iterator[Cluster]:
+    upgrade(pg_url, metadata=Base.metadata)
+    engine = make_engine(pg_url)
+    family = seed_family(engine, tmp_path)
+    replicas = start_replicas(tmp_path, pg_url, fake_api.base_url, [free_port(), free_port()])
+    try:
+        yield Cluster(engine, pg_url, family, replicas, fake_api, UpdateFactory(10_000))
+    finally:
+        for r in replicas:
+            r.stop()
+        engine.dispose()
+
+
+def open_and_bind(c: Cluster) -> None:
+    """The householder opens the family account and binds everyone; each button is pressed
+    on the other replica from the one that showed it."""
+    a, b = c.replicas
+    head = c.family.householder.user_id
+    c.post(a, c.updates.text(head, "/open"))
+    data, mid = last_button(c.fake, head, "open:")
+    c.post(b, c.updates.press(head, data, mid))
+    for i, m in enumerate(c.family.relatives):
+        shown = c.replicas[i % 2]
+        c.post(shown, c.updates.text(head, f"/bind {m.id_number} {m.name} {m.relation}"))
+        data, mid = last_button(c.fake, head, "cf:")
+        c.post(c.other(shown), c.updates.press(head, data, mid))
+    with c.engine.connect() as conn:
+        active = conn.scalar(select(func.count()).select_from(Binding)
+                             .where(Binding.removed_at.is_(None)))
+    assert active == len(c.family.relatives)
+
+
+def settle_everyone(c: Cluster) -> tuple[list[tuple[Replica, Update]], list[tuple[Replica, Update]]]:
+    """Every relative asks to pay ¥100 at once, half on each replica; returns the /settle
+    jobs and the matching 确认 presses (each aimed at the other replica)."""
+    asks = [(c.replicas[i % 2], c.updates.text(m.user_id, "/settle 100 购药"))
+            for i, m in enumerate(c.family.relatives)]
+    c.post_all(asks)
+    presses = []
+    for (shown, _ask), m in zip(asks, c.family.relatives, strict=True):
+        data, mid = last_button(c.fake, m.user_id, "cf:")
+        presses.append((c.other(shown), c.updates.press(m.user_id, data, mid)))
+    return asks, presses
+
+
+def audit_passes(url: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "bot", "audit", "--db", url], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+
+
+def assert_money_right(c: Cluster) -> dict[str, Any]:
+    """¥500.00 pays exactly five ¥100 bills in full; the rest is cash; audit passes."""
+    facts = money_facts(c.engine, c.family)
+    affordable = c.family.householder_fen // 10_000
+    assert facts["householder_fen"] == c.family.householder_fen - affordable * 10_000 == 0
+    assert facts["family_legs"] == [10_000] * affordable, facts
+    assert facts["settle_txns"] == len(c.family.relatives), facts
+    done = audit_passes(c.url)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return facts
+
+
+def test_settlements_across_replicas_and_redelivery(cluster: Cluster) -> None:
+    c = cluster
+    open_and_bind(c)
+    asks, presses = settle_everyone(c)
+    c.post_all(presses)
+    before = assert_money_right(c)
+    output = c.bot_output()
+    # Redeliver every /settle and every press to the replica that did NOT handle it.
+    c.post_all([(c.other(r), u) for r, u in asks] + [(c.other(r), u) for r, u in presses])
+    assert money_facts(c.engine, c.family) == before
+    assert c.bot_output() == output, "a redelivered update produced a second reply"
+    assert audit_passes(c.url).returncode == 0
+
+
+def test_sigkill_mid_stream_then_redeliver_to_the_survivor(cluster: Cluster) -> None:
+    c = cluster
+    a, b = c.replicas
+    open_and_bind(c)
+    _asks, presses = settle_everyone(c)
+    questions = [(a if i % 2 else b, c.updates.text(m.user_id, "家庭共济能绑定哪些亲属？"))
+                 for i, m in enumerate(c.family.relatives)]
+    stream = [job for pair in zip(presses, questions, strict=True) for job in pair]
+    unanswered: list[Update] = []
+
+    def deliver(job: tuple[Replica, Update]) -> None:
+        replica, update = job
+        try:
+            status = replica.post(update, timeout=10)
+        except httpx.TransportError:
+            status = 0
+        if status != 200:
+            assert replica is a, f"the survivor answered {status}"
+            unanswered.append(update)
+
+    with ThreadPoolExecutor(8) as pool:
+        futures = [pool.submit(deliver, job) for job in stream[: len(stream) // 2]]
+        a.kill()  # while the first half is in flight
+        futures += [pool.submit(deliver, job) for job in stream[len(stream) // 2:]]
+        for f in futures:
+            f.result()
+    assert unanswered, "the kill should leave some of replica A's updates unanswered"
+    for update in unanswered:  # Telegram redelivers them; the load balancer picks B
+        c.post(b, update)
+    assert_money_right(c)
+    for m in c.family.relatives:  # everyone has an outcome for their 确认
+        assert any(t.startswith(("✅", "已", "支付", "结算")) or "¥" in t
+                   for t in c.fake.sent_texts(m.user_id)[1:]), c.fake.sent_texts(m.user_id)
+
+
+def test_bad_input_writes_nothing_and_the_replica_keeps_serving(cluster: Cluster) -> None:
+    c = cluster
+    a = c.replicas[0]
+    user = c.family.relatives[0].user_id
+    good = c.updates.text(user, "/balance")
+    tables = [t for t in Base.metadata.sorted_tables]
+
+    def counts() -> list[int]:
+        with c.engine.connect() as conn:
+            return [conn.scalar(select(func.count()).select_from(t)) or 0 for t in tables]
+
+    rows, output = counts(), c.bot_output()
+    oversized = {**good, "message": {**good["message"], "text": "x" * 70_000}}
+    import json
+
+    cases = [
+        (a.post(good, secret="wrong-secret"), 403),
+        (a.post(good, secret=None), 403),
+        (a.post(b"{\"update_id\": 1, \"message\": ", timeout=10), 400),
+        (a.post(json.dumps(oversized).encode()), 413),
+        (a.post({"update_id": 99_999, "future_update_kind": {"x": 1}}), 200),
+    ]
+    assert [got for got, _ in cases] == [want for _, want in cases]
+    assert counts() == rows, "bad input wrote to the database"
+    assert c.bot_output() == output, "bad input made the bot say something"
+    assert a.client.get(f"{a.url}/healthz").json()["database"] == "ok"
+    c.post(a, good)  # still serving
+    assert c.bot_output() == output + 1

@@ -1,0 +1,111 @@
+"""audit() names every kind of violation: build a sound ledger, corrupt it one way, look."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+import pytest
+from sqlalchemy import Connection, Engine, insert, select, text, update
+
+from rules.audit import audit
+from rules.schema import Binding, LedgerEntry, Person, Transaction
+from tests.rules.factories import World
+
+
+class Scene:
+    """A householder, a relative with a limit, a split settlement, a contribution, a credit,
+    and a refused settlement — every kind of row the audit looks at."""
+
+    def __init__(self, engine: Engine) -> None:
+        w = World(engine)
+        self.h = w.householder("jinan", balance=50_000, monthly_credit=1_000)
+        self.r = w.person(place="jinan", scheme="resident", balance=1_000)
+        w.bound(self.h, self.r, "子女")
+        assert w.svc.set_limit(self.h, "1", 40_000, key="limit").ok
+        assert w.svc.settle(self.r, 6_000, "outpatient", key="settle").ok
+        assert w.svc.contribute(self.h, "1", 2_000, key="contribute").ok
+        assert w.svc.credit_month("2026-11").facts["credited"] == 1
+        assert not w.svc.contribute(self.h, "1", 10**9, key="refused").ok
+        self.binding = w.svc.family(self.h).relatives[0].binding_id
+
+
+def _bump_balance(conn: Connection, pid: int, by: int) -> None:
+    conn.execute(update(Person).where(Person.id == pid).values(balance=Person.balance + by))
+
+
+def _txn_id(conn: Connection, key: str) -> int:
+    return int(conn.execute(select(Transaction.id).where(Transaction.key == key)).scalar_one())
+
+
+def balance_drift(conn: Connection, sc: Scene) -> None:
+    _bump_balance(conn, sc.h, 1)
+
+
+def negative_balance(conn: Connection, sc: Scene) -> None:
+    conn.execute(update(Person).where(Person.id == sc.r).values(
+        balance=-5, opening_balance=Person.opening_balance - Person.balance - 5))
+
+
+def over_limit(conn: Connection, sc: Scene) -> None:
+    conn.execute(update(Binding).where(Binding.id == sc.binding).values(
+        limit_fen=Binding.used_fen - 1))
+
+
+def used_drift(conn: Connection, sc: Scene) -> None:
+    conn.execute(update(Binding).where(Binding.id == sc.binding).values(
+        used_fen=Binding.used_fen + 7))
+
+
+def unbalanced(conn: Connection, sc: Scene) -> None:
+    conn.execute(update(Transaction).where(Transaction.key == "settle").values(
+        cash_fen=Transaction.cash_fen + 1))
+
+
+def effect_of_refusal(conn: Connection, sc: Scene) -> None:
+    conn.execute(insert(LedgerEntry).values(
+        txn_id=_txn_id(conn, "refused"), person_id=sc.h, delta_fen=-100, kind="contribute",
+        created_at=datetime(2026, 11, 1)))
+    _bump_balance(conn, sc.h, -100)
+
+
+def credit_twice(conn: Connection, sc: Scene) -> None:
+    conn.execute(text("DROP INDEX uq_ledger_credit_once"))
+    conn.execute(insert(LedgerEntry).values(
+        txn_id=_txn_id(conn, "settle"), person_id=sc.h, delta_fen=1_000, kind="credit",
+        period="2026-11", created_at=datetime(2026, 11, 1)))
+    _bump_balance(conn, sc.h, 1_000)
+
+
+CORRUPTIONS: list[tuple[Callable[[Connection, Scene], None], str]] = [
+    (balance_drift, "balance mismatch"),
+    (negative_balance, "negative balance"),
+    (over_limit, "limit exceeded"),
+    (used_drift, "used mismatch"),
+    (unbalanced, "unbalanced settlement"),
+    (effect_of_refusal, "key applied twice"),
+    (credit_twice, "credit twice"),
+]
+
+
+@pytest.mark.parametrize("corrupt,named", CORRUPTIONS, ids=[c.__name__ for c, _ in CORRUPTIONS])
+def test_audit_names_each_violation(engine, corrupt, named: str) -> None:
+    sc = Scene(engine)
+    assert audit(engine) == []
+    with engine.begin() as conn:
+        corrupt(conn, sc)
+    found = audit(engine)
+    assert any(line.startswith(named) for line in found), found
+
+
+def test_audit_names_duplicate_keys(engine) -> None:
+    """Only reachable when the unique constraint is gone (PostgreSQL can drop it in place)."""
+    if engine.dialect.name == "sqlite":
+        pytest.skip("SQLite cannot drop a table constraint in place")
+    Scene(engine)
+    with engine.begin() as conn:
+        conn.execute(text("ALTER TABLE transactions DROP CONSTRAINT uq_transactions_key"))
+        conn.execute(insert(Transaction).values(
+            key="settle", kind="settle", created_at=datetime(2026, 11, 1),
+            result={"ok": True, "code": None, "facts": {}}))
+    assert any(line.startswith("key applied twice: settle") for line in audit(engine))

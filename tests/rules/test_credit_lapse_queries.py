@@ -1,0 +1,112 @@
+"""Monthly credits, lapse status and the read-only queries."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+
+from rules.audit import audit
+from rules.codes import Reason
+from rules.identity import make_id
+from tests.rules.concurrency import race
+from tests.rules.factories import World
+
+
+def _people(w: World) -> dict[str, int]:
+    return {
+        "employed": w.person(monthly_credit=300, balance=0),
+        "retired": w.person(employment="retired", monthly_credit=500, balance=0),
+        "flexible": w.person(employment="flexible", monthly_credit=200, balance=0),
+        "lapsed": w.person(status="lapsed", lapsed_since="2026-08", monthly_credit=300,
+                           balance=900),
+        "resident": w.person(scheme="resident", monthly_credit=0, balance=0),
+    }
+
+
+def test_credit_month_pays_each_eligible_person_once(engine) -> None:
+    w = World(engine)
+    who = _people(w)
+    first = w.svc.credit_month("2026-11")
+    assert first.ok and first.facts["credited"] == 2 and first.facts["total_fen"] == 800
+    assert first.facts["skipped"] == 3
+    again = w.svc.credit_month("2026-11")
+    assert again.facts["credited"] == 0 and again.facts["total_fen"] == 0
+    assert w.svc.credit_month("2026-12").facts["credited"] == 2
+    expect = {"employed": 600, "retired": 1_000, "flexible": 0, "lapsed": 900, "resident": 0}
+    assert {k: w.balance(pid) for k, pid in who.items()} == expect
+    assert [row.period for row in w.svc.history(who["retired"])] == ["2026-12", "2026-11"]
+    assert audit(engine) == []
+
+
+def test_credit_month_races_pay_once(engine) -> None:
+    w = World(engine)
+    who = _people(w)
+    results = race(3, lambda _i: w.svc.credit_month("2026-10"))
+    assert sum(d.facts["credited"] for d in results) == 2
+    assert w.balance(who["employed"]) == 300
+    assert audit(engine) == []
+
+
+def test_credit_month_rejects_bad_month(engine) -> None:
+    with pytest.raises(ValueError):
+        World(engine).svc.credit_month("2026-13")
+
+
+@pytest.mark.parametrize("since,now,months,band,suspended_from", [
+    ("2026-09", datetime(2026, 11, 1, 2), 2, "under_3", "2026-10"),
+    ("2026-08", datetime(2026, 11, 1, 2), 3, "3_plus", "2026-09"),
+    # 17:00 UTC on 31 October is already November in China
+    ("2026-08", datetime(2026, 10, 31, 17), 3, "3_plus", "2026-09"),
+    ("2026-08", datetime(2026, 10, 31, 15), 2, "under_3", "2026-09"),
+    ("2025-12", datetime(2026, 11, 1, 2), 11, "3_plus", "2026-01"),
+])
+def test_lapse_status(engine, since: str, now: datetime, months: int, band: str,
+                      suspended_from: str) -> None:
+    w = World(engine, start=now)
+    pid = w.person(status="lapsed", lapsed_since=since, balance=700)
+    st = w.svc.lapse_status(pid)
+    assert st.lapsed and st.months == months and st.band == band
+    assert st.benefits_suspended_from == suspended_from and st.benefits_suspended
+    assert st.balance_usable and st.credits_paused and st.years_cleared == (band == "3_plus")
+    assert st.rule_region == "jian" and st.rule_sources and "hangzhou" in st.notes
+    b = w.svc.balance(pid)
+    assert b.facts["balance_fen"] == 700 and b.facts["lapse"]["band"] == band
+    assert w.svc.settle(pid, 700, "pharmacy", key="spend").facts["own_fen"] == 700
+
+
+def test_lapse_status_of_an_active_person(engine) -> None:
+    w = World(engine)
+    st = w.svc.lapse_status(w.person())
+    assert not st.lapsed and st.band == "none" and not st.credits_paused
+
+
+def test_queries(engine) -> None:
+    w = World(engine)
+    pid = w.person(name="陈九", phone="13812345678", balance=5_000, monthly_credit=250)
+    number = w.id_number(pid)
+    found = w.svc.find_person(number.lower())
+    assert found.ok and found.facts["person"].id == pid
+    assert w.svc.find_person(make_id("11010119900101999")).code == Reason.UNKNOWN_PERSON
+    assert w.svc.find_person(number[:-1] + "Z").code == Reason.INVALID_ID
+    assert [p.id for p in w.svc.people_by_phone("+86 138-1234-5678")] == [pid]
+    assert w.svc.people_by_phone("12") == []
+    assert w.svc.balance(pid).facts["monthly_credit_fen"] == 250
+    assert w.svc.balance(10**6).code == Reason.UNKNOWN_PERSON
+    for i in range(3):
+        w.clock.advance(60)
+        assert w.svc.settle(pid, 100 * (i + 1), "pharmacy", key=f"h{i}").ok
+    rows = w.svc.history(pid, limit=2)
+    assert [r.delta_fen for r in rows] == [-300, -200]
+    assert rows[0].at > rows[1].at and rows[0].purpose == "pharmacy"
+    assert w.svc.person(pid).balance_fen == 4_400  # type: ignore[union-attr]
+
+
+def test_open_account_twice_and_letter_kept(engine) -> None:
+    w = World(engine)
+    pid = w.person(employment="retired")
+    first = w.svc.open_account(pid, letter_version="v1", letter_sha256="a" * 64, key="o1")
+    again = w.svc.open_account(pid, letter_version="v2", letter_sha256="b" * 64, key="o2")
+    assert first.ok and not first.facts["already_open"]
+    assert again.ok and again.facts["already_open"] and again.facts["letter_version"] == "v1"
+    assert w.svc.person(pid).account_open  # type: ignore[union-attr]
