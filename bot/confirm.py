@@ -1,11 +1,12 @@
 """Confirmation tokens: a masked summary with 确认/取消 buttons; nothing changes until 确认.
 
 A token is short and opaque; its row in ``confirmations`` holds the owner, the action, a
-JSON payload and the expiry. Pressing 确认 re-authorises the presser, executes the action
-with the idempotency key ``confirm:{token}`` and then marks the row used with
-``UPDATE … WHERE used_at IS NULL`` — so a second press, a redelivered update or a press
-racing the first changes nothing more: the domain replays the same Decision for the same
-key, and only the press that wins the UPDATE edits the summary and sends notices.
+JSON payload and the expiry. Pressing 确认 re-authorises the presser, claims the row with
+``UPDATE … SET used_at WHERE used_at IS NULL`` and only the press that wins executes the
+action, with the idempotency key ``confirm:{token}``, edits the summary and sends notices.
+A second press, a redelivered update or a racing 取消 changes nothing more; should the
+action fail half-way, the claim is given back and a new press replays the same key, which
+the domain turns into the first Decision rather than a second effect.
 """
 
 from __future__ import annotations
@@ -95,7 +96,7 @@ def _load(svc: Services, token: str) -> Pending | None:
         )
 
 
-def _claim(svc: Services, token: str, result: str) -> bool:
+def _claim(svc: Services, token: str, result: str | None) -> bool:
     """Mark the token used; True only for the one caller whose UPDATE changed the row."""
     with svc.sessions.begin() as session:
         done = session.execute(
@@ -104,6 +105,15 @@ def _claim(svc: Services, token: str, result: str) -> bool:
             .values(used_at=svc.clock.now(), result=result)
         )
         return bool(done.rowcount == 1)
+
+
+def _record(svc: Services, token: str, result: str | None, *, release: bool = False) -> None:
+    """Store the outcome of a claimed token (or give the claim back after a failure)."""
+    values: dict[str, Any] = {"result": result}
+    if release:
+        values["used_at"] = None
+    with svc.sessions.begin() as session:
+        session.execute(sql_update(Confirmation).where(Confirmation.token == token).values(**values))
 
 
 async def ask(update: Update, context: Any, action: str, payload: dict[str, Any],
@@ -159,7 +169,7 @@ async def _pending_for(update: Update, context: Any) -> Pending | None:
         await reply_refusal(update, context, Reason.FORBIDDEN)
         return None
     if pending.used:
-        await query.answer(f"{ALREADY_DONE}：{pending.result or ''}"[:190])
+        await query.answer(f"{ALREADY_DONE}：{pending.result or '正在处理，请稍候'}"[:190])
         return None
     return pending
 
@@ -181,10 +191,19 @@ async def on_confirm(update: Update, context: Any) -> None:
     if not ok:
         await update.callback_query.answer()  # type: ignore[union-attr]
         return
-    outcome = await _EXECUTORS[pending.action](context, pending, person, f"confirm:{pending.token}")
-    if not await call(_claim, svc, pending.token, outcome.text):
+    # Claim before executing, so a racing 取消 (or second 确认) cannot also win.
+    if not await call(_claim, svc, pending.token, None):
         await update.callback_query.answer(ALREADY_DONE)  # type: ignore[union-attr]
         return
+    try:
+        outcome = await _EXECUTORS[pending.action](context, pending, person,
+                                                   f"confirm:{pending.token}")
+    except Exception:
+        # Give the token back: a later press re-runs under the same idempotency key,
+        # which the domain replays instead of doing the action twice.
+        await call(_record, svc, pending.token, None, release=True)
+        raise
+    await call(_record, svc, pending.token, outcome.text)
     await _finish(update, outcome.text, outcome.code)
     for user_id, text in outcome.notices:
         await notify(context, user_id, text)

@@ -177,7 +177,7 @@ def render(sent: Sent) -> str:
     return out
 
 
-def _next_update_id(svc: Any) -> int:
+def next_update_id(svc: Any) -> int:
     with svc.sessions() as s:
         return int(s.scalar(select(func.max(ProcessedUpdate.update_id))) or 0) + 1
 
@@ -196,7 +196,7 @@ async def run_lines(settings: Settings, lines: Iterable[str], out: TextIO, *, as
     app = build_application(settings, request=loopback, clock=clock)
     async with running(app) as svc:
         loaded = settings.demo.load_when_empty and await asyncio.to_thread(_load_demo, svc)
-        console = Console(app, loopback, clock, first_update_id=_next_update_id(svc))
+        console = Console(app, loopback, clock, first_update_id=next_update_id(svc))
         if not as_json_lines:
             _welcome(out, loaded, interactive, settings)
         for raw in lines:

@@ -59,7 +59,7 @@ def cached(name: str, key: str, build: Callable[[], T], *,
     if path is not None and path.exists():
         try:
             return decode(json.loads(path.read_text(encoding="utf-8")))
-        except (OSError, ValueError, KeyError, TypeError):
+        except Exception:  # noqa: BLE001 - any damaged or foreign entry is simply rebuilt
             pass
     value = build()
     if path is not None:

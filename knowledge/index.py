@@ -23,7 +23,7 @@ from knowledge.normalize import Normalizer, default_normalizer
 from knowledge.segment import USERDICT_FILE, Segmenter, derive_dictionary, read_userdict
 
 MATCHING_FILE = Path(__file__).with_name("matching.yaml")
-INDEX_VERSION = "1"
+INDEX_VERSION = "2"
 GENERIC_FACTOR = 0.12       # weight of a generic word relative to its inverse frequency
 UNKNOWN_WEIGHT = 0.9        # a word the KB never uses: probably off-topic content
 _LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -64,6 +64,16 @@ def load_matching(path: Path = MATCHING_FILE) -> tuple[frozenset[str], tuple[Int
     return generic, tuple(groups)
 
 
+BIGRAMS = False
+
+
+def _bigrams(text: str) -> list[str]:
+    """Character pairs (marked with a leading "~"): they catch what segmentation splits."""
+    if not BIGRAMS:
+        return []
+    return ["~" + text[i:i + 2] for i in range(len(text) - 1)]
+
+
 class Index:
     """The precomputed KB: docs, term weights, per-entry term bags and intents."""
 
@@ -75,6 +85,7 @@ class Index:
         texts = [(i, True, t) for i, e in enumerate(self.entries) for t in (e.question, *e.phrasings)]
         texts += [(i, False, t) for i, e in enumerate(self.entries) for t in e.nots]
         normalised = [self.normalizer.normalize(t) for _, _, t in texts]
+        self._cuts: dict[str, list[str]] = {}
         self.segmenter = self._segmenter(normalised)
         pos_terms = [self.terms(s) for s, (_, positive, _) in zip(normalised, texts) if positive]
         self.known: frozenset[str] = frozenset().union(*pos_terms) if pos_terms else frozenset()
@@ -86,30 +97,32 @@ class Index:
             terms = next(pos_iter) if positive else self.query_terms(text)
             docs.append(Doc(entry, positive, text, terms, self.total(terms)))
         self.docs: tuple[Doc, ...] = tuple(docs)
-        self.bags: list[frozenset[str]] = [frozenset() for _ in self.entries]
-        for d in docs:
-            if d.positive:
-                self.bags[d.entry] |= d.terms
+        self.bags: list[dict[str, float]] = self._bags(docs)
         self.not_docs: list[list[int]] = [[] for _ in self.entries]
         for k, d in enumerate(docs):
             if not d.positive:
                 self.not_docs[d.entry].append(k)
-        self.intents = [self._entry_intents(i) for i in range(len(self.entries))]
+        positive_texts: list[list[str]] = [[] for _ in self.entries]
+        for (entry, positive, _), text in zip(texts, normalised):
+            if positive:
+                positive_texts[entry].append(text)
+        self.intents = [self._entry_intents(t) for t in positive_texts]
 
     # -- text → terms ---------------------------------------------------------------------
     def strip_regions(self, text: str) -> tuple[str, frozenset[str]]:
         return self.normalizer.regions_named(text)
 
     def terms(self, text: str) -> frozenset[str]:
-        words = self.segmenter.cut(text)
+        words = self.cut(text)
         out = set(words)
         for w in words:
             out.update(self.segmenter.parts(w))
+        out.update(_bigrams(text))
         return frozenset(out)
 
     def query_terms(self, text: str) -> frozenset[str]:
         """Terms of a question; runs of characters the KB never uses merge into one term."""
-        words = self.segmenter.cut(text)
+        words = self.cut(text)
         out: set[str] = set()
         run = ""
         for w in words:
@@ -123,6 +136,7 @@ class Index:
             out.update(self.segmenter.parts(w))
         if run:
             out.add(run)
+        out.update(_bigrams(text))
         return frozenset(out)
 
     def weight(self, term: str) -> float:
@@ -142,11 +156,19 @@ class Index:
         key = digest([INDEX_VERSION, self.kb.digest, USERDICT_FILE.read_bytes(),
                       repr(sorted(extra.items())), *normalised])
 
-        def build() -> tuple[dict[str, int], int]:
-            return derive_dictionary(normalised, extra)
+        def build() -> tuple[dict[str, int], int, dict[str, list[str]]]:
+            words, total = derive_dictionary(normalised, extra)
+            segmenter = Segmenter(words, total)
+            return words, total, {t: segmenter.cut(t) for t in normalised}
 
-        words, total = cached("dict", key, build, encode=list, decode=lambda v: (v[0], v[1]))
+        words, total, cuts = cached("dict", key, build, encode=list,
+                                    decode=lambda v: (v[0], v[1], v[2]))
+        self._cuts = cuts          # the KB's own texts are segmented once, then cached
         return Segmenter(words, total)
+
+    def cut(self, text: str) -> list[str]:
+        known = self._cuts.get(text)
+        return known if known is not None else self.segmenter.cut(text)
 
     def _weights(self, texts: Sequence[tuple[int, bool, str]],
                  pos_terms: Sequence[frozenset[str]]) -> dict[str, float]:
@@ -163,9 +185,19 @@ class Index:
             weights[term] = w * GENERIC_FACTOR if term in self.generic else w
         return weights
 
-    def _entry_intents(self, entry: int) -> Mapping[str, str]:
-        e = self.entries[entry]
-        texts = [self.normalizer.normalize(t) for t in (e.question, *e.phrasings)]
+    def _bags(self, docs: Sequence[Doc]) -> list[dict[str, float]]:
+        """Per entry: each term → the share of the entry's phrasings that use it."""
+        counts: list[Counter[str]] = [Counter() for _ in self.entries]
+        sizes = [0] * len(self.entries)
+        for d in docs:
+            if d.positive:
+                counts[d.entry].update(d.terms)
+                sizes[d.entry] += 1
+        return [{t: c / max(sizes[i], 1) for t, c in counts[i].items()}
+                for i in range(len(self.entries))]
+
+    def _entry_intents(self, texts: Sequence[str]) -> Mapping[str, str]:
+        """Per intent group, the label most of the entry's texts carry (if at least half)."""
         out = {}
         for group in self.intent_groups:
             labels = Counter(group.label(t) for t in texts)

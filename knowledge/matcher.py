@@ -35,8 +35,9 @@ Kind = Literal["answer", "suggest", "fallback", "smalltalk"]
 
 MAX_CHARS = 300          # longer messages are matched on their start only
 CHEAP_K = 30             # texts kept by the cheap stage
-TERM_SHARE = 0.7         # term overlap vs character similarity in a phrasing's score
-BAG_SHARE = 0.15         # entry vocabulary coverage vs best phrasing in an entry's score
+TERM_SHARE = 0.5         # term overlap vs character similarity in a phrasing's score
+BAG_SHARE = 0.45         # entry vocabulary coverage vs best phrasing in an entry's score
+BAG_GAIN = 3.0           # a term in a third of an entry's phrasings counts fully
 CONTENT_MIN = 0.15       # shared non-generic weight below which there is no shared content
 NO_CONTENT_FACTOR = 0.45
 INTENT_PENALTY = 18.0
@@ -182,7 +183,7 @@ class Matcher:
     def _entry_score(self, q: _Query, entry: int, sim: float, content: float) -> float:
         idx = self.index
         bag = idx.bags[entry]
-        covered = sum(w for t, w in q.weights.items() if t in bag)
+        covered = sum(w * min(1.0, BAG_GAIN * bag[t]) for t, w in q.weights.items() if t in bag)
         bag_content = sum(w for t, w in q.weights.items() if t in bag and t not in idx.generic)
         score = 100.0 * ((1 - BAG_SHARE) * sim + BAG_SHARE * covered / q.total)
         if max(content, bag_content) < CONTENT_MIN:

@@ -30,13 +30,12 @@ class NormalizeDataError(ValueError):
     """synonyms.yaml is malformed; the message names the file and the key."""
 
 
+_MARKS = re.compile(r"[\W_]+")
+
+
 def _strip_marks(text: str) -> str:
-    """Replace punctuation, symbols, controls and whitespace by single spaces."""
-    out: list[str] = []
-    for ch in text:
-        cat = unicodedata.category(ch)
-        out.append(" " if cat[0] in "PSZC" else ch)
-    return "".join(out)
+    """Replace runs of punctuation, symbols, controls and whitespace by one space."""
+    return _MARKS.sub(" ", text)
 
 
 def _join_words(text: str) -> str:

@@ -25,6 +25,7 @@ Decisions where the contract is silent (also in the README):
 from __future__ import annotations
 
 import csv
+import functools
 import operator
 import re
 import time
@@ -222,8 +223,10 @@ def _first_undecodable_line(path: str | Path) -> int:
     return 1
 
 
-def _valid_birth_dates() -> frozenset[str]:
-    day, today, out = date(1900, 1, 1), date.today(), []
+@functools.lru_cache(maxsize=2)
+def _valid_birth_dates(today: date) -> frozenset[str]:
+    """Every YYYYMMDD from 1900-01-01 to today: one set lookup checks a birth date."""
+    day, out = date(1900, 1, 1), []
     while day <= today:
         out.append(day.strftime("%Y%m%d"))
         day += timedelta(days=1)
@@ -235,7 +238,7 @@ class _Validator:
 
     def __init__(self, policies: Policies) -> None:
         self.policies = policies
-        self.birth_dates = _valid_birth_dates()
+        self.birth_dates = _valid_birth_dates(date.today())
         self.places: dict[tuple[str, str], tuple[str, str, str]] = {}
         self.names: dict[str, str] = {}
         today = date.today()

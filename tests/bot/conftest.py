@@ -95,7 +95,7 @@ class Harness:
 
     def __init__(self, settings: Settings) -> None:
         from bot.app import build_application, running
-        from bot.console import Console
+        from bot.console import Console, next_update_id
         from bot.loopback import LoopbackRequest
         from rules.clock import ManualClock
 
@@ -108,7 +108,8 @@ class Harness:
         from rules.demo import load_demo_if_empty
 
         load_demo_if_empty(self.services.engine, self.services.policies)
-        self.console = Console(self.app, self.loopback, self.clock)
+        self.console = Console(self.app, self.loopback, self.clock,
+                               first_update_id=next_update_id(self.services))
         self.errors: list[BaseException] = []
 
         async def record(update: object, context: Any) -> None:

@@ -126,3 +126,29 @@ def test_rules_rechecked_at_press_time(chat: Chat) -> None:
 def test_unknown_token(chat: Chat) -> None:
     chat.person(HH, place="jinan")
     assert "[EXPIRED]" in texts(chat.press(HH, _summary_for("nope"), "确认"))
+
+
+def test_cancel_cannot_win_once_confirm_has_claimed(chat: Chat) -> None:
+    from bot.confirm import _claim
+
+    start_bind(chat)
+    [row] = chat.pending()
+    assert _claim(chat.services, row["token"], None)  # a 确认 press is executing right now
+    sent = chat.tap(HH, "取消")
+    assert [s.kind for s in sent] == ["toast"] and "已处理" in sent[0].text
+    assert chat.pending()[0]["result"] is None  # the 确认 press will record its outcome
+
+
+def test_failed_action_gives_the_token_back(chat: Chat, monkeypatch) -> None:  # noqa: ANN001
+    me, _ = start_bind(chat)
+    real = chat.services.family.bind
+
+    def broken(*a: object, **kw: object) -> object:
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(chat.services.family, "bind", broken)
+    chat.tap(HH, "确认")
+    assert not chat.pending()[0]["used"] and relatives(chat, me) == 0
+    monkeypatch.setattr(chat.services.family, "bind", real)
+    assert "已绑定" in texts(chat.tap(HH, "确认"))
+    assert relatives(chat, me) == 1
