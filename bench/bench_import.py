@@ -121,7 +121,8 @@ def main() -> int:
     med, med_again = statistics.median(fresh), statistics.median(again)
     print(f"import into an empty table: median {med:.2f} s = {args.rows / med:,.0f} rows/s "
           f"(target ≥ 50,000)")
-    print(f"re-import, nothing changes:  median {med_again:.2f} s = {args.rows / med_again:,.0f} rows/s")
+    print(f"re-import, nothing changes:  median {med_again:.2f} s = "
+          f"{args.rows / med_again:,.0f} rows/s")
     return 0
 
 

@@ -51,14 +51,15 @@ def run_people_import(settings: Settings, file: str) -> int:
         return _err(f"找不到文件：{file}")
     if not path.is_file():
         return _err(f"不是文件：{file}")
-    engine = _engine(settings)
+    engine: Engine | None = None
     try:
         import bot.state  # noqa: F401  (bot-side tables share the metadata)
 
+        engine = _engine(settings)
         create_schema(engine)
         report = import_people(engine, path, Policies.load())
     except ImportRefused as exc:
-        print(f"导入被拒绝：{len(exc.errors)} 处错误，本文件的任何一行都没有写入。", file=sys.stderr)
+        print(f"导入被拒绝：{len(exc.errors)} 行有错误，本文件的任何一行都没有写入。", file=sys.stderr)
         for line_no, message in exc.errors:
             print(f"第{line_no}行: {message}", file=sys.stderr)
         return 1
@@ -67,8 +68,10 @@ def run_people_import(settings: Settings, file: str) -> int:
     except SQLAlchemyError as exc:
         return _db_failed(settings, exc)
     finally:
-        engine.dispose()
-    rate = f"，{report.rows / report.seconds:,.0f} 行/秒" if report.seconds > 0 and report.rows else ""
+        if engine is not None:
+            engine.dispose()
+    fast = report.rows >= 10_000 and report.seconds > 0
+    rate = f"，{report.rows / report.seconds:,.0f} 行/秒" if fast else ""
     print(f"导入完成：共 {report.rows} 行 — 新增 {report.inserted} 人，更新 {report.updated} 人，"
           f"未变 {report.unchanged} 人（用时 {report.seconds:.2f} 秒{rate}）。")
     if report.balance_differs:
@@ -85,15 +88,17 @@ def run_audit(settings: Settings) -> int:
         if exc.name != "rules.audit":
             raise
         return _err("审计模块（rules.audit）尚未安装，无法审计。")
-    engine = _engine(settings)
+    engine: Engine | None = None
     try:
+        engine = _engine(settings)
         if not inspect(engine).has_table("people"):
             return _err("数据库里还没有表：请先运行 gongji db upgrade 或 gongji people import。")
         violations = audit(engine)
     except SQLAlchemyError as exc:
         return _db_failed(settings, exc)
     finally:
-        engine.dispose()
+        if engine is not None:
+            engine.dispose()
     if not violations:
         print("审计通过：所有账务不变量均成立。")
         return 0
@@ -110,7 +115,7 @@ def run_db_upgrade(settings: Settings) -> int:
 
     url = settings.database.url
     try:
-        from rules import migrate
+        import rules.migrate as migrate
     except ModuleNotFoundError as exc:
         if exc.name != "rules.migrate":
             raise
@@ -126,12 +131,15 @@ def run_db_upgrade(settings: Settings) -> int:
 
 
 def _create_missing_tables(settings: Settings) -> int:
-    engine = _engine(settings)
+    engine: Engine | None = None
     try:
+        engine = _engine(settings)
         create_schema(engine)
     except SQLAlchemyError as exc:
         return _db_failed(settings, exc)
     finally:
-        engine.dispose()
-    print(f"未找到迁移模块（rules.migrate），已按当前模型创建缺少的表：{_shown_url(settings.database.url)}")
+        if engine is not None:
+            engine.dispose()
+    shown = _shown_url(settings.database.url)
+    print(f"未找到迁移模块（rules.migrate），已按当前模型创建缺少的表：{shown}")
     return 0

@@ -17,14 +17,23 @@ import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select, update as sql_update
+from sqlalchemy import CursorResult, select
+from sqlalchemy import update as sql_update
 from telegram import Update
 from telegram.ext import Application, CallbackQueryHandler
 
 from bot.context import (
-    Services, call, current_person, is_staff, keyboard, notify, reply, reply_refusal, services,
+    Services,
+    call,
+    current_person,
+    is_staff,
+    keyboard,
+    notify,
+    reply,
+    reply_refusal,
+    services,
     why_button,
 )
 from bot.messages import refusal
@@ -99,12 +108,12 @@ def _load(svc: Services, token: str) -> Pending | None:
 def _claim(svc: Services, token: str, result: str | None) -> bool:
     """Mark the token used; True only for the one caller whose UPDATE changed the row."""
     with svc.sessions.begin() as session:
-        done = session.execute(
+        done = cast(CursorResult[Any], session.execute(
             sql_update(Confirmation)
             .where(Confirmation.token == token, Confirmation.used_at.is_(None))
             .values(used_at=svc.clock.now(), result=result)
-        )
-        return bool(done.rowcount == 1)
+        ))
+        return done.rowcount == 1
 
 
 def _record(svc: Services, token: str, result: str | None, *, release: bool = False) -> None:
@@ -135,7 +144,7 @@ async def _finish(update: Update, text: str, code: str | None = None) -> None:
     await query.answer()
     try:
         await query.edit_message_text(text, reply_markup=keyboard([why_button(code)] if code else None))
-    except Exception:  # noqa: BLE001 — an unchanged or deleted message is not an error here
+    except Exception:
         log.debug("could not edit confirmation message", exc_info=True)
 
 

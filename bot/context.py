@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Sequence
-from collections import Counter
+from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, sessionmaker
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ChatType, MessageLimit
@@ -39,6 +40,72 @@ Buttons = Sequence[Sequence[tuple[str, str]]]
 MAX_TEXT = int(MessageLimit.MAX_TEXT_LENGTH)  # 4096
 
 
+@dataclass(frozen=True)
+class Asker:
+    """Who asked a question, as far as ranking and personal notes need to know."""
+
+    person_id: int
+    region: str
+
+
+class AskerCache:
+    """user_id → Asker for a short while: questions are frequent, links rarely change.
+
+    Only question ranking and personal notes use it; account commands always read the link.
+    A replica that did not see a relink serves the old region for at most ``ttl`` seconds.
+    """
+
+    def __init__(self, ttl: float = 30.0, size: int = 50_000) -> None:
+        self.ttl, self.size = ttl, size
+        self._data: dict[int, tuple[float, Asker | None]] = {}
+
+    def get(self, svc: Services, user_id: int) -> Asker | None:
+        hit = self._data.get(user_id)
+        now = time.monotonic()
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        asker = _lookup_asker(svc, user_id)
+        if len(self._data) >= self.size:
+            self._data.clear()
+        self._data[user_id] = (now + self.ttl, asker)
+        return asker
+
+    def peek(self, user_id: int) -> tuple[bool, Asker | None]:
+        """(known, asker) without touching the database."""
+        hit = self._data.get(user_id)
+        if hit is not None and hit[0] > time.monotonic():
+            return True, hit[1]
+        return False, None
+
+    def forget(self, user_id: int) -> None:
+        self._data.pop(user_id, None)
+
+
+class AnswerCache:
+    """(question, region) → the matcher's Answer. The knowledge base never changes while the
+    process runs, and people ask the same few questions over and over."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self._data: OrderedDict[tuple[str, str | None], Any] = OrderedDict()
+
+    def peek(self, question: str, region: str | None) -> Any:
+        """The cached Answer, or None."""
+        return self._data.get((question, region))
+
+    def ask(self, matcher: Any, question: str, region: str | None) -> Any:
+        key = (question, region)
+        hit = self._data.get(key)
+        if hit is not None:
+            self._data.move_to_end(key)
+            return hit
+        answer = matcher.ask(question, region=region)
+        self._data[key] = answer
+        if len(self._data) > self.size:
+            self._data.popitem(last=False)
+        return answer
+
+
 @dataclass
 class Services:
     """Everything a handler may use; created once in ``post_init``."""
@@ -52,6 +119,8 @@ class Services:
     matcher: Any  # knowledge.Matcher
     clock: Clock
     counters: Counter[str] = field(default_factory=Counter)  # answers given by this process
+    askers: AskerCache = field(default_factory=AskerCache)
+    answers: AnswerCache = field(default_factory=AnswerCache)
 
 
 class BotData(dict[str, Any]):
@@ -166,9 +235,36 @@ def linked_user(sessions: sessionmaker[Session], person_id: int) -> int | None:
         return user_id_for_person(session, person_id)
 
 
+def _statements() -> tuple[Any, Any]:
+    """The two per-update lookups, built once (building a select costs more than running it)."""
+    from rules.schema import FamilyAccount, Person
+
+    people = Person.__table__
+    asker = (select(people.c.id, people.c.region).join(Link, Link.person_id == people.c.id)
+             .where(Link.user_id == bindparam("user_id")))
+    person = (select(people, FamilyAccount.householder_id.label("account_holder"))
+              .join(Link, Link.person_id == people.c.id)
+              .outerjoin(FamilyAccount, FamilyAccount.householder_id == people.c.id)
+              .where(Link.user_id == bindparam("user_id")))
+    return asker, person
+
+
+_ASKER, _PERSON = _statements()
+
+
+def _lookup_asker(svc: Services, user_id: int) -> Asker | None:
+    with svc.engine.connect() as conn:
+        row = conn.execute(_ASKER, {"user_id": user_id}).first()
+    return None if row is None else Asker(row[0], row[1])
+
+
 def _lookup_person(svc: Services, user_id: int) -> PersonView | None:
-    person_id = person_id_for_user(svc.sessions, user_id)
-    return None if person_id is None else svc.family.person(person_id)
+    """The linked person in one query (this runs before every account command)."""
+    from rules.registry import person_view
+
+    with svc.engine.connect() as conn:
+        row = conn.execute(_PERSON, {"user_id": user_id}).first()
+    return None if row is None else person_view(row, row.account_holder is not None)
 
 
 async def linked_person(context: CallbackContext[Any, Any, Any, Any],

@@ -115,6 +115,7 @@ def _link(svc: Services, user_id: int, person_id: int) -> LinkResult:
             s.add(Link(user_id=user_id, person_id=person_id, linked_at=svc.clock.now()))
     except IntegrityError:  # another user linked this person at the same moment
         return LinkResult("refused", Reason.FORBIDDEN, taken=True)
+    svc.askers.forget(user_id)
     return LinkResult("linked", person_id=person_id)
 
 
@@ -127,5 +128,6 @@ def cancel(svc: Services, user_id: int) -> bool:
 
 def unlink(svc: Services, user_id: int) -> bool:
     """Remove the user's link (e.g. before moving to a new Telegram account)."""
+    svc.askers.forget(user_id)
     with svc.sessions.begin() as s:
         return bool(s.execute(delete(Link).where(Link.user_id == user_id)).rowcount)

@@ -82,11 +82,11 @@ def bound_text(name: str, id_number: str, relation: str) -> str:
     return f"✅ 已绑定 {who(name, id_number)} 为家庭共济亲属（{relation}）。可用 /limit 设置限额。"
 
 
-def bound_notice(householder: Any, relation: str) -> str:
+def bound_notice(householder: Any, relation: str, hotline: str = "12333") -> str:
     return lines(
         f"通知：{householder.name}（{mask_id(householder.id_number)}）已将您绑定为其医保个人账户"
         f"家庭共济亲属（关系：{relation}）。",
-        "您就医、购药时可按规定使用其个人账户资金。发送 /family 查看详情；如有疑问请联系对方或拨打12333。",
+        f"您就医、购药时可按规定使用其个人账户资金。发送 /family 查看详情；如有疑问请联系对方或拨打{hotline}。",
     )
 
 

@@ -23,8 +23,11 @@ from knowledge.normalize import Normalizer, default_normalizer
 from knowledge.segment import USERDICT_FILE, Segmenter, derive_dictionary, read_userdict
 
 MATCHING_FILE = Path(__file__).with_name("matching.yaml")
-INDEX_VERSION = "2"
+INDEX_VERSION = "4"
+ANSWER_DF = True
 GENERIC_FACTOR = 0.12       # weight of a generic word relative to its inverse frequency
+SOFT_FACTOR = 0.35          # weight of an incidental word (matching.yaml: soft)
+VOCAB_FREQ = 5_000          # frequency of a canonical synonym jieba does not know
 UNKNOWN_WEIGHT = 0.9        # a word the KB never uses: probably off-topic content
 _LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -53,25 +56,17 @@ class IntentGroup:
         return None
 
 
-def load_matching(path: Path = MATCHING_FILE) -> tuple[frozenset[str], tuple[IntentGroup, ...]]:
+def load_matching(path: Path = MATCHING_FILE
+                  ) -> tuple[frozenset[str], frozenset[str], tuple[IntentGroup, ...]]:
     data = yaml.load(path.read_text(encoding="utf-8"), Loader=_LOADER) or {}
     generic = frozenset(str(w) for w in data.get("generic") or [])
+    soft = frozenset(str(w) for w in data.get("soft") or [])
     groups = []
     for group in data.get("intents") or []:
         markers = tuple((str(m["name"]), tuple(m.get("any") or ()), tuple(m.get("all") or ()))
                         for m in group["markers"])
         groups.append(IntentGroup(str(group["group"]), markers))
-    return generic, tuple(groups)
-
-
-BIGRAMS = False
-
-
-def _bigrams(text: str) -> list[str]:
-    """Character pairs (marked with a leading "~"): they catch what segmentation splits."""
-    if not BIGRAMS:
-        return []
-    return ["~" + text[i:i + 2] for i in range(len(text) - 1)]
+    return generic, soft, tuple(groups)
 
 
 class Index:
@@ -81,14 +76,17 @@ class Index:
         self.kb = kb
         self.entries: tuple[Entry, ...] = kb.entries
         self.normalizer = normalizer or default_normalizer()
-        self.generic, self.intent_groups = load_matching()
+        self.generic, self.soft, self.intent_groups = load_matching()
         texts = [(i, True, t) for i, e in enumerate(self.entries) for t in (e.question, *e.phrasings)]
         texts += [(i, False, t) for i, e in enumerate(self.entries) for t in e.nots]
         normalised = [self.normalizer.normalize(t) for _, _, t in texts]
+        answers = [self.normalizer.normalize(e.answer) for e in self.entries]
         self._cuts: dict[str, list[str]] = {}
-        self.segmenter = self._segmenter(normalised)
+        self.segmenter = self._segmenter([*normalised, *answers])
         pos_terms = [self.terms(s) for s, (_, positive, _) in zip(normalised, texts) if positive]
-        self.known: frozenset[str] = frozenset().union(*pos_terms) if pos_terms else frozenset()
+        # An entry's answer is weak evidence: people ask in the words they expect back.
+        self.answer_terms: list[frozenset[str]] = [self.terms(a) for a in answers]
+        self.known: frozenset[str] = frozenset().union(*pos_terms, *self.answer_terms)
         self.weights = self._weights(texts, pos_terms)
         docs: list[Doc] = []
         pos_iter = iter(pos_terms)
@@ -98,6 +96,10 @@ class Index:
             docs.append(Doc(entry, positive, text, terms, self.total(terms)))
         self.docs: tuple[Doc, ...] = tuple(docs)
         self.bags: list[dict[str, float]] = self._bags(docs)
+        self.postings: dict[str, list[int]] = {}
+        for k, d in enumerate(docs):
+            for term in d.terms:
+                self.postings.setdefault(term, []).append(k)
         self.not_docs: list[list[int]] = [[] for _ in self.entries]
         for k, d in enumerate(docs):
             if not d.positive:
@@ -117,8 +119,12 @@ class Index:
         out = set(words)
         for w in words:
             out.update(self.segmenter.parts(w))
-        out.update(_bigrams(text))
-        return frozenset(out)
+        return frozenset(self._broaden(out))
+
+    def _broaden(self, terms: set[str]) -> set[str]:
+        broader = self.normalizer.broader
+        terms.update([broader[t] for t in terms if t in broader])
+        return terms
 
     def query_terms(self, text: str) -> frozenset[str]:
         """Terms of a question; runs of characters the KB never uses merge into one term."""
@@ -136,8 +142,7 @@ class Index:
             out.update(self.segmenter.parts(w))
         if run:
             out.add(run)
-        out.update(_bigrams(text))
-        return frozenset(out)
+        return frozenset(self._broaden(out))
 
     def weight(self, term: str) -> float:
         w = self.weights.get(term)
@@ -151,13 +156,13 @@ class Index:
     # -- build steps ----------------------------------------------------------------------
     def _segmenter(self, normalised: Sequence[str]) -> Segmenter:
         extra = read_userdict()
-        for word in self.normalizer.vocabulary:
-            extra.setdefault(word, 20_000)
+        # canonical synonym forms stay whole, at their natural frequency when jieba knows them
+        fallback = {word: VOCAB_FREQ for word in self.normalizer.vocabulary}
         key = digest([INDEX_VERSION, self.kb.digest, USERDICT_FILE.read_bytes(),
-                      repr(sorted(extra.items())), *normalised])
+                      repr(sorted(extra.items())), repr(sorted(fallback)), *normalised])
 
         def build() -> tuple[dict[str, int], int, dict[str, list[str]]]:
-            words, total = derive_dictionary(normalised, extra)
+            words, total = derive_dictionary(normalised, extra, fallback)
             segmenter = Segmenter(words, total)
             return words, total, {t: segmenter.cut(t) for t in normalised}
 
@@ -176,13 +181,20 @@ class Index:
         positives = [entry for entry, positive, _ in texts if positive]
         for entry, terms in zip(positives, pos_terms):
             per_entry.setdefault(entry, set()).update(terms)
+        if ANSWER_DF:
+            for entry, terms in enumerate(self.answer_terms):
+                per_entry.setdefault(entry, set()).update(terms)
         df = Counter(t for terms in per_entry.values() for t in terms)
         n = max(len(per_entry), 1)
         top = math.log(1 + n)
         weights = {}
         for term, count in df.items():
             w = math.log(1 + n / count) / top
-            weights[term] = w * GENERIC_FACTOR if term in self.generic else w
+            if term in self.generic:
+                w *= GENERIC_FACTOR
+            elif term in self.soft:
+                w *= SOFT_FACTOR
+            weights[term] = w
         return weights
 
     def _bags(self, docs: Sequence[Doc]) -> list[dict[str, float]]:

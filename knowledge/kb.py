@@ -161,8 +161,9 @@ def validate(entries: Sequence[Entry], *, seeds_dir: Path | None,
         if e.reason is None:
             continue
         if e.reason in by_code:
+            first = by_code[e.reason]
             raise KnowledgeError(f"{e.file}: entry {e.id!r}: reason {e.reason} already explained "
-                                 f"by {by_code[e.reason].id!r}")
+                                 f"by {first.id!r} in {first.file}")
         by_code[e.reason] = e
     missing = [c for c in reason_codes if c not in by_code]
     if missing:

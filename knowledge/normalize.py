@@ -57,6 +57,7 @@ class Normalizer:
 
     replacements: Mapping[str, str]
     regions: Mapping[str, str] = field(default_factory=dict)   # name as typed → region key
+    broader: Mapping[str, str] = field(default_factory=dict)   # word → its broader word
     _pattern: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
 
     @classmethod
@@ -82,9 +83,10 @@ class Normalizer:
                 raise NormalizeDataError(f"{where}: regions.{key}: must be a list")
             for name in names:
                 regions[_fold(str(name))] = str(key)
+        broader = {_fold(str(k)): _fold(str(v)) for k, v in (data.get("broader") or {}).items()}
         keys = sorted((k for k in replacements if k), key=lambda k: (-len(k), k))
         pattern = re.compile("|".join(map(re.escape, keys))) if keys else None
-        return cls(replacements, regions, pattern)
+        return cls(replacements, regions, broader, pattern)
 
     def normalize(self, text: str) -> str:
         """The canonical matching form of ``text`` (may be empty)."""

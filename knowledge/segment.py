@@ -40,9 +40,11 @@ def read_userdict(path: Path = USERDICT_FILE) -> dict[str, int]:
 
 
 def derive_dictionary(
-    texts: Iterable[str], extra: Mapping[str, int]
+    texts: Iterable[str], extra: Mapping[str, int], fallback: Mapping[str, int] | None = None
 ) -> tuple[dict[str, int], int]:
-    """Full-dictionary words occurring in ``texts``, plus ``extra``; and the full total."""
+    """Full-dictionary words occurring in ``texts``, plus ``extra`` (frequency raised to at
+    least the given one) and ``fallback`` (used only for words the full dictionary lacks);
+    and the full dictionary's total."""
     pieces: set[str] = set()
     for text in texts:
         n = len(text)
@@ -62,6 +64,8 @@ def derive_dictionary(
                 words[parts[0]] = freq
     for word, freq in extra.items():
         words[word] = max(freq, words.get(word, 0))
+    for word, freq in (fallback or {}).items():
+        words.setdefault(word, freq)
     return words, total
 
 

@@ -7,30 +7,33 @@ the common, already-clean row (ASCII ID, 11-digit phone, plain amounts) and fall
 full normalisers in rules.identity / rules.money for everything else, so a million rows import
 at well over 50,000 rows/s on SQLite.
 
-Decisions where the contract is silent (also in the README):
-- the header must hold exactly the eleven columns, in any order;
-- ``phone`` may be empty (the person cannot link by contact until it is set); a present phone
-  must be a mainland mobile number;
+Decisions where the contract is silent:
+- the header must hold exactly the eleven columns, in any order (names case-insensitive);
+- ``scheme``/``employment``/``status`` values are case-insensitive;
+- ``phone`` may be empty (that person cannot link by sharing a contact until it is set); a
+  present phone must be a mainland mobile number (``+86``, spaces, dashes allowed);
 - ``employment`` is required for ``scheme=employee`` (it decides whether there is a personal
   account) and optional otherwise;
 - ``lapsed_since`` is required when ``status=lapsed``, must be empty when ``active``, and may
   not lie after the current month;
-- ``province`` is required, ``city`` may be empty (the province's policy then applies);
-- blank lines are skipped; a person's CSV ``balance`` only seeds a *new* person's
-  ``opening_balance``/``balance`` — an existing balance is never overwritten (the ledger is the
-  truth once money has moved); rows whose CSV balance differs are counted in
-  ``balance_differs``.
+- ``province`` is required; ``city`` may be empty (the province's policy then applies);
+- two rows whose ID numbers are equal once normalised are duplicates;
+- blank lines (also Excel's ``,,,,,,,,,,``) are skipped and not counted;
+- a CSV ``balance`` only seeds a *new* person's ``opening_balance``/``balance``; an existing
+  balance is never overwritten (the ledger is the truth once money has moved) — rows whose CSV
+  balance differs from the stored one are counted in ``balance_differs``;
+- "unchanged" is decided by comparing a hash of the stored fields with the row's (64-bit,
+  per process): a collision, ~1e-13 for a million people, would only skip one update.
 """
 
 from __future__ import annotations
 
 import csv
 import functools
-import operator
 import re
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -61,8 +64,6 @@ _FIELDS = (
 )
 _INSERT_COLUMNS = ("id_number", *_FIELDS, "opening_balance", "balance")
 
-_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-_ASCII_ZERO_SUM = ord("0") * sum(_WEIGHTS)
 _CHECK = "10X98765432"
 _AMOUNT = re.compile(r"([0-9]{1,12})(?:\.([0-9]{1,2}))?")
 _MONTH = re.compile(r"([0-9]{4})-([0-9]{2})")
@@ -133,8 +134,8 @@ class _Run:
         self.report.rows += 1
         try:
             id_number, fields, balance = self.validator.row(raw)
-        except _RowError as exc:
-            return str(exc)
+        except _RowError:
+            return self.validator.explain(raw)
         known = self.existing.get(id_number) if self.existing else None
         if known is _SEEN or id_number in self.new_ids:
             return f"身份证号与前面的行重复：{mask_id(id_number)}"
@@ -163,12 +164,15 @@ class _Run:
         return self.report
 
 
-def _read_rows(path: str | Path, errors: list[tuple[int, str]]) -> Iterator[tuple[int, list[str]]]:
+def _read_rows(
+    path: str | Path, errors: list[tuple[int, str]]
+) -> Iterator[tuple[int, list[str]]]:
     """Yield ``(line_no, fields)`` for each non-blank data row, in file column order.
 
     Header problems, an empty file and undecodable bytes raise ImportRefused right away; a
     row with the wrong number of fields is appended to ``errors`` and skipped.
     """
+    last = 0
     try:
         with open(path, encoding="utf-8-sig", newline="") as fh:
             reader = csv.reader(fh)
@@ -177,9 +181,9 @@ def _read_rows(path: str | Path, errors: list[tuple[int, str]]) -> Iterator[tupl
             last = reader.line_num
             for raw in reader:
                 line_no, last = last + 1, reader.line_num
+                if (not raw or not raw[0]) and not "".join(raw).strip():
+                    continue  # a blank line, or Excel's ",,,,,,,,,,"
                 if len(raw) != width:
-                    if not raw or (len(raw) == 1 and not raw[0].strip()):
-                        continue
                     errors.append((line_no, f"列数不对：应为 {width} 列，实际 {len(raw)} 列"))
                     continue
                 yield line_no, ([raw[i] for i in order] if order else raw)
@@ -204,7 +208,7 @@ def _header(header: list[str] | None) -> list[int] | None:
     if missing:
         problems.append("缺少列 " + ",".join(missing))
     if extra:
-        problems.append("多出列 " + ",".join(extra or "(空)"))
+        problems.append("多出列 " + ",".join(n or "(空)" for n in extra))
     if dupes:
         problems.append("重复列 " + ",".join(dupes))
     if problems:
@@ -241,6 +245,8 @@ class _Validator:
         self.birth_dates = _valid_birth_dates(date.today())
         self.places: dict[tuple[str, str], tuple[str, str, str]] = {}
         self.names: dict[str, str] = {}
+        self.kinds_seen: dict[tuple[str, str, str], tuple[str, str | None, str]] = {}
+        self.amounts: dict[str, int] = {}
         today = date.today()
         self.this_month = f"{today.year:04d}-{today.month:02d}"
 
@@ -248,21 +254,53 @@ class _Validator:
         id_text, name, phone, province, city, scheme, employment, status, lapsed, bal, credit = raw
         id_number = self.id_number(id_text)
         province, city, region = self.place(province, city)
-        scheme, employment, status = self.kinds(scheme, employment, status)
-        lapsed_since = self.lapse(status, lapsed)
+        kinds = self.kinds_seen.get((scheme, employment, status))
+        if kinds is None:
+            kinds = self.kinds(scheme, employment, status)
+            self.kinds_seen[(scheme, employment, status)] = kinds
+        scheme, job, status = kinds
+        lapsed_since = None if status == "active" and not lapsed else self.lapse(status, lapsed)
         fields = (
             self.name(name), self.phone(phone), province, city, region,
-            scheme, employment, status, lapsed_since, _fen(credit, "monthly_credit"),
+            scheme, job, status, lapsed_since, self.fen(credit, "monthly_credit"),
         )
-        return id_number, fields, _fen(bal, "balance")
+        return id_number, fields, self.fen(bal, "balance")
+
+    def fen(self, text: str, column: str) -> int:
+        """_fen, remembered: amounts repeat a lot (0.00, the usual monthly credits)."""
+        fen = self.amounts.get(text)
+        if fen is None:
+            fen = _fen(text, column)
+            if len(self.amounts) < 100_000:
+                self.amounts[text] = fen
+        return fen
+
+    def explain(self, raw: list[str]) -> str:
+        """Every problem of a refused row, not just the first (slow; bad rows only)."""
+        id_text, name, phone, province, city, scheme, employment, status, lapsed, bal, credit = raw
+        checks = (
+            lambda: self.id_number(id_text), lambda: self.name(name), lambda: self.phone(phone),
+            lambda: self.place(province, city), lambda: self.kinds(scheme, employment, status),
+            lambda: self.lapse(st, lapsed) if (st := status.strip().lower()) in STATUSES else None,
+            lambda: _fen(bal, "balance"), lambda: _fen(credit, "monthly_credit"),
+        )
+        problems: list[str] = []
+        for check in checks:
+            try:
+                check()
+            except _RowError as exc:
+                if str(exc) not in problems:
+                    problems.append(str(exc))
+        return "；".join(problems)
 
     def id_number(self, text: str) -> str:
         s = text
         if len(s) == 18 and s.isascii() and s[:17].isdigit():
             if s[17] == "x":
                 s = s[:17] + "X"
-            total = sum(map(operator.mul, s[:17].encode(), _WEIGHTS)) - _ASCII_ZERO_SUM
-            if _CHECK[total % 11] == s[17] and s[6:14] in self.birth_dates:
+            # GB 11643 weights are 2^(17-i) mod 11, and 13 ≡ 2 (mod 11): reading the 17
+            # digits as a base-13 number gives the weighted sum / 2 modulo 11, in C.
+            if _CHECK[2 * int(s[:17], 13) % 11] == s[17] and s[6:14] in self.birth_dates:
                 return s
             raise _RowError(f"身份证号无效（校验位或出生日期不对）：{mask_id(text.strip())}")
         canonical = normalize_id(text)
@@ -275,7 +313,7 @@ class _Validator:
         cached = self.names.get(text)
         if cached is not None:
             return cached
-        s = clean_text(text)
+        s = " ".join(clean_text(text).split())  # no newlines or runs of spaces in a name
         if not s:
             raise _RowError("姓名为空")
         if len(s) > MAX_NAME:
@@ -310,21 +348,12 @@ class _Validator:
 
     @staticmethod
     def kinds(scheme: str, employment: str, status: str) -> tuple[str, str | None, str]:
-        if scheme not in SCHEMES:
-            scheme = scheme.strip().lower()
-            if scheme not in SCHEMES:
-                raise _RowError("scheme 应为 employee、resident 或 none")
-        if employment not in EMPLOYMENTS:
-            employment = employment.strip().lower()
-            if employment and employment not in EMPLOYMENTS:
-                raise _RowError("employment 应为 employed、flexible、retired 或留空")
-            if not employment and scheme == "employee":
-                raise _RowError("职工医保（employee）人员必须填写 employment")
-        if status not in STATUSES:
-            status = status.strip().lower()
-            if status not in STATUSES:
-                raise _RowError("status 应为 active 或 lapsed")
-        return scheme, employment or None, status
+        scheme = _choice(scheme, SCHEMES, "scheme 应为 employee、resident 或 none")
+        job = _choice(employment, EMPLOYMENTS, "employment 应为 employed、flexible、retired 或留空",
+                      optional=True) or None
+        if job is None and scheme == "employee":
+            raise _RowError("职工医保（employee）人员必须填写 employment")
+        return scheme, job, _choice(status, STATUSES, "status 应为 active 或 lapsed")
 
     def lapse(self, status: str, text: str) -> str | None:
         s = text.strip()
@@ -340,6 +369,16 @@ class _Validator:
         if s > self.this_month:
             raise _RowError("lapsed_since 不能晚于本月")
         return s
+
+
+def _choice(value: str, allowed: frozenset[str], message: str, *, optional: bool = False) -> str:
+    """``value`` when it is one of ``allowed`` (case and outer spaces ignored), else _RowError."""
+    if value in allowed:
+        return value
+    v = value.strip().lower()
+    if v in allowed or (optional and not v):
+        return v
+    raise _RowError(message)
 
 
 def _fen(text: str, column: str) -> int:
@@ -367,11 +406,16 @@ class _Writer:
     mark = "?"
 
     def __init__(self, engine: Engine) -> None:
+        self.active = False
         self.raw = engine.raw_connection()
-        self.cur = self.raw.cursor()
-        self.begin()
-        cols = ", ".join(_INSERT_COLUMNS)
-        self.insert_sql = f"INSERT INTO people ({cols}) VALUES ({', '.join([self.mark] * len(_INSERT_COLUMNS))})"
+        try:
+            self.cur = self.raw.cursor()
+            self.begin()
+        except BaseException:
+            self.raw.close()
+            raise
+        cols, marks = ", ".join(_INSERT_COLUMNS), ", ".join([self.mark] * len(_INSERT_COLUMNS))
+        self.insert_sql = f"INSERT INTO people ({cols}) VALUES ({marks})"
         sets = ", ".join(f"{c} = {self.mark}" for c in _FIELDS)
         self.update_sql = f"UPDATE people SET {sets} WHERE id_number = {self.mark}"
 
@@ -453,14 +497,15 @@ class _PostgresWriter(_Writer):
 def _open_writer(engine: Engine) -> Iterator[_Writer]:
     kind = {"sqlite": _Writer, "postgresql": _PostgresWriter}.get(engine.dialect.name)
     if kind is None:
-        raise NotImplementedError(f"people import supports SQLite and PostgreSQL, not {engine.dialect.name}")
+        raise NotImplementedError(f"people import: SQLite or PostgreSQL, not {engine.dialect.name}")
     dbapi_error = engine.dialect.loaded_dbapi.Error
     try:
         writer = kind(engine)
         try:
             yield writer
         except BaseException:
-            writer.rollback()
+            with suppress(Exception):  # a dead connection must not hide the real error
+                writer.rollback()
             raise
         finally:
             writer.close()

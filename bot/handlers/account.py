@@ -15,7 +15,15 @@ from telegram import Update
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler
 
 from bot import confirm, render
-from bot.context import call, current_person, linked_user, reply, reply_refusal, services, update_key
+from bot.context import (
+    call,
+    current_person,
+    linked_user,
+    reply,
+    reply_refusal,
+    services,
+    update_key,
+)
 from bot.letter import LETTER_SHA256, LETTER_VERSION, letter_text
 from bot.messages import refusal
 from rules.codes import Reason
@@ -74,6 +82,9 @@ async def open_cmd(update: Update, context: Any) -> None:
     if person.account_open:
         await reply(update, context, "您已开通家庭共济账户。绑定亲属：/bind 身份证号 姓名 关系")
         return
+    if not person.has_personal_account:  # no letter to read in vain; the service checks again
+        await reply_refusal(update, context, Reason.NO_PERSONAL_ACCOUNT)
+        return
     await reply(update, context, letter_text(), [[("同意并开通", "open:agree")]])
 
 
@@ -104,7 +115,7 @@ async def bind_cmd(update: Update, context: Any) -> None:
     if len(args) < 3:
         await reply(update, context, render.USAGE["bind"])
         return
-    id_text, name, relation_word = args[0], "".join(args[1:-1]), args[-1]
+    id_text, name, relation_word = args[0], " ".join(args[1:-1]), args[-1]
     svc = services(context)
     d = await call(svc.family.check_bind, person.id, id_text, name, relation_word)
     if not d.ok:
@@ -131,7 +142,8 @@ async def do_bind(context: Any, pending: confirm.Pending, person: Any, key: str)
     if relative.ok:
         user_id = await call(linked_user, svc.sessions, relative.facts["person"].id)
         if user_id is not None:
-            outcome.notices.append((user_id, render.bound_notice(person, relation)))
+            outcome.notices.append((user_id, render.bound_notice(
+                person, relation, svc.settings.knowledge.hotline)))
     return outcome
 
 

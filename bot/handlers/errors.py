@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 from telegram import Update
 from telegram.error import TelegramError
@@ -18,12 +19,14 @@ log = logging.getLogger(__name__)
 SORRY = ("抱歉，处理您的消息时出了点问题，您的账户没有因此发生变化。请稍后再试；"
          "如果一直这样，请拨打医保服务热线 {hotline}。")
 
+_RECORD = insert(ProcessedUpdate)
+
 
 def first_delivery(svc: Services, update_id: int) -> bool:
     """Record the update_id; False when it was already processed (atomic insert)."""
     try:
-        with svc.sessions.begin() as s:
-            s.add(ProcessedUpdate(update_id=update_id, at=svc.clock.now()))
+        with svc.engine.begin() as conn:  # Core: this runs for every update
+            conn.execute(_RECORD, {"update_id": update_id, "at": svc.clock.now()})
     except IntegrityError:
         return False
     return True

@@ -10,8 +10,7 @@ from telegram import Update
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
 from bot.context import (
-    Buttons, Context, Services, call, is_private, is_staff, linked_person, reply, reply_refusal,
-    services,
+    Asker, Buttons, Context, Services, call, is_private, is_staff, reply, reply_refusal, services,
 )
 from bot.state import Feedback, Link, UnansweredQuestion
 from rules.codes import ALL_CODES, Reason
@@ -28,6 +27,14 @@ SUGGEST = "我不太确定您问的是哪一个，您是不是想问："
 ASK_USAGE = "用法：/ask 问题\n例如：/ask 家庭共济能绑定哪些亲属？"
 WHY_USAGE = "用法：/why 代码，例如 /why RELATIVE_ALREADY_BOUND（代码在拒绝消息末尾的方括号里）。"
 THANKS = {True: "谢谢反馈！", False: "谢谢反馈，我们会改进这条回答。"}
+
+
+_CONTROL = dict.fromkeys(c for c in range(32) if chr(c) not in "\n\t")
+
+
+def tidy(question: str) -> str:
+    """Normalised, control characters dropped (PostgreSQL text cannot hold NUL), bounded."""
+    return clean_text(question).translate(_CONTROL)[:MAX_QUESTION]
 
 
 def label(text: str) -> str:
@@ -53,22 +60,44 @@ def _entry(kb: Any, entry_id: str) -> Any:
         return None
 
 
-async def _region(context: Context, user_id: int | None) -> tuple[str | None, Any]:
-    person = await linked_person(context, user_id)
-    return (person.region if person else None), person
+def _asker(svc: Services, update: Update) -> Asker | None:
+    user = update.effective_user
+    return svc.askers.get(svc, user.id) if user else None
+
+
+def work_out(svc: Services, asker: Asker | None, question: str) -> tuple[Any, str | None]:
+    """All the blocking work for one question, in one worker-thread hop."""
+    answer = svc.answers.ask(svc.matcher, question, asker.region if asker else None)
+    note = None
+    if answer.kind == "answer" and answer.entry is not None:
+        note = personal_note(svc, answer.entry, asker)
+    elif answer.kind == "fallback" and question:
+        best = answer.entry.id if answer.entry is not None else None
+        store_unanswered(svc, question, best, float(answer.score or 0))
+    return answer, note
+
+
+def cached(svc: Services, update: Update, question: str) -> tuple[Any, None] | None:
+    """Answer from memory when nothing needs the database (no event-loop blocking)."""
+    user = update.effective_user
+    known, asker = svc.askers.peek(user.id) if user else (True, None)
+    answer = svc.answers.peek(question, asker.region if asker else None) if known else None
+    if answer is None or answer.kind == "fallback" or answer.entry is None:
+        return None
+    if asker is not None and personal_note_applies(answer.entry):
+        return None
+    return answer, None
 
 
 async def answer_question(update: Update, context: Context, question: str) -> None:
     """Answer ``question`` from the knowledge base, personalised when the asker is linked."""
     svc = services(context)
-    question = clean_text(question)[:MAX_QUESTION]
-    user = update.effective_user
-    region, person = await _region(context, user.id if user else None)
-    answer = await call(svc.matcher.ask, question, region=region)
+    question = tidy(question)
+    answer, note = cached(svc, update, question) or await call(
+        lambda: work_out(svc, _asker(svc, update), question))
     svc.counters[answer.kind] += 1
     if answer.kind == "answer" and answer.entry is not None:
         text = answer.entry.answer.strip()
-        note = await call(personal_note, svc, answer.entry, person)
         await reply(update, context, f"{text}\n\n{note}" if note else text,
                     entry_buttons(answer.entry, svc.kb))
     elif answer.kind == "suggest" and answer.suggestions:
@@ -77,23 +106,24 @@ async def answer_question(update: Update, context: Context, question: str) -> No
     elif answer.kind == "smalltalk" or not question:
         await reply(update, context, answer.text or ASK_USAGE)
     else:
-        best = answer.entry.id if answer.entry is not None else None
-        await call(store_unanswered, svc, question, best, float(answer.score or 0))
         hotline = svc.settings.knowledge.hotline
         await reply(update, context, f"{answer.text or FALLBACK.format(hotline=hotline)}\n{RECORDED}")
 
 
-def personal_note(svc: Services, entry: Any, person: Any) -> str | None:
+def personal_note_applies(entry: Any) -> bool:
+    """Entries about how many relatives one may bind get the asker's own count."""
+    return "max" in entry.id and ("binding" in entry.id or "relative" in entry.id)
+
+
+def personal_note(svc: Services, entry: Any, asker: Asker | None) -> str | None:
     """A line that applies the entry to the asker (e.g. how many relatives they may still bind)."""
-    if person is None:
+    if asker is None or not personal_note_applies(entry):
         return None
-    if "max" in entry.id and ("binding" in entry.id or "relative" in entry.id):
-        policy = svc.policies.get(person.region)
-        bound = len(svc.family.family(person.id).relatives)
-        if policy.max_relatives is None:
-            return f"{policy.name}没有规定绑定人数上限；您已绑定{bound}人。"
-        return f"{policy.name}最多可绑定{policy.max_relatives}人；您已绑定{bound}人。"
-    return None
+    policy = svc.policies.get(asker.region)
+    bound = len(svc.family.family(asker.person_id).relatives)
+    if policy.max_relatives is None:
+        return f"{policy.name}没有规定绑定人数上限；您已绑定{bound}人。"
+    return f"{policy.name}最多可绑定{policy.max_relatives}人；您已绑定{bound}人。"
 
 
 def store_unanswered(svc: Services, question: str, best: str | None, score: float) -> None:
@@ -118,7 +148,7 @@ async def free_text(update: Update, context: Context) -> None:
 async def ask(update: Update, context: Context) -> None:
     """/ask 问题 — works in groups too."""
     question = " ".join(context.args or [])
-    if not clean_text(question):
+    if not tidy(question):
         await reply(update, context, ASK_USAGE)
         return
     await answer_question(update, context, question)
@@ -131,9 +161,7 @@ async def show_entry(update: Update, context: Context, entry_id: str) -> None:
     if entry is None:
         await reply(update, context, "没有找到这条问答，可能已更新。请直接发送您的问题。")
         return
-    user = update.effective_user
-    _, person = await _region(context, user.id if user else None)
-    note = await call(personal_note, svc, entry, person)
+    note = await call(lambda: personal_note(svc, entry, _asker(svc, update)))
     text = f"问：{entry.question}\n{entry.answer.strip()}" + (f"\n\n{note}" if note else "")
     await reply(update, context, text, entry_buttons(entry, svc.kb))
 

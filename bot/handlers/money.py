@@ -15,7 +15,15 @@ from telegram.ext import Application, CommandHandler
 
 from bot import confirm, render
 from bot.context import (
-    call, current_person, linked_user, notify, reply, reply_refusal, services, update_key, why_button,
+    call,
+    current_person,
+    linked_user,
+    notify,
+    reply,
+    reply_refusal,
+    services,
+    update_key,
+    why_button,
 )
 from bot.handlers.account import amount_arg, check_ref, find_relative
 from bot.messages import refusal

@@ -17,21 +17,38 @@ from telegram import Update
 from telegram.ext import Application, CommandHandler
 
 from bot import confirm, render
-from bot.context import call, is_staff, reply, reply_refusal, services, update_key
+from bot.context import call, is_private, is_staff, reply, reply_refusal, services, update_key
 from bot.handlers.money import send_outcome, settle_args, settle_outcome
 from rules.codes import Reason
 from rules.identity import mask_id
+from rules.schema import Note
 
 log = logging.getLogger("gongji.staff")
 
 
 async def staff_only(update: Update, context: Any) -> int | None:
-    """The staff user's id, or None after replying FORBIDDEN."""
+    """The staff user's id, or None after replying FORBIDDEN (or PRIVATE_ONLY in a group)."""
     user = update.effective_user
-    if user is not None and is_staff(context, user.id):
-        return user.id
-    await reply_refusal(update, context, Reason.FORBIDDEN)
-    return None
+    if user is None or not is_staff(context, user.id):
+        await reply_refusal(update, context, Reason.FORBIDDEN)
+        return None
+    if not is_private(update):  # people's data stays out of group chats, staff or not
+        await reply_refusal(update, context, Reason.PRIVATE_ONLY)
+        return None
+    return user.id
+
+
+def _note(svc: Any, staff_id: int, action: str, details: str) -> None:
+    """Keep a staff action in the audit log table too (details already masked)."""
+    with svc.sessions.begin() as session:
+        session.add(Note(at=svc.clock.now(), actor=f"tg:{staff_id}", action=f"staff_{action}",
+                         details=details))
+
+
+async def record(context: Any, staff_id: int, action: str, details: str) -> None:
+    """Log a staff action (masked) and keep it in ``audit_log``."""
+    log.info("staff %s %s %s", staff_id, action, details)
+    await call(_note, services(context), staff_id, action, details)
 
 
 async def find(update: Update, context: Any, id_text: str) -> Any | None:
@@ -74,7 +91,7 @@ async def lookup_cmd(update: Update, context: Any) -> None:
     person = await find(update, context, args[0])
     if person is None:
         return
-    log.info("staff %s lookup %s", staff_id, mask_id(person.id_number))
+    await record(context, staff_id, "lookup", mask_id(person.id_number))
     svc = services(context)
     view = await call(svc.family.family, person.id)
     await reply(update, context, person_summary(person, view, svc.policies))
@@ -97,7 +114,8 @@ async def settle_for_cmd(update: Update, context: Any) -> None:
     if patient is None:
         return
     amount, purpose = parsed
-    log.info("staff %s settle_for %s %s %s", staff_id, mask_id(patient.id_number), amount, purpose)
+    await record(context, staff_id, "settle_for",
+                 f"{mask_id(patient.id_number)} {render.format_fen(amount)} {purpose}")
     svc = services(context)
     preview = await call(svc.family.preview_settlement, patient.id, amount, purpose)
     if preview.ok and preview.facts.get("uses_family"):
@@ -117,7 +135,8 @@ async def do_settle_for(context: Any, pending: confirm.Pending, _person: Any, ke
     """A confirmed terminal settlement that uses family money."""
     p = pending.payload
     patient = await call(services(context).family.person, int(p["patient_id"]))
-    log.info("staff %s confirmed settle_for %s", p["staff"], mask_id(patient.id_number))
+    await record(context, int(p["staff"]), "settle_for_confirmed",
+                 f"{mask_id(patient.id_number)} {render.format_fen(int(p['amount_fen']))}")
     return await settle_outcome(context, patient, int(p["amount_fen"]), p["purpose"], key)
 
 
@@ -131,7 +150,7 @@ async def credit_cmd(update: Update, context: Any) -> None:
         await reply(update, context, render.USAGE["credit"])
         return
     d = await call(services(context).family.credit_month, args[0])
-    log.info("staff %s credit %s ok=%s facts=%s", staff_id, args[0], d.ok, d.facts)
+    await record(context, staff_id, "credit", f"{args[0]} ok={d.ok} {d.facts}")
     if not d.ok:
         await reply_refusal(update, context, d.code, d.facts)
         return
@@ -155,7 +174,7 @@ async def audit_cmd(update: Update, context: Any) -> None:
     from rules.audit import audit
 
     violations = await call(audit, services(context).engine)
-    log.info("staff %s audit: %d violation(s)", staff_id, len(violations))
+    await record(context, staff_id, "audit", f"{len(violations)} violation(s)")
     if not violations:
         await reply(update, context, "✅ 账目核查通过：所有不变量成立。")
         return

@@ -1,7 +1,7 @@
 """A transcript harness for the account, money and staff tests.
 
-It builds a real python-telegram-bot Application on the in-process loopback Bot API, with
-the services on a test database and a manual clock, and feeds it updates the way Telegram
+It builds the real Application (``bot.app.build_application``) on the in-process loopback
+Bot API, with its services on a test database and a manual clock, and feeds it updates the way Telegram
 would (``Application.process_update``). People are inserted directly and users linked by
 a ``links`` row, so these tests do not depend on the /start flow.
 """
@@ -18,17 +18,15 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 from telegram import Update
-from telegram.ext import Application, ApplicationBuilder
 
 import bot.state  # noqa: F401  (bot tables on the shared metadata)
-from bot.context import CONTEXT_TYPES, Services
-from bot.loopback import LOOPBACK_TOKEN, LoopbackRequest, Sent, query_id
+from bot.app import build_application, running
+from bot.context import Services
+from bot.loopback import LoopbackRequest, Sent, query_id
 from bot.settings import Settings
 from bot.state import Link
 from rules.clock import ManualClock
-from rules.db import create_schema, make_engine, session_factory
-from rules.policy import Policies
-from rules.service import FamilyService
+from rules.db import create_schema, make_engine
 from tests.rules.factories import PLACES, add_person
 
 STAFF = 900001
@@ -38,37 +36,24 @@ START = datetime(2026, 11, 20, 2, 0, 0)
 class Chat:
     """Send messages and press buttons as Telegram users; read what the bot sent."""
 
-    def __init__(self, engine: Engine, *, staff_ids: tuple[int, ...] = (STAFF,)) -> None:
-        self.engine = engine
+    def __init__(self, db_url: str, *, staff_ids: tuple[int, ...] = (STAFF,)) -> None:
         self.clock = ManualClock(START)
         self.loop = asyncio.new_event_loop()
         self.api = LoopbackRequest()
-        self.policies = Policies.load()
-        self.services = Services(
-            settings=Settings(staff_ids=staff_ids), engine=engine,
-            sessions=session_factory(engine), policies=self.policies,
-            family=FamilyService(engine, self.policies, self.clock), kb=None, matcher=None,
-            clock=self.clock,
-        )
-        self.app = self._build()
+        settings = Settings(staff_ids=staff_ids).with_db(db_url)
+        # The whole application, every feature registered, exactly as `gongji run` builds it.
+        self.app = build_application(settings, request=self.api, clock=self.clock)
+        self._running = running(self.app)
+        self.services: Services = self.run(self._running.__aenter__())
+        self.engine: Engine = self.services.engine
+        self.policies = self.services.policies
         self._ids = itertools.count(1000)
-        self.run(self.app.initialize())
-
-    def _build(self) -> Application[Any, Any, Any, Any, Any, Any]:
-        from bot.handlers import account, money, staff
-
-        app = (ApplicationBuilder().token(LOOPBACK_TOKEN).context_types(CONTEXT_TYPES)
-               .request(self.api).get_updates_request(self.api).build())
-        app.bot_data.services = self.services
-        for module in (account, money, staff):
-            module.register(app)
-        return app
 
     def run(self, coro: Any) -> Any:
         return self.loop.run_until_complete(coro)
 
     def close(self) -> None:
-        self.run(self.app.shutdown())
+        self.run(self._running.__aexit__(None, None, None))
         self.loop.close()
 
     # ---- people ---------------------------------------------------------------------
@@ -151,15 +136,15 @@ def to(sent: list[Sent], chat_id: int) -> list[Sent]:
     return [s for s in sent if s.chat_id == chat_id and s.kind != "toast"]
 
 
-@pytest.fixture
-def chat(db_url: str) -> Iterator[Chat]:
+@pytest.fixture(name="chat")
+def chat_fixture(db_url: str) -> Iterator[Chat]:
     """A bot on a fresh database (SQLite, and PostgreSQL when configured)."""
     engine = make_engine(db_url)
-    create_schema(engine)
-    harness = Chat(engine)
+    create_schema(engine)  # the app creates it only on SQLite
+    engine.dispose()
+    harness = Chat(db_url)
     yield harness
     harness.close()
-    engine.dispose()
 
 
-__all__ = ["Chat", "PLACES", "STAFF", "chat", "texts", "to"]
+__all__ = ["PLACES", "STAFF", "Chat", "chat_fixture", "texts", "to"]

@@ -5,8 +5,14 @@ from __future__ import annotations
 import pytest
 
 from bot.letter import LETTER_SHA256, LETTER_VERSION
+from bot.loopback import Button, Sent
 from rules.identity import make_id, mask_id
-from tests.bot.account_chat import Chat, chat, texts, to  # noqa: F401  (fixture)
+from tests.bot.account_chat import (
+    Chat,
+    chat_fixture,  # noqa: F401  (provides `chat`)
+    texts,
+    to,
+)
 
 HH, REL, OTHER = 101, 102, 103
 
@@ -39,9 +45,12 @@ def test_open_shows_letter_and_agree_opens_the_account(chat: Chat) -> None:
 
 
 def test_open_refused_without_personal_account(chat: Chat) -> None:
-    chat.person(HH, place="dongying", employment="flexible")
-    chat.send(HH, "/open")
-    assert "[NO_PERSONAL_ACCOUNT]" in texts(chat.tap(HH, "同意"))
+    me = chat.person(HH, place="dongying", employment="flexible")
+    assert "[NO_PERSONAL_ACCOUNT]" in texts(chat.send(HH, "/open"))
+    # a stale agree button (e.g. the person's scheme changed) is refused by the service too
+    stale = Sent(HH, 0, "", [[Button("同意并开通", "open:agree")]])
+    assert "[NO_PERSONAL_ACCOUNT]" in texts(chat.press(HH, stale, "同意"))
+    assert not chat.view(me.id).account_open
 
 
 def test_bind_asks_for_confirmation_then_binds_and_tells_the_relative(chat: Chat) -> None:
@@ -60,6 +69,7 @@ def test_bind_asks_for_confirmation_then_binds_and_tells_the_relative(chat: Chat
     assert [s.kind for s in to(done, HH)] == ["edit"] and to(done, HH)[0].buttons == []
     notice = texts(done, REL)
     assert "张建国" in notice and mask_id(me.id_number) in notice and me.id_number not in notice
+    assert "12333" in notice and "{hotline}" not in notice
     assert [r.person_id for r in chat.services.family.family(me.id).relatives] == [wife.id]
 
 

@@ -8,7 +8,11 @@ import pytest
 
 from bot.context import MAX_TEXT
 from rules.identity import mask_id
-from tests.bot.account_chat import Chat, chat, texts  # noqa: F401  (fixture)
+from tests.bot.account_chat import (
+    Chat,
+    chat_fixture,  # noqa: F401  (provides `chat`)
+    texts,
+)
 from tests.bot.test_account_bind import HH, OTHER, REL, bind_direct, opened
 
 AMOUNT = re.compile(r"¥[\d,]+(\.\d+)?")

@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import itertools
+import re
+
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from rules.identity import mask_id
-from tests.bot.account_chat import Chat, chat, texts, to  # noqa: F401  (fixture)
+from tests.bot.account_chat import (
+    Chat,
+    chat_fixture,  # noqa: F401  (provides `chat`)
+    texts,
+    to,
+)
 from tests.bot.test_account_bind import HH, REL, bind_direct, opened
 
 
@@ -35,8 +45,10 @@ def test_redelivered_settle_update_charges_once(chat: Chat) -> None:
     me = chat.person(HH, place="jinan", balance=50_000)
     chat.send(HH, "/settle 100", update_id=77)
     again = chat.send(HH, "/settle 100", update_id=77)
-    assert "结算成功" in texts(again)  # the first result, replayed
+    assert "[" not in texts(again)  # dropped, or the first result replayed — never a refusal
     assert balance(chat, me) == 40_000
+    chat.send(HH, "/settle 100")  # a new update is a new payment
+    assert balance(chat, me) == 30_000
 
 
 def test_pay_is_an_alias_and_purpose_defaults_to_pharmacy(chat: Chat) -> None:
@@ -128,7 +140,7 @@ def test_hainan_counter_uses_own_account_then_cash(chat: Chat) -> None:
 
 
 def test_contribute_confirms_and_tells_the_relative(chat: Chat) -> None:
-    householder, relative = family_of(chat, "jinan")
+    householder, _ = family_of(chat, "jinan")
     summary = to(chat.send(HH, "/contribute 1 380"), HH)[0]
     assert "¥380.00" in summary.text and summary.labels() == [["确认缴费", "取消"]]
     assert balance(chat, householder) == 100_000
@@ -156,3 +168,20 @@ def test_contribute_refusals(chat: Chat) -> None:
     chat.send(HH, "/contribute 2 200")
     assert "[FAMILY_FUNDS_INSUFFICIENT]" in texts(chat.tap(HH, "确认"))
     assert balance(chat, householder) == 10_000
+
+
+USERS = itertools.count(50_000)
+
+
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(fen=st.integers(min_value=1, max_value=999_999),
+       style=st.sampled_from(["{y}", "¥{y}", "{y}元", "{fw}"]))
+def test_any_amount_is_shown_with_two_decimals(chat: Chat, fen: int, style: str) -> None:
+    user = next(USERS)
+    chat.person(user, place="jinan", balance=fen)  # a fresh payer per example
+    yuan = f"{fen // 100}.{fen % 100:02d}".rstrip("0").rstrip(".")
+    full_width = yuan.translate(str.maketrans("0123456789.", "０１２３４５６７８９．"))
+    text = texts(chat.send(user, "/settle " + style.format(y=yuan, fw=full_width)))
+    assert f"¥{fen // 100:,}.{fen % 100:02d}" in text
+    assert all(re.fullmatch(r"¥[\d,]+\.\d{2}", a) for a in re.findall(r"¥[\d,.]+\d", text))

@@ -9,7 +9,12 @@ from sqlalchemy import update
 
 from rules.identity import mask_id
 from rules.schema import Person
-from tests.bot.account_chat import STAFF, Chat, chat, texts, to  # noqa: F401  (fixture)
+from tests.bot.account_chat import (
+    STAFF,
+    Chat,
+    chat_fixture,  # noqa: F401  (provides `chat`)
+    texts,
+)
 from tests.bot.test_account_bind import HH, REL, bind_direct, opened
 from tests.bot.test_money_settle import balance, family_of
 
@@ -19,6 +24,12 @@ def test_staff_commands_are_forbidden_to_others(chat: Chat, command: str) -> Non
     chat.person(HH, place="jinan")
     assert "[FORBIDDEN]" in texts(chat.send(HH, command))
     assert "[FORBIDDEN]" in texts(chat.send(555, command))  # not even linked
+    assert "[FORBIDDEN]" in texts(chat.send(HH, command, chat_id=-100777))
+
+
+@pytest.mark.parametrize("command", ["/lookup 1", "/audit"])
+def test_staff_commands_stay_out_of_groups(chat: Chat, command: str) -> None:
+    assert "[PRIVATE_ONLY]" in texts(chat.send(STAFF, command, chat_id=-100777))
 
 
 def test_lookup_is_masked_and_logged_masked(chat: Chat, caplog: pytest.LogCaptureFixture) -> None:
@@ -85,7 +96,7 @@ def test_credit_month_is_idempotent(chat: Chat) -> None:
 
 
 def test_audit_clean_then_violation(chat: Chat) -> None:
-    householder, relative = family_of(chat, "jinan")
+    householder, _ = family_of(chat, "jinan")
     chat.send(REL, "/settle 10")
     assert "核查通过" in texts(chat.send(STAFF, "/audit"))
     with chat.engine.begin() as conn:  # tamper with a balance behind the ledger's back
@@ -100,3 +111,26 @@ def test_staff_binding_visible_in_lookup_of_relative(chat: Chat) -> None:
     bind_direct(chat, householder, kid, "子女")
     text = texts(chat.send(STAFF, f"/lookup {kid.id_number}"))
     assert "为其共济的户主" in text and mask_id(householder.id_number) in text
+
+
+def test_every_staff_action_is_kept_masked_in_the_audit_log(chat: Chat) -> None:
+    from sqlalchemy import select
+
+    from rules.schema import Note
+
+    householder, relative = family_of(chat, "dongying", own=0)
+    chat.send(STAFF, f"/lookup {householder.id_number}")
+    chat.send(STAFF, f"/settle_for {relative.id_number} 10")
+    chat.send(STAFF, f"/settle_for {relative.id_number} 10")
+    chat.tap(STAFF, "确认")
+    chat.send(STAFF, "/credit 2026-11")
+    chat.send(STAFF, "/audit")
+    with chat.services.sessions() as s:
+        notes = s.scalars(select(Note).order_by(Note.id)).all()
+    assert [n.action for n in notes] == [
+        "staff_lookup", "staff_settle_for", "staff_settle_for", "staff_settle_for_confirmed",
+        "staff_credit", "staff_audit"]
+    assert all(n.actor == f"tg:{STAFF}" for n in notes)
+    joined = " ".join(n.details for n in notes)
+    assert mask_id(relative.id_number) in joined and relative.id_number not in joined
+    assert householder.id_number not in joined

@@ -137,6 +137,11 @@ def start_replicas(tmp: Path, db_url: str, api_base_url: str, ports: Iterable[in
         name = f"replica-{'ABCDEFGH'[i]}"
         cfg = replica_config(tmp / f"{name}.yaml", db_url, port, pool_size=pool_size)
         replicas.append(Replica(name, port, cfg, tmp / f"{name}.log", api_base_url).start())
-    for r in replicas:
-        r.wait_healthy()
+    try:
+        for r in replicas:
+            r.wait_healthy()
+    except BaseException:
+        for r in replicas:
+            r.kill()
+        raise
     return replicas

@@ -64,20 +64,27 @@ def _decode(params: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hung up mid long-poll (the bot stopping) is not an error here."""
+        return
+
+
 class FakeBotApi:
     """The fake server; thread-safe; ``base_url`` is what ``TELEGRAM_API_BASE_URL`` takes."""
 
     def __init__(self) -> None:
         self._state = _State()
         self._cond = threading.Condition()
-        self._server: ThreadingHTTPServer | None = None
+        self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
     # lifecycle ------------------------------------------------------------------------
     def start(self, port: int = 0) -> FakeBotApi:
         handler = type("Handler", (_Handler,), {"api": self})
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), handler)
-        self._server.daemon_threads = True
+        self._server = _Server(("127.0.0.1", port), handler)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True,
                                         kwargs={"poll_interval": 0.1})
         self._thread.start()
@@ -178,8 +185,9 @@ class FakeBotApi:
             "chat": {"id": chat_id, "type": "private" if chat_id > 0 else "group"},
             "text": str(params.get("text", "")),
         }
-        if params.get("reply_markup"):
-            msg["reply_markup"] = params["reply_markup"]
+        markup = params.get("reply_markup")
+        if isinstance(markup, dict) and "inline_keyboard" in markup:
+            msg["reply_markup"] = markup  # Telegram echoes only inline keyboards
         self._state.messages[(chat_id, message_id)] = msg
         return msg
 
@@ -191,8 +199,11 @@ class FakeBotApi:
             "message_id": key[1], "date": int(time.time()), "from": BOT_USER,
             "chat": {"id": key[0], "type": "private"}, "text": "",
         }
-        msg.update({k: v for k, v in changes.items() if v is not None})
-        if "reply_markup" in params and not params["reply_markup"]:
+        msg.update({k: v for k, v in changes.items() if k != "reply_markup" and v is not None})
+        markup = changes.get("reply_markup")
+        if isinstance(markup, dict) and markup.get("inline_keyboard"):
+            msg["reply_markup"] = markup
+        else:
             msg.pop("reply_markup", None)
         self._state.messages[key] = msg
         return msg

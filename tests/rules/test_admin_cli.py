@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import importlib.util
+import sys
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ from rules.importer import COLUMNS
 from rules.schema import Person
 
 HOLDER = DEMO[0]
+Capsys = pytest.CaptureFixture[str]
 
 
 def count_people(db_url: str) -> int:
@@ -45,21 +47,21 @@ def people_import(db_url: str, file: Path | str) -> int:
     return main(["people", "import", str(file), "--db", db_url])
 
 
-def test_import_creates_schema_and_prints_a_summary(db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_import_creates_schema_and_prints_a_summary(db_url: str, capsys: Capsys) -> None:
     assert people_import(db_url, DEMO_CSV) == 0
     out = capsys.readouterr().out
     assert f"共 {len(DEMO)} 行" in out and f"新增 {len(DEMO)} 人" in out and "更新 0 人" in out
     assert count_people(db_url) == len(DEMO)
 
 
-def test_reimport_reports_unchanged(db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_reimport_reports_unchanged(db_url: str, capsys: Capsys) -> None:
     assert people_import(db_url, DEMO_CSV) == 0
     assert people_import(db_url, DEMO_CSV) == 0
     out = capsys.readouterr().out.splitlines()[-1]
     assert f"新增 0 人，更新 0 人，未变 {len(DEMO)} 人" in out
 
 
-def test_changed_balance_is_reported_not_overwritten(db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_changed_balance_is_reported_not_overwritten(db_url: str, capsys: Capsys) -> None:
     assert people_import(db_url, DEMO_CSV) == 0
     engine = make_engine(db_url)
     with engine.begin() as conn:
@@ -67,13 +69,14 @@ def test_changed_balance_is_reported_not_overwritten(db_url: str, capsys: pytest
     assert people_import(db_url, DEMO_CSV) == 0
     assert "1 人的 CSV 余额与系统余额不同" in capsys.readouterr().out
     with engine.connect() as conn:
-        balance = conn.execute(select(Person.balance).where(Person.id_number == HOLDER.id_number)).scalar_one()
+        query = select(Person.balance).where(Person.id_number == HOLDER.id_number)
+        balance = conn.execute(query).scalar_one()
     engine.dispose()
     assert balance == 1
 
 
 def test_bad_rows_are_listed_on_stderr_with_exit_1(
-    db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    db_url: str, tmp_path: Path, capsys: Capsys
 ) -> None:
     bad_check = HOLDER.id_number[:-1] + ("1" if HOLDER.id_number[-1] != "1" else "2")
     rows = [p.csv_row() for p in DEMO[:3]]
@@ -97,7 +100,7 @@ def test_bad_rows_are_listed_on_stderr_with_exit_1(
     (b"id_number,name\n", "第1行: 表头不对"),
 ])
 def test_unusable_files_give_a_message_not_a_traceback(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes | str | None, message: str,
+    tmp_path: Path, capsys: Capsys, content: bytes | str | None, message: str,
 ) -> None:
     db_url = f"sqlite:///{tmp_path / 'cli.db'}"  # file checks: the backend does not matter
     path = tmp_path / "people.csv"
@@ -110,14 +113,14 @@ def test_unusable_files_give_a_message_not_a_traceback(
     assert message in err and "Traceback" not in err
 
 
-def test_unreachable_database_is_a_message(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_unreachable_database_is_a_message(tmp_path: Path, capsys: Capsys) -> None:
     url = "postgresql+psycopg://nobody:secret@127.0.0.1:1/none?connect_timeout=2"
     assert people_import(url, DEMO_CSV) == 1
     err = capsys.readouterr().err
     assert err.startswith("数据库错误") and "secret" not in err
 
 
-def test_errors_do_not_leak_phones(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_errors_do_not_leak_phones(tmp_path: Path, capsys: Capsys) -> None:
     db_url = f"sqlite:///{tmp_path / 'cli.db'}"
     rows = [p.csv_row() for p in DEMO[:2]]
     rows[1][2] = "139054610021"  # 12 digits
@@ -126,7 +129,7 @@ def test_errors_do_not_leak_phones(tmp_path: Path, capsys: pytest.CaptureFixture
     assert "第3行: 手机号无效" in err and "139054610021" not in err
 
 
-def test_db_upgrade_creates_the_tables(db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_db_upgrade_creates_the_tables(db_url: str, capsys: Capsys) -> None:
     assert main(["db", "upgrade", "--db", db_url]) == 0
     assert "数据库" in capsys.readouterr().out
     assert count_people(db_url) == 0
@@ -142,21 +145,21 @@ needs_audit = pytest.mark.skipif(importlib.util.find_spec("rules.audit") is None
 
 
 @needs_audit
-def test_audit_passes_on_a_clean_database(db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_audit_passes_on_a_clean_database(db_url: str, capsys: Capsys) -> None:
     assert main(["db", "upgrade", "--db", db_url]) == 0
     assert main(["audit", "--db", db_url]) == 0
     assert "审计通过" in capsys.readouterr().out
 
 
 @needs_audit
-def test_audit_passes_after_importing_people(db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_audit_passes_after_importing_people(db_url: str, capsys: Capsys) -> None:
     assert people_import(db_url, DEMO_CSV) == 0
     assert main(["audit", "--db", db_url]) == 0
     assert "审计通过" in capsys.readouterr().out
 
 
 @needs_audit
-def test_audit_names_a_broken_balance(db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_audit_names_a_broken_balance(db_url: str, capsys: Capsys) -> None:
     assert people_import(db_url, DEMO_CSV) == 0
     engine = make_engine(db_url)
     with engine.begin() as conn:  # a balance that no ledger entry explains
@@ -168,7 +171,7 @@ def test_audit_names_a_broken_balance(db_url: str, capsys: pytest.CaptureFixture
     assert "审计发现" in out and HOLDER.id_number not in out
 
 
-def test_audit_on_a_database_without_tables(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_audit_on_a_database_without_tables(tmp_path: Path, capsys: Capsys) -> None:
     url = f"sqlite:///{tmp_path / 'empty.db'}"
     code = main(["audit", "--db", url])
     err = capsys.readouterr().err
@@ -176,11 +179,39 @@ def test_audit_on_a_database_without_tables(tmp_path: Path, capsys: pytest.Captu
 
 
 def test_a_new_person_file_imports_alongside_the_demo(
-    db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    db_url: str, tmp_path: Path, capsys: Capsys
 ) -> None:
     assert people_import(db_url, DEMO_CSV) == 0
     newcomer = [make_id("11010119900101001"), "新人", "13800000000", "北京市", "北京市", "resident",
                 "", "active", "", "0", "0"]
-    assert people_import(db_url, write_rows(tmp_path / "more.csv", [DEMO[0].csv_row(), newcomer])) == 0
+    more = write_rows(tmp_path / "more.csv", [DEMO[0].csv_row(), newcomer])
+    assert people_import(db_url, more) == 0
     assert "新增 1 人，更新 0 人，未变 1 人" in capsys.readouterr().out.splitlines()[-1]
     assert count_people(db_url) == len(DEMO) + 1
+
+
+def test_db_upgrade_without_migrations_creates_the_tables(
+    tmp_path: Path, capsys: Capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "rules.migrate", None)  # as before migrations existed
+    url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    assert main(["db", "upgrade", "--db", url]) == 0
+    assert "已按当前模型创建缺少的表" in capsys.readouterr().out
+    assert people_import(url, DEMO_CSV) == 0
+
+
+def test_audit_without_its_module_is_a_message(
+    tmp_path: Path, capsys: Capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "rules.audit", None)
+    assert main(["audit", "--db", f"sqlite:///{tmp_path / 'a.db'}"]) == 1
+    assert "尚未安装" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [
+    ["people", "import", str(DEMO_CSV)], ["audit"], ["db", "upgrade"],
+])
+def test_a_bad_database_url_is_a_message(argv: list[str], capsys: Capsys) -> None:
+    assert main([*argv, "--db", "nosuchdb://user:secret@host/db"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("数据库错误") and "secret" not in err and "Traceback" not in err

@@ -1,0 +1,56 @@
+"""Quality on the independent evaluation set (tests/knowledge/eval_set.yaml, written by someone
+who saw only the entries' questions and answers). Prints the figures; asserts the targets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from knowledge import Matcher
+from knowledge.evaluation import evaluate, load_eval_set, matcher_judge
+
+EVAL_SET = Path(__file__).with_name("eval_set.yaml")
+
+pytestmark = pytest.mark.skipif(
+    not EVAL_SET.exists(),
+    reason=f"{EVAL_SET.name} not written yet (an independent writer produces it)",
+)
+
+
+@pytest.fixture(scope="module")
+def report(real_matcher: Matcher):
+    questions, off_topic = load_eval_set(EVAL_SET)
+    assert questions and off_topic
+    known = {e.id for e in real_matcher.kb.entries}
+    unknown = sorted({t for _, t in questions} - known)
+    assert not unknown, f"eval set names entries the KB lacks: {unknown}"
+    result = evaluate(matcher_judge(real_matcher), questions, off_topic,
+                      real_matcher.suggest_threshold)
+    print("\n" + result.summary("matcher"))
+    for q, target, got in result.misses:
+        print(f"  miss: {q} → want {target}, got {got}")
+    for q, shown in result.leaks:
+        print(f"  off-topic not refused: {q} → {shown}")
+    return result
+
+
+# Measured 2026-11-22 on the first full KB (161 entries): top-1 82.4 %, top-3 89.2 % (ranking
+# alone: 86.8 % / 97.1 %), off-topic refused 98 %. The two targets below are not met yet; they
+# stay visible as expected failures (strict=False: they turn into passes once the matcher gets
+# there) instead of being lowered.
+GAP = "target not met yet (see figures printed by this module and the report)"
+
+
+@pytest.mark.xfail(strict=False, reason=GAP)
+def test_top1_at_least_95_percent(report) -> None:
+    assert report.rate("top1") >= 0.95, report.summary("matcher")
+
+
+def test_off_topic_refused_at_least_95_percent(report) -> None:
+    assert report.rate("off_refused") >= 0.95, report.summary("matcher")
+
+
+@pytest.mark.xfail(strict=False, reason=GAP)
+def test_top3_at_least_98_percent(report) -> None:
+    assert report.rate("top3") >= 0.98, report.summary("matcher")
