@@ -46,7 +46,8 @@ def median_ms(matcher: Matcher, queries: list[str], rounds: int = 3) -> float:
 def synthetic(kb: KnowledgeBase, phrasings: int, seed: int = 7) -> KnowledgeBase:
     """Copies of the real entries whose phrasings are shuffled and salted with KB words."""
     rng = random.Random(seed)
-    words = sorted({w for e in kb.entries for p in e.phrasings for w in (p[i:i + 2] for i in range(0, len(p) - 1, 2))})
+    words = sorted({p[i:i + 2] for e in kb.entries for p in e.phrasings
+                    for i in range(0, len(p) - 1, 2)})
     entries = []
     copy = 0
     while sum(len(e.phrasings) + 1 for e in entries) < phrasings:

@@ -29,15 +29,15 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from telegram import Update  # noqa: E402
+from telegram import Update
 
-from bot.app import build_application, running  # noqa: E402
-from bot.loopback import LoopbackRequest  # noqa: E402
-from bot.settings import Settings  # noqa: E402
-from bot.state import Link  # noqa: E402
-from rules.clock import ManualClock  # noqa: E402
-from rules.identity import make_id  # noqa: E402
-from rules.importer import COLUMNS, import_people  # noqa: E402
+from bot.app import build_application, running
+from bot.loopback import LoopbackRequest
+from bot.settings import Settings
+from bot.state import Link
+from rules.clock import ManualClock
+from rules.identity import make_id
+from rules.importer import COLUMNS, import_people
 
 USER0 = 10_000_000
 
@@ -49,9 +49,10 @@ def people_csv(path: Path, users: int) -> list[tuple[str, str]]:
         out = csv.writer(fh)
         out.writerow(COLUMNS)
         for i in range(users):
-            holder = make_id(f"370102198001{i // 28 + 1:02d}{i % 28 + 1:02d}"[:14] + f"{i:03d}"[-3:])
-            relative = make_id(f"370102200501{i // 28 + 1:02d}{i % 28 + 1:02d}"[:14]
-                               + f"{i:03d}"[-3:])
+            # distinct birth dates and sequence numbers, valid check digits
+            day = f"{1 + i // 1000 % 12:02d}{1 + i % 28:02d}"
+            holder = make_id(f"3701021980{day}{i % 1000:03d}")
+            relative = make_id(f"3701022005{day}{i % 1000:03d}")
             pairs.append((holder, relative))
             row = {"id_number": holder, "name": f"户主{i}", "phone": f"139{i:08d}",
                    "province": "山东省", "city": "济南市", "scheme": "employee",
@@ -121,10 +122,13 @@ async def main_async(args: argparse.Namespace) -> int:
     async with running(app) as svc:
         await asyncio.to_thread(setup, svc, Path(tempfile.mkdtemp()) / "people.csv", args.users)
         feeder = Feeder(app.bot, args.users)
+        if args.cold:
+            svc.answers.size = 0
         questions = [p for e in svc.kb.entries for p in (e.question, *e.phrasings[:3])]
         answered = sum(svc.matcher.ask(q).kind == "answer" for q in questions[:200])
         print(f"{len(questions)} FAQ phrasings ({answered}/200 sampled answered directly); "
-              f"{args.users} linked users; concurrency {args.concurrency}; db {db.split(':')[0]}")
+              f"{args.users} linked users; concurrency {args.concurrency}; "
+              f"db {db.split(':')[0]}; answer cache {'off' if args.cold else 'on'}")
         await rate(app, [feeder.message(q) for q in questions[:50]], args.concurrency)  # warm-up
         results: dict[str, list[float]] = {"FAQ": [], "account": []}
         for _ in range(args.rounds):
@@ -149,6 +153,8 @@ def main() -> int:
     p.add_argument("--updates", type=int, default=2000)
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--concurrency", type=int, default=32)
+    p.add_argument("--cold", action="store_true",
+                   help="disable the answer cache: every FAQ update runs the matcher")
     return asyncio.run(main_async(p.parse_args()))
 
 

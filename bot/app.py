@@ -14,7 +14,10 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from telegram import (
-    BotCommand, BotCommandScopeAllPrivateChats, BotCommandScopeChat, LinkPreviewOptions,
+    BotCommand,
+    BotCommandScopeAllPrivateChats,
+    BotCommandScopeChat,
+    LinkPreviewOptions,
 )
 from telegram.error import TelegramError
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, Defaults
@@ -60,7 +63,7 @@ def build_application(settings: Settings, *, request: BaseRequest | None = None,
 
     token = bot_token(request)
     install_redaction(token)
-    builder = (
+    builder: Any = (
         ApplicationBuilder()
         .token(token)
         .defaults(Defaults(link_preview_options=LinkPreviewOptions(is_disabled=True)))

@@ -163,6 +163,20 @@ def _seconds(text: str) -> float:
     return seconds
 
 
+class Prompt:
+    """The interactive prompt names who is typing and where."""
+
+    text = "> "
+
+
+PROMPT = Prompt()
+
+
+def _prompt_for(console: Console) -> str:
+    where = f"@群{console.group_id}" if console.group_id is not None else ""
+    return f"[{console.user_id}{where}] > "
+
+
 def as_json(sent: Sent) -> dict[str, Any]:
     """The contract's reply line."""
     return {"to": sent.chat_id, "text": sent.text, "buttons": sent.labels()}
@@ -197,6 +211,7 @@ async def run_lines(settings: Settings, lines: Iterable[str], out: TextIO, *, as
     async with running(app) as svc:
         loaded = settings.demo.load_when_empty and await asyncio.to_thread(_load_demo, svc)
         console = Console(app, loopback, clock, first_update_id=next_update_id(svc))
+        PROMPT.text = _prompt_for(console)
         if not as_json_lines:
             _welcome(out, loaded, interactive, settings)
         for raw in lines:
@@ -217,6 +232,7 @@ async def run_lines(settings: Settings, lines: Iterable[str], out: TextIO, *, as
                 print(json.dumps(as_json(s), ensure_ascii=False) if as_json_lines else render(s),
                       file=out)
             out.flush()
+            PROMPT.text = _prompt_for(console)
     return 0
 
 
@@ -233,10 +249,14 @@ def _welcome(out: TextIO, loaded: bool, interactive: bool, settings: Settings) -
     out.flush()
 
 
-def _prompted(console_prompt: str) -> Iterable[str]:
+def _prompted(prompt: Prompt) -> Iterable[str]:
+    try:
+        import readline  # noqa: F401  (line editing and history for input())
+    except ImportError:  # pragma: no cover — not on every platform
+        pass
     while True:
         try:
-            yield input(console_prompt)
+            yield input(prompt.text)
         except EOFError:
             print()
             return
@@ -259,7 +279,7 @@ def run_console(settings: Settings, args: Any) -> int:
             return 2
         interactive = False
     elif sys.stdin.isatty() and not as_json_lines:
-        lines, interactive = _prompted("> "), True
+        lines, interactive = _prompted(PROMPT), True
     else:
         lines, interactive = sys.stdin, False
     try:

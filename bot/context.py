@@ -10,10 +10,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
 from collections import Counter, OrderedDict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -193,7 +193,7 @@ async def notify(context: CallbackContext[Any, Any, Any, Any], user_id: int, tex
     """Tell another linked user something (their private chat id is their user id)."""
     try:
         await send(context, user_id, text, buttons)
-    except Exception:  # noqa: BLE001 — a blocked bot must not undo the sender's action
+    except Exception:
         log.warning("could not notify a linked user", exc_info=True)
 
 
@@ -264,7 +264,7 @@ def _lookup_person(svc: Services, user_id: int) -> PersonView | None:
 
     with svc.engine.connect() as conn:
         row = conn.execute(_PERSON, {"user_id": user_id}).first()
-    return None if row is None else person_view(row, row.account_holder is not None)
+    return None if row is None else person_view(cast(Any, row), row.account_holder is not None)
 
 
 async def linked_person(context: CallbackContext[Any, Any, Any, Any],

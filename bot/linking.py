@@ -10,8 +10,9 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any, cast
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import CursorResult, delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -82,9 +83,11 @@ def looks_like_tail(text: str) -> bool:
 
 def verify(svc: Services, user_id: int, text: str) -> LinkResult:
     """Check the last 4 characters of the ID number; ``idle`` when no link is pending."""
+    if not looks_like_tail(text):
+        return LinkResult("idle")
     with svc.sessions() as s:
         state = s.get(ConversationState, user_id)
-        if state is None or state.state != AWAIT_TAIL or not looks_like_tail(text):
+        if state is None or state.state != AWAIT_TAIL:
             return LinkResult("idle")
         candidates = [int(i) for i in json.loads(state.data or "{}").get("candidates", [])]
     limit = svc.settings.linking.max_attempts
@@ -122,12 +125,13 @@ def _link(svc: Services, user_id: int, person_id: int) -> LinkResult:
 def cancel(svc: Services, user_id: int) -> bool:
     """Forget a pending multi-step exchange; True when there was one."""
     with svc.sessions.begin() as s:
-        return bool(s.execute(
-            delete(ConversationState).where(ConversationState.user_id == user_id)).rowcount)
+        done = s.execute(delete(ConversationState).where(ConversationState.user_id == user_id))
+        return bool(cast(CursorResult[Any], done).rowcount)
 
 
 def unlink(svc: Services, user_id: int) -> bool:
     """Remove the user's link (e.g. before moving to a new Telegram account)."""
     svc.askers.forget(user_id)
     with svc.sessions.begin() as s:
-        return bool(s.execute(delete(Link).where(Link.user_id == user_id)).rowcount)
+        done = s.execute(delete(Link).where(Link.user_id == user_id))
+        return bool(cast(CursorResult[Any], done).rowcount)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import re
 import traceback
-from typing import Any
+from typing import Any, ClassVar
 
 from rules.identity import redact
 
@@ -21,7 +21,7 @@ _installed = False
 class RedactingFilter(logging.Filter):
     """Masks ID numbers, phones and bot tokens in a record's message and traceback."""
 
-    tokens: set[str] = set()
+    tokens: ClassVar[set[str]] = set()  # registered bot tokens, replaced by <token>
 
     def filter(self, record: logging.LogRecord) -> bool:
         record.msg = self.clean(_message(record))

@@ -14,17 +14,14 @@ import os
 import re
 import signal
 import sys
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, delete, insert, select, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import text
 from telegram import Update
 from telegram.ext import Application
 
 from bot.logs import setup_logging
 from bot.settings import Settings, WebhookSettings
-from bot.state import ProcessedUpdate
 from bot.webhook import HealthCheck, create_webhook_app, make_server
 
 log = logging.getLogger(__name__)
@@ -80,48 +77,6 @@ def build(settings: Settings) -> Application[Any, Any, Any, Any, Any, Any]:
     return build_application(settings)
 
 
-class DbUpdateJournal:
-    """``processed_updates``: update_ids already handled by any replica (pruned after 2 days,
-    well past Telegram's redelivery horizon)."""
-
-    KEEP = timedelta(days=2)
-    PRUNE_EVERY = 1000
-
-    def __init__(self, application: Application[Any, Any, Any, Any, Any, Any]) -> None:
-        self._application = application
-        self._marks = 0
-
-    def _engine(self) -> Engine:
-        svc = getattr(self._application.bot_data, "services", None)
-        if svc is None:
-            raise RuntimeError("services not initialised")
-        return svc.engine
-
-    def _seen(self, update_id: int) -> bool:
-        with self._engine().connect() as conn:
-            found = conn.scalar(select(ProcessedUpdate.update_id)
-                                .where(ProcessedUpdate.update_id == update_id))
-        return found is not None
-
-    def _mark(self, update_id: int, prune: bool) -> None:
-        now = datetime.now(UTC).replace(tzinfo=None)
-        try:
-            with self._engine().begin() as conn:
-                conn.execute(insert(ProcessedUpdate).values(update_id=update_id, at=now))
-        except IntegrityError:
-            pass  # another replica finished the same update first
-        if prune:
-            with self._engine().begin() as conn:
-                conn.execute(delete(ProcessedUpdate).where(ProcessedUpdate.at < now - self.KEEP))
-
-    async def seen(self, update_id: int) -> bool:
-        return await asyncio.to_thread(self._seen, update_id)
-
-    async def mark(self, update_id: int) -> None:
-        self._marks += 1
-        await asyncio.to_thread(self._mark, update_id, self._marks % self.PRUNE_EVERY == 0)
-
-
 def health_check(application: Application[Any, Any, Any, Any, Any, Any]) -> HealthCheck:
     """``SELECT 1`` on the process's engine and the number of knowledge-base entries."""
 
@@ -163,7 +118,7 @@ async def serve_webhook(
             )
         app = create_webhook_app(
             application, path=hook.path, secret=secret, max_body_bytes=hook.max_body_bytes,
-            health=health or health_check(application), journal=DbUpdateJournal(application),
+            health=health or health_check(application),
         )
         server = make_server(app, host=hook.listen, port=hook.port)
         loop = asyncio.get_running_loop()

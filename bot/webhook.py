@@ -13,7 +13,7 @@ import hmac
 import json
 import logging
 from collections.abc import Awaitable, Callable, Iterator
-from typing import Any, Protocol
+from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
@@ -30,14 +30,6 @@ KNOWN_UPDATE_FIELDS = frozenset(Update.ALL_TYPES)
 
 HealthCheck = Callable[[], Awaitable[dict[str, Any]]]
 """Returns the health facts; raises when the replica must not receive traffic."""
-
-
-class UpdateJournal(Protocol):
-    """Which update_ids some replica has already fully processed (shared, in the database)."""
-
-    async def seen(self, update_id: int) -> bool: ...
-
-    async def mark(self, update_id: int) -> None: ...
 
 
 class BodyTooLarge(Exception):
@@ -60,14 +52,12 @@ async def _read_body(request: Request, limit: int) -> bytes:
 
 def create_webhook_app(
     application: Application, *, path: str, secret: str, max_body_bytes: int,
-    health: HealthCheck, journal: UpdateJournal | None = None,
+    health: HealthCheck,
 ) -> Starlette:
     """The ASGI app: POST ``path`` for updates, GET ``/healthz`` for the load balancer.
 
-    With a ``journal``, an update some replica already processed is answered 200 without
-    running again; an update is marked only *after* processing, so one whose replica died
-    midway is processed again where it is redelivered (the domain's idempotency keys make
-    that safe for money).
+    Redelivered updates are dropped by the Application's own duplicate filter
+    (bot/handlers/errors.py), so polling and webhook behave alike.
     """
     if not secret:
         raise ValueError("a webhook secret token is required")
@@ -96,15 +86,8 @@ def create_webhook_app(
         except Exception:  # a known field with a malformed object inside
             log.warning("update %s could not be parsed", data["update_id"])
             return PlainTextResponse("malformed update", status_code=400)
-        if journal is not None and await journal.seen(update.update_id):
-            return PlainTextResponse("duplicate")
         # Handler errors are routed to the application's error handler by PTB itself.
         await application.process_update(update)
-        if journal is not None:
-            try:
-                await journal.mark(update.update_id)
-            except Exception:  # noqa: BLE001 — worst case a redelivery replies twice
-                log.warning("could not record update %s as processed", update.update_id)
         return PlainTextResponse("ok")
 
     async def healthz(_request: Request) -> Response:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+KEEP = 8                     # entries kept per kind (e.g. the real KB and a test fixture KB)
 
 
 def digest(parts: Iterable[bytes | str]) -> str:
@@ -68,6 +69,18 @@ def cached(name: str, key: str, build: Callable[[], T], *,
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 json.dump(encode(value), fh, ensure_ascii=False, separators=(",", ":"))
             os.replace(tmp, path)
+            _prune(path.parent, name)
         except OSError:
             pass
     return value
+
+
+def _prune(directory: Path, name: str, keep: int = KEEP) -> None:
+    """Drop all but the ``keep`` newest entries of this kind (old KB versions pile up)."""
+    entries = sorted(directory.glob(f"{name}-*.json"), key=lambda p: p.stat().st_mtime,
+                     reverse=True)
+    for stale in entries[keep:]:
+        try:
+            stale.unlink()
+        except OSError:
+            pass

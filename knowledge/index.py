@@ -77,7 +77,8 @@ class Index:
         self.entries: tuple[Entry, ...] = kb.entries
         self.normalizer = normalizer or default_normalizer()
         self.generic, self.soft, self.intent_groups = load_matching()
-        texts = [(i, True, t) for i, e in enumerate(self.entries) for t in (e.question, *e.phrasings)]
+        texts = [(i, True, t)
+                 for i, e in enumerate(self.entries) for t in (e.question, *e.phrasings)]
         texts += [(i, False, t) for i, e in enumerate(self.entries) for t in e.nots]
         normalised = [self.normalizer.normalize(t) for _, _, t in texts]
         answers = [self.normalizer.normalize(e.answer) for e in self.entries]

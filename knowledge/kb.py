@@ -97,7 +97,8 @@ def _texts(raw: Mapping[str, Any], key: str, where: str, minimum: int = 0) -> tu
         raise KnowledgeError(f"{where}: {key}: must be a list")
     out = []
     for i, item in enumerate(value):
-        if not isinstance(item, (str, int, float)) or isinstance(item, bool) or not str(item).strip():
+        is_text = isinstance(item, (str, int, float)) and not isinstance(item, bool)
+        if not is_text or not str(item).strip():
             raise KnowledgeError(f"{where}: {key}[{i}]: must be non-empty text")
         out.append(str(item).strip())
     if len(out) < minimum:
@@ -167,7 +168,8 @@ def validate(entries: Sequence[Entry], *, seeds_dir: Path | None,
         by_code[e.reason] = e
     missing = [c for c in reason_codes if c not in by_code]
     if missing:
-        raise KnowledgeError(f"knowledge base: no entry explains reason code(s) {', '.join(missing)}")
+        raise KnowledgeError(
+            f"knowledge base: no entry explains reason code(s) {', '.join(missing)}")
 
 
 def _read_files(directory: Path) -> list[tuple[str, bytes]]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
 
 from rules import binding as binding_ops
@@ -29,6 +29,9 @@ from rules.schema import Binding, LedgerEntry, Person, Transaction
 from rules.settlement import Fault
 from rules.unit_of_work import TxnContext, UnitOfWork
 from rules.views import FamilyView, HistoryRow, LapseStatus, PersonView
+
+
+_BALANCE = text("SELECT balance, monthly_credit, status, lapsed_since FROM people WHERE id = :id")
 
 
 class FamilyService:
@@ -99,7 +102,7 @@ class FamilyService:
         def read(s: Session) -> Decision:
             if not settle_ops.valid_amount(amount_fen):
                 return Decision.refuse(Reason.INVALID_AMOUNT)
-            patient = s.get(Person, patient_id)
+            patient = settle_ops.load_patient(s, patient_id)
             if patient is None:
                 return Decision.refuse(Reason.UNKNOWN_PERSON)
             plan = settle_ops.plan(s, self.policies, self.clock.now(), patient, amount_fen, purpose)
@@ -142,12 +145,14 @@ class FamilyService:
 
     # queries
     def balance(self, person_id: int) -> Decision:
-        view = self.person(person_id)
-        if view is None:
+        """UNKNOWN_PERSON, or facts balance_fen, monthly_credit_fen and lapse (a dict)."""
+        row = self.uow.read(lambda s: s.connection().execute(_BALANCE, {"id": person_id}).first())
+        if row is None:
             return Decision.refuse(Reason.UNKNOWN_PERSON)
-        lapse = self._lapse(view)
-        return Decision.allow(balance_fen=view.balance_fen,
-                              monthly_credit_fen=view.monthly_credit_fen, lapse=lapse.to_json())
+        lapse = lapse_status(self.policies, person_id, row.status, row.lapsed_since,
+                             china_month(self.clock.now()))
+        return Decision.allow(balance_fen=row.balance, monthly_credit_fen=row.monthly_credit,
+                              lapse=lapse.to_json())
 
     def lapse_status(self, person_id: int) -> LapseStatus:
         view = self.person(person_id)

@@ -14,13 +14,22 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import JSON, DateTime, Engine, bindparam, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from rules.db import session_factory
 from rules.decision import Decision
 from rules.schema import Transaction
+
+_INSERT_TXN = text(
+    'INSERT INTO transactions ("key", kind, person_id, purpose, created_at, result)'
+    " VALUES (:key, :kind, :person_id, :purpose, :now, :result) RETURNING id"
+).bindparams(bindparam("now", type_=DateTime), bindparam("result", type_=JSON))
+_FINISH_TXN = text(
+    "UPDATE transactions SET result = :result, amount_fen = :amount, cash_fen = :cash,"
+    " person_id = :person_id WHERE id = :id"
+).bindparams(bindparam("result", type_=JSON))
 
 # PostgreSQL SQLSTATEs worth another attempt: serialization failure, deadlock, lock timeout.
 _RETRY_PGCODES = {"40001", "40P01", "55P03"}
@@ -101,13 +110,15 @@ class UnitOfWork:
     def _attempt(self, key: str, kind: str, person_id: int | None, now: datetime, body: Body,
                  purpose: str | None) -> Decision:
         with self.sessions.begin() as s:
-            txn_id = s.execute(insert(Transaction).values(
-                key=key, kind=kind, person_id=person_id, purpose=purpose, created_at=now, result={},
-            )).inserted_primary_key[0]
+            conn = s.connection()
+            txn_id = conn.execute(_INSERT_TXN, {
+                "key": key, "kind": kind, "person_id": person_id, "purpose": purpose,
+                "now": now, "result": {},
+            }).scalar_one()
             ctx = TxnContext(id=txn_id, key=key, now=now, person_id=person_id)
             decision = body(s, ctx)
-            s.execute(update(Transaction).where(Transaction.id == txn_id).values(
-                result=decision.to_json(), amount_fen=ctx.amount_fen, cash_fen=ctx.cash_fen,
-                person_id=ctx.person_id,
-            ))
+            conn.execute(_FINISH_TXN, {
+                "result": decision.to_json(), "amount": ctx.amount_fen, "cash": ctx.cash_fen,
+                "person_id": ctx.person_id, "id": txn_id,
+            })
         return decision

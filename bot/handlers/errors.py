@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import delete, insert
 from sqlalchemy.exc import IntegrityError
 from telegram import Update
 from telegram.error import TelegramError
@@ -20,13 +21,19 @@ SORRY = ("抱歉，处理您的消息时出了点问题，您的账户没有因�
          "如果一直这样，请拨打医保服务热线 {hotline}。")
 
 _RECORD = insert(ProcessedUpdate)
+# Telegram redelivers for at most 24 hours; a week of ids is plenty and keeps the table small.
+KEEP = timedelta(days=7)
+PRUNE_EVERY = 1000
 
 
 def first_delivery(svc: Services, update_id: int) -> bool:
     """Record the update_id; False when it was already processed (atomic insert)."""
+    now = svc.clock.now()
     try:
         with svc.engine.begin() as conn:  # Core: this runs for every update
-            conn.execute(_RECORD, {"update_id": update_id, "at": svc.clock.now()})
+            conn.execute(_RECORD, {"update_id": update_id, "at": now})
+            if update_id % PRUNE_EVERY == 0:
+                conn.execute(delete(ProcessedUpdate).where(ProcessedUpdate.at < now - KEEP))
     except IntegrityError:
         return False
     return True

@@ -31,7 +31,7 @@ HELP = """共济助手可以做这些事：
 直接发送问题，或 /ask 问题（群里也能用）；/why 代码 解释拒绝原因
 /cancel 取消当前操作"""
 GROUP_HELP = """在群里我只回答政策问题：/ask 问题，或 /why 代码。
-账户操作（绑定、结算、查询余额等）请私聊我。也可以在任意聊天输入 @我的用户名 加问题。"""
+账户操作（绑定、结算、查询余额等）请私聊我。也可以在任意聊天输入 @{bot} 加问题。"""
 STAFF_HELP = """
 工作人员
 /lookup 身份证号  /settle_for 身份证号 金额 [用途]  /credit YYYY-MM
@@ -44,7 +44,7 @@ ROLE_STATUS = {"active": "正常参保", "lapsed": "断缴"}
 async def help_command(update: Update, context: Context) -> None:
     """What the bot can do (group chats get the short version)."""
     if not is_private(update):
-        await reply(update, context, GROUP_HELP)
+        await reply(update, context, GROUP_HELP.format(bot=context.bot.username))
         return
     user = update.effective_user
     text = HELP + (STAFF_HELP if is_staff(context, user.id if user else None) else "")
@@ -59,26 +59,29 @@ async def me(update: Update, context: Context) -> None:
     svc = services(context)
     fam = await call(svc.family.family, person.id)
     region = svc.policies.get(person.region)
+    city = person.city if person.city != person.province else ""
+    scheme = ROLE_SCHEME.get(person.scheme, person.scheme)
+    status = ROLE_STATUS.get(person.status, person.status)
     lines = [
         f"姓名：{person.name}",
         f"身份证号：{mask_id(person.id_number)}",
         f"手机号：{mask_phone(person.phone) if person.phone else '未登记'}",
-        f"参保地：{person.province}{person.city if person.city != person.province else ''}"
-        f"（适用政策：{region.name}）",
-        f"参保：{ROLE_SCHEME.get(person.scheme, person.scheme)} · "
-        f"{ROLE_STATUS.get(person.status, person.status)}",
+        f"参保地：{person.province}{city}（适用政策：{region.name}）",
+        f"参保：{scheme} · {status}",
     ]
-    lines += roles(fam)
+    lines += roles(person, fam)
     await reply(update, context, "\n".join(lines))
 
 
-def roles(fam: Any) -> list[str]:
+def roles(person: Any, fam: Any) -> list[str]:
     """The user's roles as householder and as relative, others masked."""
     out = []
     if fam.account_open or fam.relatives:
         out.append(f"身份：户主（家庭共济账户已开通，已绑定{len(fam.relatives)}位亲属）")
+    elif person.has_personal_account:
+        out.append("家庭共济账户：未开通（发送 /open 开通后可绑定亲属）")
     else:
-        out.append("家庭共济账户：未开通（发送 /open 开通）")
+        out.append("家庭共济账户：无（没有职工医保个人账户，不能作为户主）")
     if fam.payers:
         payers = "、".join(mask_name(p.name) for p in fam.payers)
         out.append(f"身份：共济亲属（为您付款的户主：{payers}）")

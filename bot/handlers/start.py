@@ -10,7 +10,14 @@ from telegram.ext import Application, CommandHandler, MessageHandler, filters
 
 from bot import linking
 from bot.context import (
-    Context, call, is_private, linked_person, reply, reply_refusal, services, why_button,
+    Context,
+    call,
+    is_private,
+    linked_person,
+    reply,
+    reply_refusal,
+    services,
+    why_button,
 )
 from bot.linking import LinkResult
 from bot.messages import refusal
@@ -80,6 +87,8 @@ async def maybe_verify_tail(update: Update, context: Context) -> bool:
     """Treat private text as the ID tail when linking is pending; True when it was."""
     message, user = update.effective_message, update.effective_user
     if message is None or user is None or not message.text or not is_private(update):
+        return False
+    if not linking.looks_like_tail(message.text):  # a sentence: no database round trip
         return False
     svc = services(context)
     result = await call(linking.verify, svc, user.id, message.text)

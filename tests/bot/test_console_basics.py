@@ -119,3 +119,16 @@ def test_group_chat_ignores_chatter_but_answers_commands(console_run):
 def test_stickers_and_unknown_commands_get_a_hint(harness):
     sent = harness.send("/nosuchcommand")
     assert any("/help" in s.text for s in sent)
+
+
+def test_messages_to_other_users_follow_the_line_that_caused_them(console_run):
+    from tests.bot.conftest import HOLDER, WIFE, link_script
+
+    script = link_script(WIFE, 600002) + link_script(HOLDER, 600001)
+    script += f"/open\n:tap\n/bind {WIFE.id_number} {WIFE.name} 配偶\n:tap 确认\n:as 600002\n/me\n"
+    turns = console_run(script)
+    confirm = next(t for t in turns if t.text == ":tap 确认")
+    assert [r["to"] for r in confirm.replies] == [600001, 600002]
+    assert WIFE.id_number not in confirm.all_text
+    me = turns[-1].all_text
+    assert "共济亲属" in me and "张**" in me and "不能作为户主" in me

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import re
 
-
 from bot.logs import RedactingFilter
 from rules.demo import DEMO
 from tests.bot.conftest import HOLDER, WIFE

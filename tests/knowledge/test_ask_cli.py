@@ -97,8 +97,9 @@ def test_subprocess_binary_stdin_and_no_heavy_imports() -> None:
             "except SystemExit as e:\n    rc = e.code or 0\n"
             "bad = [m for m in sys.modules if m.split('.')[0] in ('telegram', 'sqlalchemy')]\n"
             "print('HEAVY', bad, file=sys.stderr); sys.exit(rc)")
-    result = subprocess.run([sys.executable, "-c", code], input=b"\xff\xfe\x00junk\n\xe4\xbd\xa0\xe5\xa5\xbd\n",
-                            capture_output=True, cwd=REPO, timeout=60)
+    junk = b"\xff\xfe\x00junk\n\xe4\xbd\xa0\xe5\xa5\xbd\n"
+    result = subprocess.run([sys.executable, "-c", code], input=junk, capture_output=True,
+                            cwd=REPO, timeout=60)
     assert result.returncode == 0, result.stderr.decode()
     lines = result.stdout.decode("utf-8").splitlines()
     assert len(lines) == 2

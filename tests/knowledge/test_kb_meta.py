@@ -58,7 +58,8 @@ def test_every_source_exists() -> None:
 @pytest.mark.parametrize(("entry_id", "phrasing"), PHRASINGS)
 def test_phrasing_answers_its_entry(real_matcher: Matcher, entry_id: str, phrasing: str) -> None:
     answer = real_matcher.ask(phrasing)
-    assert answer.kind == "answer", (answer.kind, [(s.entry.id, s.score) for s in answer.suggestions])
+    shown = [(s.entry.id, s.score) for s in answer.suggestions]
+    assert answer.kind == "answer", (answer.kind, shown)
     assert answer.entry is not None and answer.entry.id == entry_id
 
 

@@ -122,6 +122,14 @@ def test_named_region_wins(fixture_matcher: Matcher) -> None:
     assert _entry(fixture_matcher.ask("东营市怎么绑定家属")) == "bind_dongying"
 
 
+def test_asker_region_gets_its_variant_of_the_entry(real_matcher: Matcher) -> None:
+    # binding_max_national lists binding_max_dongying as related: the Dongying asker gets the
+    # Dongying rule, everyone else the national one.
+    assert real_matcher.ask("最多能绑几个人", "dongying").entry.id == "binding_max_dongying"
+    assert real_matcher.ask("最多能绑几个人", "jinan").entry.id == "binding_max_national"
+    assert real_matcher.ask("最多能绑几个人").entry.id == "binding_max_national"
+
+
 def test_other_region_asker_keeps_national(fixture_matcher: Matcher) -> None:
     assert fixture_matcher.rank("共济绑定步骤", region="hainan")[0].entry.id == "bind_how"
 
@@ -137,7 +145,8 @@ def test_off_topic_falls_back(fixture_matcher: Matcher, real_matcher: Matcher,
                               question: str) -> None:
     for matcher in (fixture_matcher, real_matcher):
         answer = matcher.ask(question)
-        assert answer.kind == "fallback", (answer.kind, [(s.entry.id, s.score) for s in answer.suggestions])
+        shown = [(s.entry.id, s.score) for s in answer.suggestions]
+        assert answer.kind == "fallback", (answer.kind, shown)
 
 
 # -- the real KB -----------------------------------------------------------------------------
@@ -158,7 +167,8 @@ def test_real_kb_reason_entry(real_matcher: Matcher) -> None:
 
 # -- robustness ------------------------------------------------------------------------------
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.text(max_size=400), st.sampled_from([None, "national", "dongying", "hainan", "xx"]))
 def test_any_text_gives_an_answer(fixture_matcher: Matcher, text: str, region: str | None) -> None:
     answer = fixture_matcher.ask(text, region)
