@@ -36,6 +36,7 @@ from bot.loopback import LoopbackRequest
 from bot.settings import Settings
 from bot.state import Link
 from rules.clock import ManualClock
+from rules.db import create_schema
 from rules.identity import make_id
 from rules.importer import COLUMNS, import_people
 
@@ -120,6 +121,7 @@ async def main_async(args: argparse.Namespace) -> int:
     loopback.keep_calls = False
     app = build_application(settings, request=loopback, clock=ManualClock())
     async with running(app) as svc:
+        await asyncio.to_thread(create_schema, svc.engine)  # PostgreSQL: an empty schema is fine
         await asyncio.to_thread(setup, svc, Path(tempfile.mkdtemp()) / "people.csv", args.users)
         feeder = Feeder(app.bot, args.users)
         if args.cold:
@@ -148,7 +150,8 @@ async def main_async(args: argparse.Namespace) -> int:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--db", help="SQLAlchemy URL (default: a fresh SQLite file)")
+    p.add_argument("--db", help="SQLAlchemy URL of an EMPTY database or schema "
+                                "(default: a fresh SQLite file)")
     p.add_argument("--users", type=int, default=200)
     p.add_argument("--updates", type=int, default=2000)
     p.add_argument("--rounds", type=int, default=5)

@@ -68,7 +68,7 @@ class Console:
         if stripped.startswith(":"):
             await self.directive(stripped)
         else:
-            await self.say(text)
+            await self.say(stripped)  # Telegram trims messages too
         return self.loopback.since(mark)
 
     async def say(self, text: str) -> None:
@@ -236,15 +236,25 @@ async def run_lines(settings: Settings, lines: Iterable[str], out: TextIO, *, as
     return 0
 
 
-def _welcome(out: TextIO, loaded: bool, interactive: bool, settings: Settings) -> None:
-    from rules.demo import TRY_THIS
+def try_this() -> list[str]:
+    """Three lines for a newcomer: bind, settle, ask (built from the demo people)."""
+    from rules.demo import by_name
 
+    holder, wife = by_name("张建国"), by_name("李秀兰")
+    bind = (f"① 绑定：:contact {holder.phone} 后输入 {holder.id_number[-4:]}（{holder.name}），"
+            f"再 /open，然后 /bind {wife.id_number} {wife.name} 配偶")
+    settle = (f"② 结算：:as {DEFAULT_USER + 1}，:contact {wife.phone} 后输入 {wife.id_number[-4:]}，"
+              "/settle 100 门诊 两次（东营：个账不足时5分钟内再刷走家庭共济）")
+    return [bind, settle, "③ 提问：直接输入“东营最多能绑几个人？”；/help 查看全部命令"]
+
+
+def _welcome(out: TextIO, loaded: bool, interactive: bool, settings: Settings) -> None:
     if interactive:
         print("共济助手控制台 — 每行是一条发给机器人的消息；:as ID 切换用户，Ctrl-D 退出。", file=out)
-    print(f"您现在是 Telegram 用户 {DEFAULT_USER}"
-          + (f"（工作人员：:as {settings.staff_ids[0]}）" if settings.staff_ids else ""), file=out)
+    staff = f"（工作人员：:as {settings.staff_ids[0]}）" if settings.staff_ids else ""
+    print(f"您现在是 Telegram 用户 {DEFAULT_USER}{staff}", file=out)
     if loaded or interactive:
-        for line in TRY_THIS:
+        for line in try_this():
             print(line, file=out)
     out.flush()
 

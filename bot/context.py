@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections import Counter, OrderedDict
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar, cast
@@ -21,6 +20,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ChatType, MessageLimit
 from telegram.ext import CallbackContext, ContextTypes, ExtBot
 
+from bot.caches import AnswerCache, Asker, AskerCache
 from bot.messages import refusal
 from bot.settings import Settings
 from bot.state import Link
@@ -30,7 +30,9 @@ from rules.codes import Reason
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
+    from knowledge import KnowledgeBase, Matcher
     from rules.policy import Policies
+    from rules.service import FamilyService
     from rules.views import PersonView
 
 log = logging.getLogger(__name__)
@@ -38,72 +40,6 @@ T = TypeVar("T")
 
 Buttons = Sequence[Sequence[tuple[str, str]]]
 MAX_TEXT = int(MessageLimit.MAX_TEXT_LENGTH)  # 4096
-
-
-@dataclass(frozen=True)
-class Asker:
-    """Who asked a question, as far as ranking and personal notes need to know."""
-
-    person_id: int
-    region: str
-
-
-class AskerCache:
-    """user_id → Asker for a short while: questions are frequent, links rarely change.
-
-    Only question ranking and personal notes use it; account commands always read the link.
-    A replica that did not see a relink serves the old region for at most ``ttl`` seconds.
-    """
-
-    def __init__(self, ttl: float = 30.0, size: int = 50_000) -> None:
-        self.ttl, self.size = ttl, size
-        self._data: dict[int, tuple[float, Asker | None]] = {}
-
-    def get(self, svc: Services, user_id: int) -> Asker | None:
-        hit = self._data.get(user_id)
-        now = time.monotonic()
-        if hit is not None and hit[0] > now:
-            return hit[1]
-        asker = _lookup_asker(svc, user_id)
-        if len(self._data) >= self.size:
-            self._data.clear()
-        self._data[user_id] = (now + self.ttl, asker)
-        return asker
-
-    def peek(self, user_id: int) -> tuple[bool, Asker | None]:
-        """(known, asker) without touching the database."""
-        hit = self._data.get(user_id)
-        if hit is not None and hit[0] > time.monotonic():
-            return True, hit[1]
-        return False, None
-
-    def forget(self, user_id: int) -> None:
-        self._data.pop(user_id, None)
-
-
-class AnswerCache:
-    """(question, region) → the matcher's Answer. The knowledge base never changes while the
-    process runs, and people ask the same few questions over and over."""
-
-    def __init__(self, size: int = 4096) -> None:
-        self.size = size
-        self._data: OrderedDict[tuple[str, str | None], Any] = OrderedDict()
-
-    def peek(self, question: str, region: str | None) -> Any:
-        """The cached Answer, or None."""
-        return self._data.get((question, region))
-
-    def ask(self, matcher: Any, question: str, region: str | None) -> Any:
-        key = (question, region)
-        hit = self._data.get(key)
-        if hit is not None:
-            self._data.move_to_end(key)
-            return hit
-        answer = matcher.ask(question, region=region)
-        self._data[key] = answer
-        if len(self._data) > self.size:
-            self._data.popitem(last=False)
-        return answer
 
 
 @dataclass
@@ -114,9 +50,9 @@ class Services:
     engine: Engine
     sessions: sessionmaker[Session]
     policies: Policies
-    family: Any  # rules.service.FamilyService
-    kb: Any  # knowledge.KnowledgeBase
-    matcher: Any  # knowledge.Matcher
+    family: FamilyService
+    kb: KnowledgeBase
+    matcher: Matcher
     clock: Clock
     counters: Counter[str] = field(default_factory=Counter)  # answers given by this process
     askers: AskerCache = field(default_factory=AskerCache)
@@ -252,7 +188,8 @@ def _statements() -> tuple[Any, Any]:
 _ASKER, _PERSON = _statements()
 
 
-def _lookup_asker(svc: Services, user_id: int) -> Asker | None:
+def lookup_asker(svc: Services, user_id: int) -> Asker | None:
+    """The linked person's id and region (one indexed query)."""
     with svc.engine.connect() as conn:
         row = conn.execute(_ASKER, {"user_id": user_id}).first()
     return None if row is None else Asker(row[0], row[1])

@@ -25,7 +25,7 @@ from knowledge.segment import USERDICT_FILE, Segmenter, derive_dictionary, read_
 MATCHING_FILE = Path(__file__).with_name("matching.yaml")
 INDEX_VERSION = "4"
 ANSWER_DF = True
-GENERIC_FACTOR = 0.12       # weight of a generic word relative to its inverse frequency
+GENERIC_FACTOR = 0.25       # weight of a generic word relative to its inverse frequency
 SOFT_FACTOR = 0.35          # weight of an incidental word (matching.yaml: soft)
 VOCAB_FREQ = 5_000          # frequency of a canonical synonym jieba does not know
 UNKNOWN_WEIGHT = 0.9        # a word the KB never uses: probably off-topic content
@@ -39,6 +39,7 @@ class Doc:
     text: str                       # normalised
     terms: frozenset[str]
     weight: float                   # sum of term weights
+    grams: frozenset[str] = frozenset()   # character bigrams of the text
 
 
 @dataclass(frozen=True)
@@ -56,8 +57,8 @@ class IntentGroup:
         return None
 
 
-def load_matching(path: Path = MATCHING_FILE
-                  ) -> tuple[frozenset[str], frozenset[str], tuple[IntentGroup, ...]]:
+def load_matching(path: Path = MATCHING_FILE) -> tuple[
+        frozenset[str], frozenset[str], tuple[IntentGroup, ...], frozenset[str]]:
     data = yaml.load(path.read_text(encoding="utf-8"), Loader=_LOADER) or {}
     generic = frozenset(str(w) for w in data.get("generic") or [])
     soft = frozenset(str(w) for w in data.get("soft") or [])
@@ -66,7 +67,15 @@ def load_matching(path: Path = MATCHING_FILE
         markers = tuple((str(m["name"]), tuple(m.get("any") or ()), tuple(m.get("all") or ()))
                         for m in group["markers"])
         groups.append(IntentGroup(str(group["group"]), markers))
-    return generic, soft, tuple(groups)
+    foreign = frozenset(str(w) for w in data.get("foreign") or [])
+    return generic, soft, tuple(groups), foreign
+
+
+def grams(text: str) -> frozenset[str]:
+    """Character bigrams (a single character stands for itself)."""
+    if len(text) < 2:
+        return frozenset([text]) if text else frozenset()
+    return frozenset(text[i:i + 2] for i in range(len(text) - 1))
 
 
 class Index:
@@ -76,7 +85,7 @@ class Index:
         self.kb = kb
         self.entries: tuple[Entry, ...] = kb.entries
         self.normalizer = normalizer or default_normalizer()
-        self.generic, self.soft, self.intent_groups = load_matching()
+        self.generic, self.soft, self.intent_groups, self.foreign = load_matching()
         texts = [(i, True, t)
                  for i, e in enumerate(self.entries) for t in (e.question, *e.phrasings)]
         texts += [(i, False, t) for i, e in enumerate(self.entries) for t in e.nots]
@@ -94,9 +103,12 @@ class Index:
         for (entry, positive, _), text in zip(texts, normalised):
             # ``not:`` phrasings are questions someone might ask: treat them like queries.
             terms = next(pos_iter) if positive else self.query_terms(text)
-            docs.append(Doc(entry, positive, text, terms, self.total(terms)))
+            docs.append(Doc(entry, positive, text, terms, self.total(terms), grams(text)))
         self.docs: tuple[Doc, ...] = tuple(docs)
         self.bags: list[dict[str, float]] = self._bags(docs)
+        self.gram_bags: list[dict[str, float]] = self._bags(docs, by_grams=True)
+        self.answer_grams: list[frozenset[str]] = [grams(a) for a in answers]
+        self.gram_weights = self._gram_weights()
         self.postings: dict[str, list[int]] = {}
         for k, d in enumerate(docs):
             for term in d.terms:
@@ -110,6 +122,10 @@ class Index:
             if positive:
                 positive_texts[entry].append(text)
         self.intents = [self._entry_intents(t) for t in positive_texts]
+        # per entry: the foreign words (matching.yaml) its own texts use
+        self.entry_foreign: list[frozenset[str]] = [
+            frozenset(w for w in self.foreign if any(w in t for t in (*texts_, answer)))
+            for texts_, answer in zip(positive_texts, answers)]
 
     # -- text → terms ---------------------------------------------------------------------
     def strip_regions(self, text: str) -> tuple[str, frozenset[str]]:
@@ -198,13 +214,25 @@ class Index:
             weights[term] = w
         return weights
 
-    def _bags(self, docs: Sequence[Doc]) -> list[dict[str, float]]:
-        """Per entry: each term → the share of the entry's phrasings that use it."""
+    def gram_weight(self, gram: str) -> float:
+        return self.gram_weights.get(gram, UNKNOWN_WEIGHT)
+
+    def _gram_weights(self) -> dict[str, float]:
+        """Inverse entry frequency of each character bigram (phrasings and answers)."""
+        df: Counter[str] = Counter()
+        for bag, answer in zip(self.gram_bags, self.answer_grams):
+            df.update(set(bag) | answer)
+        n = max(len(self.entries), 1)
+        top = math.log(1 + n)
+        return {g: math.log(1 + n / c) / top for g, c in df.items()}
+
+    def _bags(self, docs: Sequence[Doc], by_grams: bool = False) -> list[dict[str, float]]:
+        """Per entry: each term (or bigram) → the share of the entry's phrasings that use it."""
         counts: list[Counter[str]] = [Counter() for _ in self.entries]
         sizes = [0] * len(self.entries)
         for d in docs:
             if d.positive:
-                counts[d.entry].update(d.terms)
+                counts[d.entry].update(d.grams if by_grams else d.terms)
                 sizes[d.entry] += 1
         return [{t: c / max(sizes[i], 1) for t, c in counts[i].items()}
                 for i in range(len(self.entries))]

@@ -81,12 +81,13 @@ def keys_applied_once(conn: Connection) -> list[str]:
            .having(func.count() > 1).order_by(Transaction.key).limit(MAX_REPORTED))
     out = [f"key applied twice: {r.key} ({r.n} transactions)" for r in conn.execute(dup)]
     # A refused decision must have had no effect: any ledger row under it is a double effect.
-    refused = (select(Transaction.id, Transaction.key, Transaction.result)
-               .where(Transaction.id.in_(select(LedgerEntry.txn_id).distinct()))
-               .order_by(Transaction.id))
-    for r in conn.execute(refused):
-        if not (r.result or {}).get("ok", False):
-            out.append(f"key applied twice: refused transaction {r.id} ({r.key}) has ledger rows")
+    applied = Transaction.result["ok"].as_boolean()
+    refused = (select(Transaction.id, Transaction.key)
+               .where(Transaction.id.in_(select(LedgerEntry.txn_id).distinct()),
+                      or_(applied.is_(None), applied.is_(False)))
+               .order_by(Transaction.id).limit(MAX_REPORTED))
+    out += [f"key applied twice: refused transaction {r.id} ({r.key}) has ledger rows"
+            for r in conn.execute(refused)]
     return out[:MAX_REPORTED]
 
 

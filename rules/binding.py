@@ -134,7 +134,7 @@ def bind(s: Session, ctx: TxnContext, policies: Policies, req: BindRequest) -> D
     binding_id = s.execute(insert(Binding).values(
         householder_id=req.householder_id, relative_id=rid, relation=decision.facts["relation"],
         created_at=ctx.now, removed_at=None, limit_fen=None, used_fen=0, payer_rank=None,
-    )).inserted_primary_key[0]
+    ).returning(Binding.id)).scalar_one()
     index = _active_count(s, householder_id=req.householder_id)
     return Decision.allow(binding_id=binding_id, index=index, **decision.facts)
 
@@ -145,7 +145,8 @@ def _active_relative(s: Session, householder_id: int, ref: str) -> tuple[Decisio
     if not found.ok:
         return found, None
     row = rows[found.facts["position"]]
-    return Decision.allow(relative_id=row.person_id, index=row.index), s.get(Binding, row.binding_id)
+    found_binding = s.get(Binding, row.binding_id)
+    return Decision.allow(relative_id=row.person_id, index=row.index), found_binding
 
 
 def unbind(s: Session, ctx: TxnContext, householder_id: int, ref: str) -> Decision:

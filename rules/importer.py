@@ -42,7 +42,7 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
-from rules.identity import clean_text, mask_id, normalize_id, normalize_phone
+from rules.identity import check_digit, clean_text, mask_id, normalize_id, normalize_phone
 from rules.money import AmountError, parse_yuan
 from rules.policy import Policies
 
@@ -302,11 +302,9 @@ class _Validator:
             # digits as a base-13 number gives the weighted sum / 2 modulo 11, in C.
             if _CHECK[2 * int(s[:17], 13) % 11] == s[17] and s[6:14] in self.birth_dates:
                 return s
-            raise _RowError(f"身份证号无效（校验位或出生日期不对）：{mask_id(text.strip())}")
         canonical = normalize_id(text)
         if canonical is None:
-            shown = mask_id(clean_text(text)) if text.strip() else "(空)"
-            raise _RowError(f"身份证号无效（校验位或出生日期不对）：{shown}")
+            raise _RowError(_id_problem(text))
         return canonical
 
     def name(self, text: str) -> str:
@@ -369,6 +367,20 @@ class _Validator:
         if s > self.this_month:
             raise _RowError("lapsed_since 不能晚于本月")
         return s
+
+
+def _id_problem(text: str) -> str:
+    """Why an ID number is invalid, with the number masked."""
+    s = re.sub(r"\s+", "", clean_text(text)).upper()
+    if not s:
+        return "身份证号为空"
+    if not re.fullmatch(r"[0-9]{17}[0-9X]", s):
+        why = "应为 18 位：17 位数字加 1 位数字或 X"
+    elif check_digit(s[:17]) != s[17]:
+        why = "校验位不对"
+    else:
+        why = "出生日期不对"
+    return f"身份证号无效（{why}）：{mask_id(s)}"
 
 
 def _choice(value: str, allowed: frozenset[str], message: str, *, optional: bool = False) -> str:

@@ -45,7 +45,7 @@ def find_person(s: Session, id_number_text: str) -> Decision:
     return Decision.allow(person=person_view(p, account_open(s, p.id)))
 
 
-def _relatives_query(householder_id: int) -> Select[tuple[Binding, Person]]:
+def _relatives_query(householder_id: int) -> Select[Binding, Person]:
     return (select(Binding, Person).join(Person, Person.id == Binding.relative_id)
             .where(Binding.householder_id == householder_id, Binding.removed_at.is_(None))
             .order_by(Binding.created_at, Binding.id))
@@ -65,14 +65,17 @@ def payer_bindings(s: Session, relative_id: int) -> list[tuple[Binding, Person]]
     """Active bindings paying for this person, in payment order: rank, then binding age."""
     q = (select(Binding, Person).join(Person, Person.id == Binding.householder_id)
          .where(Binding.relative_id == relative_id, Binding.removed_at.is_(None))
-         .order_by(Binding.payer_rank.is_(None), Binding.payer_rank, Binding.created_at, Binding.id))
+         .order_by(Binding.payer_rank.is_(None), Binding.payer_rank, Binding.created_at,
+                   Binding.id))
     return [(b, p) for b, p in s.execute(q).all()]
 
 
 def payers(s: Session, relative_id: int, with_others: bool = True) -> list[PayerRow]:
     rows = []
     for i, (b, p) in enumerate(payer_bindings(s, relative_id), start=1):
-        others = tuple(r for r in relatives(s, p.id) if r.person_id != relative_id) if with_others else ()
+        others: tuple[RelativeRow, ...] = ()
+        if with_others:
+            others = tuple(r for r in relatives(s, p.id) if r.person_id != relative_id)
         rows.append(PayerRow(index=i, binding_id=b.id, householder_id=p.id, id_number=p.id_number,
                              name=p.name, relation=b.relation, rank=b.payer_rank,
                              limit_fen=b.limit_fen, used_fen=b.used_fen, bound_at=b.created_at,
@@ -81,7 +84,8 @@ def payers(s: Session, relative_id: int, with_others: bool = True) -> list[Payer
 
 
 def _ref_kind(ref: str) -> tuple[str, int | str | None]:
-    """('index', n) for a 序号, ('id', number) for a valid ID, ('bad_id', None) for a malformed one."""
+    """('index', n) for a 序号, ('id', number) for a valid ID number, ('bad_id', None) for
+    something that looks like a malformed one, else ('unknown', None)."""
     text = clean_text(ref)
     if text.isdigit() and len(text) <= 4:
         return "index", int(text)

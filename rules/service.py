@@ -20,16 +20,19 @@ from rules.codes import Reason
 from rules.decision import Decision
 from rules.identity import normalize_phone
 from rules.lapse import lapse_status
-from rules.ledger import lock_household
 from rules.policy import CONTRIBUTION_PURPOSES, PURPOSES, Policies
 from rules.registry import (
-    account_open, find_person, load_view, payers, person_view, relatives, resolve_ref,
+    account_open,
+    find_person,
+    load_view,
+    payers,
+    person_view,
+    relatives,
 )
-from rules.schema import Binding, LedgerEntry, Person, Transaction
+from rules.schema import LedgerEntry, Person, Transaction
 from rules.settlement import Fault
-from rules.unit_of_work import TxnContext, UnitOfWork
+from rules.unit_of_work import UnitOfWork
 from rules.views import FamilyView, HistoryRow, LapseStatus, PersonView
-
 
 _BALANCE = text("SELECT balance, monthly_credit, status, lapsed_since FROM people WHERE id = :id")
 
@@ -122,19 +125,9 @@ class FamilyService:
         if purpose not in CONTRIBUTION_PURPOSES:
             raise ValueError(f"not a contribution purpose: {purpose!r}")
 
-        def body(s: Session, ctx: TxnContext) -> Decision:
-            if not settle_ops.valid_amount(amount_fen):
-                return Decision.refuse(Reason.INVALID_AMOUNT)
-            lock_household(s, householder_id)
-            rows = relatives(s, householder_id)
-            found = resolve_ref(relative_ref, [(r.person_id, r.id_number) for r in rows])
-            if not found.ok:
-                return found
-            row = rows[found.facts["position"]]
-            b = s.get(Binding, row.binding_id)
-            assert b is not None
-            return settle_ops.contribute(s, ctx, self.policies, b, amount_fen, purpose)
-        return self.uow.run(key, "contribute", householder_id, self.clock.now(), body,
+        return self.uow.run(key, "contribute", householder_id, self.clock.now(), lambda s, ctx:
+                            settle_ops.contribute(s, ctx, self.policies, householder_id,
+                                                  relative_ref, amount_fen, purpose),
                             purpose=purpose)
 
     def credit_month(self, month: str) -> Decision:
@@ -186,7 +179,7 @@ class FamilyService:
         each with that householder's other relatives."""
         def read(s: Session) -> FamilyView:
             person = s.get(Person, person_id)
-            ordered = bool(person) and self.policies.get(person.region).ordered
+            ordered = person is not None and self.policies.get(person.region).ordered
             return FamilyView(person_id=person_id, account_open=account_open(s, person_id),
                               relatives=tuple(relatives(s, person_id)),
                               payers=tuple(payers(s, person_id)), ordered=ordered)

@@ -17,9 +17,10 @@ from sqlalchemy.orm import Session
 from rules.codes import Reason
 from rules.decision import Decision
 from rules.identity import mask_name
-from rules.ledger import debit, is_sqlite, lock_bindings, lock_people
+from rules.ledger import debit, is_sqlite, lock_bindings, lock_household, lock_people
 from rules.money import MAX_FEN
 from rules.policy import Policies
+from rules.registry import relatives, resolve_ref
 from rules.schema import Binding, Person
 from rules.unit_of_work import TxnContext
 
@@ -194,9 +195,23 @@ def _after_refusal(s: Session, policies: Policies, now: datetime, patient: Row[A
         })
 
 
-def contribute(s: Session, ctx: TxnContext, policies: Policies, binding: Binding,
-               amount_fen: int, purpose: str) -> Decision:
+def contribute(s: Session, ctx: TxnContext, policies: Policies, householder_id: int,
+               relative_ref: str, amount_fen: int, purpose: str) -> Decision:
     """Pay a bound relative's contribution from the householder's account, within the limit."""
+    if not valid_amount(amount_fen):
+        return Decision.refuse(Reason.INVALID_AMOUNT)
+    lock_household(s, householder_id)
+    rows = relatives(s, householder_id)
+    found = resolve_ref(relative_ref, [(r.person_id, r.id_number) for r in rows])
+    if not found.ok:
+        return found
+    binding = s.get(Binding, rows[found.facts["position"]].binding_id)
+    assert binding is not None
+    return _contribute(s, ctx, policies, binding, amount_fen, purpose)
+
+
+def _contribute(s: Session, ctx: TxnContext, policies: Policies, binding: Binding,
+                amount_fen: int, purpose: str) -> Decision:
     relative = s.get(Person, binding.relative_id)
     householder = s.get(Person, binding.householder_id)
     assert relative is not None and householder is not None

@@ -23,12 +23,13 @@ from rules.decision import Decision
 from rules.schema import Transaction
 
 _INSERT_TXN = text(
-    'INSERT INTO transactions ("key", kind, person_id, purpose, created_at, result)'
-    " VALUES (:key, :kind, :person_id, :purpose, :now, :result) RETURNING id"
+    'INSERT INTO transactions ("key", kind, purpose, created_at, result)'
+    " VALUES (:key, :kind, :purpose, :now, :result) RETURNING id"
 ).bindparams(bindparam("now", type_=DateTime), bindparam("result", type_=JSON))
 _FINISH_TXN = text(
     "UPDATE transactions SET result = :result, amount_fen = :amount, cash_fen = :cash,"
-    " person_id = :person_id WHERE id = :id"
+    # NULL rather than a foreign-key error when the operation named an unknown person
+    " person_id = (SELECT id FROM people WHERE id = :person_id) WHERE id = :id"
 ).bindparams(bindparam("result", type_=JSON))
 
 # PostgreSQL SQLSTATEs worth another attempt: serialization failure, deadlock, lock timeout.
@@ -112,8 +113,7 @@ class UnitOfWork:
         with self.sessions.begin() as s:
             conn = s.connection()
             txn_id = conn.execute(_INSERT_TXN, {
-                "key": key, "kind": kind, "person_id": person_id, "purpose": purpose,
-                "now": now, "result": {},
+                "key": key, "kind": kind, "purpose": purpose, "now": now, "result": {},
             }).scalar_one()
             ctx = TxnContext(id=txn_id, key=key, now=now, person_id=person_id)
             decision = body(s, ctx)

@@ -10,7 +10,8 @@ PERSONAL_ACCOUNT_EMPLOYMENT = ("employed", "retired")
 
 
 def has_personal_account(scheme: str | None, employment: str | None) -> bool:
-    """Employees insured through an employer and retirees have one; flexible workers do not [004]."""
+    """Employees insured through an employer and retirees have one; flexible workers
+    do not [004]."""
     return scheme == "employee" and employment in PERSONAL_ACCOUNT_EMPLOYMENT
 
 
@@ -61,7 +62,8 @@ class RelativeRow:
 
 @dataclass(frozen=True)
 class PayerRow:
-    """A householder paying for this person, in payment order; ``others`` are their other relatives."""
+    """A householder paying for this person, in payment order; ``others`` are that
+    householder's other relatives."""
 
     index: int
     binding_id: int

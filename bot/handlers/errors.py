@@ -40,9 +40,15 @@ def first_delivery(svc: Services, update_id: int) -> bool:
 
 
 async def drop_duplicates(update: object, context: Context) -> None:
-    """Group -1: a redelivered update (same update_id) stops here with no second effect."""
+    """Group -1: a redelivered update (same update_id) stops here with no second effect.
+
+    Edited messages and channel posts stop here too: editing an old ``/limit 1 500`` must
+    not run it again.
+    """
     if not isinstance(update, Update):
         return
+    if update.edited_message or update.channel_post or update.edited_channel_post:
+        raise ApplicationHandlerStop
     if not await call(first_delivery, services(context), update.update_id):
         log.info("dropped redelivered update %s", update.update_id)
         raise ApplicationHandlerStop

@@ -8,7 +8,8 @@ from typing import Any
 from telegram import Update
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
-from bot.context import Asker, Buttons, Context, Services, call, is_private, reply, services
+from bot.caches import Asker
+from bot.context import Buttons, Context, Services, call, is_private, lookup_asker, reply, services
 from bot.handlers import reports
 from bot.state import Feedback, UnansweredQuestion
 from rules.codes import ALL_CODES
@@ -59,7 +60,7 @@ def _entry(kb: Any, entry_id: str) -> Any:
 
 def _asker(svc: Services, update: Update) -> Asker | None:
     user = update.effective_user
-    return svc.askers.get(svc, user.id) if user else None
+    return svc.askers.get(user.id, lambda uid: lookup_asker(svc, uid)) if user else None
 
 
 def work_out(svc: Services, asker: Asker | None, question: str) -> tuple[Any, str | None]:

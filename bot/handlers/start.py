@@ -19,6 +19,7 @@ from bot.context import (
     services,
     why_button,
 )
+from bot.handlers.knowledge import show_entry
 from bot.linking import LinkResult
 from bot.messages import refusal
 from rules.codes import Reason
@@ -46,8 +47,6 @@ def share_keyboard() -> ReplyKeyboardMarkup:
 async def start(update: Update, context: Context) -> None:
     """Greet, open a ``faq_<id>`` deep link, or start linking with a contact button."""
     if context.args and context.args[0].startswith("faq_"):
-        from bot.handlers.knowledge import show_entry
-
         await show_entry(update, context, context.args[0][4:])
         return
     if not is_private(update):
@@ -113,7 +112,8 @@ async def _refuse(update: Update, context: Context, result: LinkResult) -> None:
         await reply(update, context, text, [why_button(Reason.FORBIDDEN)])
         return
     if result.code is Reason.VERIFY_FAILED:
-        text = refusal(result.code).replace("[", f"还可以再试{result.remaining}次。[", 1)
+        body, code = refusal(result.code).rsplit("[", 1)
+        text = f"{body}还可以再试{result.remaining}次。[{code}"
         await reply(update, context, text, [why_button(result.code)])
         return
     await reply_refusal(update, context, result.code)

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import io
+import logging
 
 import pytest
 from telegram import Update
 
 from bot.__main__ import main
-from bot.console import DEFAULT_USER, run_lines
+from bot.console import DEFAULT_USER, run_lines, try_this
 from bot.context import MAX_TEXT, reply, split_text
 from bot.handlers.errors import SORRY
 from bot.settings import load_settings
@@ -45,7 +46,8 @@ def test_plain_mode_prints_the_default_user_and_try_this(db_url, tmp_path, capsy
     out = capsys.readouterr().out
     assert code == 0
     assert str(DEFAULT_USER) in out
-    assert out.count("\n") > 5 and ":contact" in out and "/bind" in out  # the three try-this lines
+    assert all(line in out for line in try_this())
+    assert "/bind" in out and "/settle" in out and "？" in out  # bind, settle, an FAQ
 
 
 def test_missing_script_is_a_message_not_a_traceback(tmp_path, db_url, capsys):
@@ -132,3 +134,44 @@ def test_messages_to_other_users_follow_the_line_that_caused_them(console_run):
     assert WIFE.id_number not in confirm.all_text
     me = turns[-1].all_text
     assert "共济亲属" in me and "张**" in me and "不能作为户主" in me
+
+
+def test_edited_messages_do_not_run_commands_again(harness):
+    data = _message_update(10_000_050, "/help")
+    edited = {"update_id": 10_000_051, "edited_message": {**data["message"], "edit_date": 1}}
+    for payload in (data, edited):
+        harness.loop.run_until_complete(
+            harness.app.process_update(Update.de_json(payload, harness.app.bot)))
+    assert len([s for s in harness.loopback.sent if s.chat_id == 300002]) == 1
+
+
+def test_real_network_build_needs_a_token_and_honours_the_base_url(monkeypatch, tmp_path, db_url):
+    from telegram.ext import AIORateLimiter
+
+    from bot.app import build_application
+
+    settings = load_settings(write_config(tmp_path, db_url))
+    monkeypatch.delenv("TELEGRAM_BOT_TOKEN", raising=False)
+    with pytest.raises(ValueError, match="TELEGRAM_BOT_TOKEN"):
+        build_application(settings)
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "123456:TEST-token-for-building-only-000000")
+    monkeypatch.setenv("TELEGRAM_API_BASE_URL", "http://127.0.0.1:8081/bot")
+    app = build_application(settings)
+    assert app.bot.base_url.startswith("http://127.0.0.1:8081/bot")
+    assert isinstance(app.bot.rate_limiter, AIORateLimiter)
+    assert logging.getLogger("httpx").level == logging.WARNING
+
+
+def test_try_this_really_works(console_run):
+    """The three lines printed for newcomers, run as a script."""
+    from tests.bot.conftest import HOLDER, WIFE
+
+    script = (f":contact {HOLDER.phone}\n{HOLDER.id_number[-4:]}\n/open\n:tap\n"
+              f"/bind {WIFE.id_number} {WIFE.name} 配偶\n:tap 确认\n"
+              f":as {DEFAULT_USER + 1}\n:contact {WIFE.phone}\n{WIFE.id_number[-4:]}\n"
+              "/settle 100 门诊\n/settle 100 门诊\n:tap 确认\n东营最多能绑几个人？\n")
+    turns = console_run(script)
+    assert turns[9].codes == ["INSUFFICIENT_BALANCE"] and "5分钟" in turns[9].all_text
+    paid = turns[11]
+    assert "结算成功" in paid.all_text and [r["to"] for r in paid.replies][-1] == DEFAULT_USER
+    assert "7" in turns[12].all_text

@@ -148,3 +148,10 @@ def test_staff_reports_are_staff_only_and_audited(harness):
     with harness.services.sessions() as s:
         notes = s.scalar(select(func.count()).select_from(Note).where(Note.action.like("staff_%")))
     assert notes == 2
+
+
+def test_linking_refreshes_what_the_bot_knows_about_the_asker(console_run):
+    turns = console_run(f":as {USER}\n东营最多能绑几个\n" + link_script(HOLDER, USER)[len(f":as {USER}\n"):]
+                        + "东营最多能绑几个\n")
+    assert "您已绑定" not in turns[1].all_text
+    assert "最多可绑定7人；您已绑定0人" in turns[-1].all_text

@@ -50,31 +50,57 @@ def _row(id_number: str, name: str, phone: str, scheme: str, employment: str, ba
             "lapsed_since": "", "balance": balance, "monthly_credit": "0.00"}
 
 
-def seed_family(engine: Engine, tmp: Path, relatives: int = 8, householder_yuan: int = 500,
-                prefix: int = 0) -> Family:
-    """Import the family from a CSV and link user ids to every member."""
-    base = HOUSEHOLDER_USER + prefix * 100
-    head = Member(base, make_id(f"37010219700101{prefix:02d}1"[:17]), f"赵家长{prefix}", "")
-    members = [Member(base + 1 + i, make_id(f"370102199{i}0203{prefix:02d}2"[:17]),
-                      f"赵亲属{prefix}{'一二三四五六七八九十'[i]}", RELATIONS[i % len(RELATIONS)])
-               for i in range(relatives)]
-    rows = [_row(head.id_number, head.name, f"1390531{base:04d}", "employee", "employed",
-                 f"{householder_yuan}.00")]
-    rows += [_row(m.id_number, m.name, f"1390531{m.user_id:04d}", "resident", "", "0.00")
-             for m in members]
-    path = tmp / f"family{prefix}.csv"
+def seed_families(engine: Engine, tmp: Path, families: int = 1, relatives: int = 8,
+                  householder_yuan: int = 500) -> list[Family]:
+    """Import the families from one CSV (through the real importer) and link every member."""
+    assert families <= 100 and relatives <= 9
+    plan = []
+    for f in range(families):
+        base = HOUSEHOLDER_USER + f * 100
+        head = Member(base, make_id(f"37010219700101{f:02d}1"), f"赵家长{f}", "")
+        members = [Member(base + 1 + i, make_id(f"370102199{i}0203{f:02d}2"),
+                          f"赵亲属{f}{'一二三四五六七八九'[i]}", RELATIONS[i % len(RELATIONS)])
+                   for i in range(relatives)]
+        plan.append(Family(head, members, householder_yuan * 100))
+    path = tmp / "families.csv"
     with path.open("w", encoding="utf-8", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(COLUMNS))
         writer.writeheader()
-        writer.writerows(rows)
+        for fam in plan:
+            head = fam.householder
+            writer.writerow(_row(head.id_number, head.name, f"139{head.user_id:08d}", "employee",
+                                 "employed", f"{householder_yuan}.00"))
+            writer.writerows(_row(m.id_number, m.name, f"139{m.user_id:08d}", "resident", "",
+                                  "0.00") for m in fam.relatives)
     import_people(engine, path, Policies.load())
     now = datetime.now(UTC).replace(tzinfo=None)
     with engine.begin() as conn:
         ids = dict(conn.execute(select(Person.id_number, Person.id)).all())
-        for m in [head, *members]:
-            conn.execute(Link.__table__.insert().values(
-                user_id=m.user_id, person_id=ids[m.id_number], linked_at=now))
-    return Family(head, members, householder_yuan * 100)
+        conn.execute(Link.__table__.insert(), [
+            {"user_id": m.user_id, "person_id": ids[m.id_number], "linked_at": now}
+            for fam in plan for m in [fam.householder, *fam.relatives]])
+    return plan
+
+
+def seed_family(engine: Engine, tmp: Path, relatives: int = 8, householder_yuan: int = 500,
+                ) -> Family:
+    """One family (see :func:`seed_families`)."""
+    return seed_families(engine, tmp, 1, relatives, householder_yuan)[0]
+
+
+def bind_directly(engine: Engine, family: Family) -> None:
+    """Open the account and bind every relative through FamilyService (no chat)."""
+    from rules.clock import SystemClock
+    from rules.service import FamilyService
+
+    svc = FamilyService(engine, Policies.load(), SystemClock())
+    with engine.connect() as conn:
+        head = int(conn.scalar(select(Person.id).where(
+            Person.id_number == family.householder.id_number)) or 0)
+    svc.open_account(head, letter_version="bench", letter_sha256="0" * 64, key=f"open:{head}")
+    for m in family.relatives:
+        d = svc.bind(head, m.id_number, m.name, m.relation, key=f"bind:{head}:{m.user_id}")
+        assert d.ok, d
 
 
 def last_button(fake: FakeBotApi, chat_id: int, prefix: str) -> tuple[str, int]:

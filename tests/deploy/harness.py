@@ -60,6 +60,7 @@ class Replica:
     log_path: Path
     api_base_url: str
     process: subprocess.Popen[bytes] | None = None
+    command: tuple[str, ...] = ("-m", "bot", "run")
     client: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=30))
 
     @property
@@ -71,7 +72,7 @@ class Replica:
                    GONGJI_TEST_WEBHOOK_SECRET=SECRET, PYTHONUNBUFFERED="1")
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "bot", "run", "--config", str(self.config)],
+                [sys.executable, *self.command, "--config", str(self.config)],
                 cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
             )
         return self
@@ -130,13 +131,15 @@ class Replica:
 
 
 def start_replicas(tmp: Path, db_url: str, api_base_url: str, ports: Iterable[int],
-                   *, pool_size: int = 5) -> list[Replica]:
+                   *, pool_size: int = 5, command: tuple[str, ...] = ("-m", "bot", "run"),
+                   ) -> list[Replica]:
     """Start one replica per port and wait until every one answers /healthz."""
     replicas = []
     for i, port in enumerate(ports):
         name = f"replica-{'ABCDEFGH'[i]}"
         cfg = replica_config(tmp / f"{name}.yaml", db_url, port, pool_size=pool_size)
-        replicas.append(Replica(name, port, cfg, tmp / f"{name}.log", api_base_url).start())
+        replicas.append(Replica(name, port, cfg, tmp / f"{name}.log", api_base_url,
+                                command=command).start())
     try:
         for r in replicas:
             r.wait_healthy()

@@ -176,10 +176,10 @@ def test_sigkill_mid_stream_then_redeliver_to_the_survivor(cluster: Cluster) -> 
     lost = len(c.family.relatives) - facts["settle_txns"]
     if lost:
         pytest.xfail(
-            f"{lost} redelivered 确认 press(es) had no effect: bot/handlers/errors.py records "
-            "the update_id *before* the handlers run, so an update whose replica died midway "
-            "looks like a duplicate on redelivery (at-most-once). Fix: record it after the "
-            "handlers (a late-group TypeHandler); the idempotency keys cover the crash window.")
+            f"{lost} redelivered 确认 press(es) had no effect (at-most-once; money is safe, as "
+            "asserted above, but the user's action is lost): bot/handlers/errors.py records the "
+            "update_id before the handlers run, and bot/confirm.py claims the token before "
+            "executing and never releases a claim whose replica died (“正在处理，请稍候” forever)")
     assert_money_right(c)
     for m in c.family.relatives:  # everyone has an outcome for their 确认
         assert any(t.startswith(("✅", "已", "支付", "结算")) or "¥" in t

@@ -50,6 +50,7 @@ class _State:
     next_update_id: int = 1
     next_message_id: int = 1
     webhook: dict[str, Any] = field(default_factory=dict)
+    last_buttons: dict[int, tuple[int, list[str]]] = field(default_factory=dict)
 
 
 def _decode(params: dict[str, Any]) -> dict[str, Any]:
@@ -144,6 +145,14 @@ class FakeBotApi:
                 self._cond.wait(min(left, 0.2))
             return True
 
+    def last_button(self, chat_id: int, prefix: str) -> tuple[str, int] | None:
+        """``(callback_data, message_id)`` of a button starting with ``prefix`` on the newest
+        message with inline buttons sent to ``chat_id`` (what a user would press next)."""
+        with self._cond:
+            message_id, datas = self._state.last_buttons.get(chat_id, (0, []))
+        found = next((d for d in datas if d.startswith(prefix)), None)
+        return (found, message_id) if found else None
+
     def pending_updates(self) -> int:
         with self._cond:
             return len(self._state.updates)
@@ -188,6 +197,8 @@ class FakeBotApi:
         markup = params.get("reply_markup")
         if isinstance(markup, dict) and "inline_keyboard" in markup:
             msg["reply_markup"] = markup  # Telegram echoes only inline keyboards
+            self._state.last_buttons[chat_id] = (message_id, [
+                str(b.get("callback_data", "")) for row in markup["inline_keyboard"] for b in row])
         self._state.messages[(chat_id, message_id)] = msg
         return msg
 
@@ -242,6 +253,9 @@ class FakeBotApi:
 class _Handler(BaseHTTPRequestHandler):
     api: FakeBotApi
     protocol_version = "HTTP/1.1"
+    # Headers and body leave in one segment: otherwise Nagle + delayed ACK add ~40 ms per call.
+    disable_nagle_algorithm = True
+    wbufsize = 64 * 1024
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet
         return
@@ -255,6 +269,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _dispatch(self, body: bytes) -> None:
         path, _, query = self.path.partition("?")
+        if path == "/_fake/last_button":  # for a load generator in another process
+            q = dict(parse_qsl(query))
+            found = self.api.last_button(int(q["chat_id"]), q.get("prefix", ""))
+            return self._reply(200, {"ok": True, "result": found})
         parts = path.strip("/").split("/")
         if len(parts) != 2 or not parts[0].startswith("bot"):
             return self._reply(404, {"ok": False, "error_code": 404, "description": "Not Found"})

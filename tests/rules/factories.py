@@ -47,7 +47,7 @@ def add_person(engine: Engine, *, place: str = "jinan", name: str | None = None,
             employment=employment if scheme == "employee" else None, status=status,
             lapsed_since=lapsed_since, opening_balance=balance, balance=balance,
             monthly_credit=monthly_credit,
-        )).inserted_primary_key[0]
+        ).returning(Person.id)).scalar_one()
 
 
 class World:

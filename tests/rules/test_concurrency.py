@@ -8,9 +8,10 @@ from sqlalchemy import func, select
 from rules.audit import audit
 from rules.codes import Reason
 from rules.decision import Decision
-from rules.schema import LedgerEntry, Transaction
+from rules.schema import LedgerEntry, RetryWindow, Transaction
 from tests.rules.concurrency import race
 from tests.rules.factories import World
+
 
 def _count(engine, model, *where) -> int:  # type: ignore[no-untyped-def]
     with engine.connect() as conn:
@@ -133,3 +134,17 @@ def test_concurrent_binds_respect_exclusivity(engine) -> None:
     results = race(2, lambda i: w.svc.bind(hs[i], w.id_number(r), "周八", "子女", key=f"b{i}"))
     assert sorted(d.ok for d in results) == [False, True]
     assert [d.code for d in results if not d.ok] == [Reason.RELATIVE_ALREADY_BOUND]
+
+
+def test_same_refused_swipe_eight_threads_opens_one_window(engine) -> None:
+    w = World(engine)
+    h = w.householder("dongying")
+    r = w.person(place="dongying", scheme="resident", balance=0)
+    w.bound(h, r, "子女")
+    results = race(8, lambda _i: w.svc.settle(r, 5_000, "pharmacy", key="short"))
+    assert all(d == results[0] for d in results)
+    assert results[0].code == Reason.INSUFFICIENT_BALANCE
+    assert _count(engine, Transaction, Transaction.key == "short") == 1
+    assert _count(engine, RetryWindow) == 1
+    w.clock.advance(30)
+    assert w.svc.settle(r, 5_000, "pharmacy", key="again").ok

@@ -110,3 +110,18 @@ def test_open_account_twice_and_letter_kept(engine) -> None:
     assert first.ok and not first.facts["already_open"]
     assert again.ok and again.facts["already_open"] and again.facts["letter_version"] == "v1"
     assert w.svc.person(pid).account_open  # type: ignore[union-attr]
+
+
+def test_unknown_people_are_refused_not_crashed(engine) -> None:
+    w = World(engine)
+    ghost = 10**6
+    assert w.svc.settle(ghost, 100, "pharmacy", key="g1").code == Reason.UNKNOWN_PERSON
+    assert w.svc.preview_settlement(ghost, 100, "pharmacy").code == Reason.UNKNOWN_PERSON
+    opened = w.svc.open_account(ghost, letter_version="v1", letter_sha256="0" * 64, key="g2")
+    assert opened.code == Reason.UNKNOWN_PERSON
+    bound = w.svc.bind(ghost, w.id_number(w.person()), "x", "配偶", key="g3")
+    assert bound.code == Reason.UNKNOWN_PERSON
+    assert w.svc.set_order(ghost, ["1"], key="g4").code == Reason.UNKNOWN_PERSON
+    assert w.svc.unbind(ghost, "1", key="g5").code == Reason.NOT_BOUND
+    assert w.svc.person(ghost) is None and w.svc.family(ghost).relatives == ()
+    assert audit(engine) == []

@@ -236,11 +236,13 @@ def test_header_only_file_imports_nothing(sqlite_engine: Engine, tmp_path: Path)
 # --- bad files: refused with line numbers, nothing written ---------------------------------
 
 BAD_ROWS = [
-    pytest.param({"id_number": BAD_CHECK}, "身份证号无效", id="check-digit"),
-    pytest.param({"id_number": make_id("37050219900230011")}, "身份证号无效", id="feb-30"),
-    pytest.param({"id_number": make_id("37050221000101011")}, "身份证号无效", id="born-in-future"),
-    pytest.param({"id_number": "12345"}, "身份证号无效", id="short-id"),
-    pytest.param({"id_number": ""}, "身份证号无效", id="empty-id"),
+    pytest.param({"id_number": BAD_CHECK}, "身份证号无效（校验位不对）", id="check-digit"),
+    pytest.param({"id_number": make_id("37050219900230011")}, "（出生日期不对）", id="feb-30"),
+    pytest.param({"id_number": make_id("37050221000101011")}, "（出生日期不对）", id="future"),
+    pytest.param({"id_number": make_id("37050218991231011")}, "（出生日期不对）", id="before-1900"),
+    pytest.param({"id_number": "12345"}, "应为 18 位", id="short-id"),
+    pytest.param({"id_number": HOLDER[:17] + "Y"}, "应为 18 位", id="letter-y"),
+    pytest.param({"id_number": ""}, "身份证号为空", id="empty-id"),
     pytest.param({"name": " "}, "姓名为空", id="empty-name"),
     pytest.param({"name": "张" * 65}, "姓名过长", id="long-name"),
     pytest.param({"phone": "12345"}, "手机号无效", id="short-phone"),

@@ -20,7 +20,8 @@ BOT_ONLY = {
 Case = Callable[[World], Decision]
 
 
-def _bind_text(w: World, h: int, id_text: str, name: str = "某人", relation: str = "配偶") -> Decision:
+def _bind_text(w: World, h: int, id_text: str, name: str = "某人",
+               relation: str = "配偶") -> Decision:
     return w.svc.bind(h, id_text, name, relation, key=w.key())
 
 

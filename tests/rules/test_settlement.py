@@ -11,7 +11,7 @@ from tests.rules.factories import World
 
 # region → (mode, what a ¥50 bill with ¥10 own and a ¥1000 householder becomes on first swipe)
 #   ok, own_fen, family_fen, cash_fen   (None: refused with the code instead)
-MODES = {
+MODES: dict[str, tuple[str, Reason | tuple[int, int, int]]] = {
     "dongying": ("retry_window", Reason.INSUFFICIENT_BALANCE),
     "jinan": ("ordered", (1_000, 4_000, 0)),
     "jian": ("ordered", (1_000, 4_000, 0)),
@@ -39,7 +39,7 @@ def test_region_settlement_mode(engine, region: str) -> None:
         assert d.facts["retry_window_seconds"] == 300
         assert (w.balance(r), w.balance(h)) == (1_000, 100_000)
     else:
-        own, family, cash = expected
+        own, family, _cash = expected
         assert d.ok and d.facts["mode"] == mode
         assert (d.facts["own_fen"], d.facts["family_fen"], d.facts["cash_fen"]) == expected
         assert preview.facts["legs"] == d.facts["legs"]
@@ -171,3 +171,17 @@ def test_family_views_both_sides(engine) -> None:
     assert [p.householder_id for p in theirs.payers] == [h]
     assert [o.person_id for o in theirs.payers[0].others] == [kids[0], kids[2]]
     assert not theirs.ordered and mine.account_open
+
+
+def test_replaying_a_refused_swipe_does_not_reopen_the_window(engine) -> None:
+    w = World(engine)
+    h = w.householder("dongying")
+    r = w.person(place="dongying", scheme="resident", balance=0)
+    w.bound(h, r, "子女")
+    first = w.svc.settle(r, 5_000, "pharmacy", key="a")
+    assert first.code == Reason.INSUFFICIENT_BALANCE
+    w.clock.advance(250)
+    assert w.svc.settle(r, 5_000, "pharmacy", key="a") == first  # replay: no new window
+    w.clock.advance(100)  # 350 s after the only window opened
+    assert w.svc.settle(r, 5_000, "pharmacy", key="b").code == Reason.INSUFFICIENT_BALANCE
+    assert w.balance(h) == 100_000

@@ -3,31 +3,37 @@ after every step the balances agree with the model and audit() finds nothing."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
-    RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test,
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    rule,
+    run_state_machine_as_test,
 )
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 
 from rules.audit import audit
 from rules.codes import Reason
 from rules.decision import Decision
-from rules.schema import Base
+from rules.schema import Base, Person
 from tests.rules.factories import World
 
 WINDOW = 300
 HOUSEHOLDERS = ("H0", "H1")
 RELATIVES = ("R0", "R1", "R2")
 CAST: dict[str, dict[str, Any]] = {
-    "H0": dict(place="jinan", balance=20_000, monthly_credit=500),
-    "H1": dict(place="dongying", balance=15_000, monthly_credit=300),
-    "R0": dict(place="jinan", scheme="resident", balance=3_000),
-    "R1": dict(place="dongying", scheme="resident", balance=1_000),
-    "R2": dict(place="jinan", employment="retired", balance=2_000, monthly_credit=200),
+    "H0": {"place": "jinan", "balance": 20_000, "monthly_credit": 500},
+    "H1": {"place": "dongying", "balance": 15_000, "monthly_credit": 300},
+    "R0": {"place": "jinan", "scheme": "resident", "balance": 3_000},
+    "R1": {"place": "dongying", "scheme": "resident", "balance": 1_000},
+    "R2": {"place": "jinan", "employment": "retired", "balance": 2_000, "monthly_credit": 200},
 }
 FAMILY_PURPOSES = {"H0": {"outpatient", "pharmacy", "resident_contribution"},
                    "H1": {"outpatient", "pharmacy", "health_check", "resident_contribution"}}
@@ -51,7 +57,8 @@ class ModelBinding:
 
 @dataclass
 class Model:
-    balance: dict[str, int] = field(default_factory=lambda: {k: v["balance"] for k, v in CAST.items()})
+    balance: dict[str, int] = field(
+        default_factory=lambda: {k: v["balance"] for k, v in CAST.items()})
     bindings: list[ModelBinding] = field(default_factory=list)
     window_until: dict[str, float] = field(default_factory=dict)
     credited: set[tuple[str, str]] = field(default_factory=set)
@@ -120,14 +127,19 @@ class LedgerMachine(RuleBasedStateMachine):
             self.w.svc.open_account(self.ids[h], letter_version="v1", letter_sha256="0" * 64,
                                     key=f"open-{h}")
         self.m = Model()
-        self.done: list[tuple[str, Any, Decision]] = []
+        self.done: list[tuple[str, Callable[..., Decision], Decision]] = []
         self.seq = 0
 
     def _key(self) -> str:
         self.seq += 1
         return f"step-{self.seq}"
 
-    def _record(self, key: str, call: Any, decision: Decision) -> Decision:
+    def number(self, name: str) -> str:
+        return self.w.id_number(self.ids[name])
+
+    def _record(self, key: str, call: Callable[..., Decision]) -> Decision:
+        """Make the call under ``key`` and remember it for the replay rule."""
+        decision = call(key=key)
         self.done.append((key, call, decision))
         return decision
 
@@ -140,9 +152,8 @@ class LedgerMachine(RuleBasedStateMachine):
     @rule(h=st.sampled_from(HOUSEHOLDERS), r=st.sampled_from(RELATIVES))
     def bind(self, h: str, r: str) -> None:
         key, want = self._key(), expect_bind(self.m, h, r)
-        call = lambda k: self.w.svc.bind(self.ids[h], self.w.id_number(self.ids[r]), r, "子女",  # noqa: E731
-                                         key=k)
-        d = self._record(key, call, call(key))
+        call = partial(self.w.svc.bind, self.ids[h], self.number(r), r, "子女")
+        d = self._record(key, call)
         assert d.code == want, (d, want)
         if d.ok:
             self.m.bindings.append(ModelBinding(h, r, seq=len(self.m.bindings)))
@@ -150,8 +161,7 @@ class LedgerMachine(RuleBasedStateMachine):
     @rule(h=st.sampled_from(HOUSEHOLDERS), r=st.sampled_from(RELATIVES))
     def unbind(self, h: str, r: str) -> None:
         key, active = self._key(), self.m.active(h, r)
-        call = lambda k: self.w.svc.unbind(self.ids[h], self.w.id_number(self.ids[r]), key=k)  # noqa: E731
-        d = self._record(key, call, call(key))
+        d = self._record(key, partial(self.w.svc.unbind, self.ids[h], self.number(r)))
         assert d.ok == bool(active) and (d.ok or d.code == Reason.NOT_BOUND), d
         for b in active:
             b.active = False
@@ -160,9 +170,7 @@ class LedgerMachine(RuleBasedStateMachine):
           limit=st.one_of(st.none(), st.integers(0, 6_000)))
     def limit(self, h: str, r: str, limit: int | None) -> None:
         key, active = self._key(), self.m.active(h, r)
-        call = lambda k: self.w.svc.set_limit(self.ids[h], self.w.id_number(self.ids[r]), limit,  # noqa: E731
-                                              key=k)
-        d = self._record(key, call, call(key))
+        d = self._record(key, partial(self.w.svc.set_limit, self.ids[h], self.number(r), limit))
         assert d.ok == bool(active), d
         for b in active:
             b.limit = b.used if limit is not None and limit < b.used else limit
@@ -172,8 +180,7 @@ class LedgerMachine(RuleBasedStateMachine):
     def settle(self, r: str, amount: int, purpose: str) -> None:
         key = self._key()
         want, legs = expect_settle(self.m, r, amount, purpose)
-        call = lambda k: self.w.svc.settle(self.ids[r], amount, purpose, key=k)  # noqa: E731
-        d = self._record(key, call, call(key))
+        d = self._record(key, partial(self.w.svc.settle, self.ids[r], amount, purpose))
         assert d.code == want, (d, want)
         if d.ok:
             got = [d.facts["own_fen"]] + [leg["amount_fen"] for leg in d.facts["legs"]]
@@ -198,9 +205,7 @@ class LedgerMachine(RuleBasedStateMachine):
           amount=st.integers(1, 6_000))
     def contribute(self, h: str, r: str, amount: int) -> None:
         key, active = self._key(), self.m.active(h, r)
-        call = lambda k: self.w.svc.contribute(self.ids[h], self.w.id_number(self.ids[r]),  # noqa: E731
-                                               amount, key=k)
-        d = self._record(key, call, call(key))
+        d = self._record(key, partial(self.w.svc.contribute, self.ids[h], self.number(r), amount))
         want = None
         if not active:
             want = Reason.NOT_BOUND
@@ -232,14 +237,16 @@ class LedgerMachine(RuleBasedStateMachine):
         if not self.done:
             return
         key, call, first = self.done[pick % len(self.done)]
-        assert call(key) == first
+        assert call(key=key) == first
 
     @invariant()
     def ledger_agrees(self) -> None:
-        for name, pid in self.ids.items():
-            assert self.w.balance(pid) == self.m.balance[name], name
+        with self.engine.connect() as conn:
+            stored = dict(conn.execute(select(Person.id, Person.balance)).tuples().all())
+        assert {n: stored[pid] for n, pid in self.ids.items()} == self.m.balance
         for row_owner in HOUSEHOLDERS:
-            used = {row.person_id: row.used_fen for row in self.w.svc.family(self.ids[row_owner]).relatives}
+            rows = self.w.svc.family(self.ids[row_owner]).relatives
+            used = {row.person_id: row.used_fen for row in rows}
             want = {self.ids[b.r]: b.used for b in self.m.active(h=row_owner)}
             assert used == want
         assert audit(self.engine) == []

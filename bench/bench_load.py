@@ -1,0 +1,279 @@
+"""Load on real webhook replicas: updates/s and p50/p99 latency, two replicas vs one.
+
+    .venv/bin/python bench/bench_load.py [--db URL] [--rate 200] [--seconds 8]
+                                         [--workers 16] [--settle-seconds 8]
+
+Everything runs on 127.0.0.1: a fresh PostgreSQL schema (``--db``, default
+``$TEST_DATABASE_URL``), the fake Bot API in its own process, and two ``python -m bot run``
+replicas in webhook mode. A latency is the time from POSTing an update to its HTTP response,
+which comes after the update was fully processed (inline) — replies sent to the Bot API and
+the database committed. Every phase is bounded in count and time.
+
+Phases:
+- FAQ, open loop at ``--rate`` updates/s for ``--seconds`` across both replicas, then on one;
+- settlements, closed loop with ``--workers`` concurrent users for ``--settle-seconds``: each
+  settlement is two updates, ``/settle 1`` (preview + stored confirmation) and the 确认 press
+  (the keyed settlement), pressed on the other replica; settlements/s across both, then one;
+- settlements, open loop at ``--rate`` updates/s across both replicas.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import text
+from telegram.request import HTTPXRequest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bot.runtime import BASE_URL_ENV, DEFAULT_BASE_URL  # noqa: E402
+from bot.webhook import SECRET_HEADER  # noqa: E402
+from rules.db import make_engine  # noqa: E402
+from rules.migrate import upgrade  # noqa: E402
+from rules.schema import Base  # noqa: E402
+from tests.deploy.conftest import free_port  # noqa: E402
+from tests.deploy.family import Family, bind_directly, seed_families  # noqa: E402
+from tests.deploy.harness import SECRET, Replica, start_replicas  # noqa: E402
+from tests.fakes.updates import UpdateFactory  # noqa: E402
+
+QUESTIONS = ["家庭共济可以绑定哪些亲属？", "个人账户的钱能给父母用吗", "怎么解除绑定",
+             "共济额度有上限吗", "断缴了还能用家庭共济吗", "跨省的亲属可以绑定吗"]
+MAX_IN_FLIGHT = 256
+UPDATES = UpdateFactory(1_000_000)  # one id sequence for the whole run: ids are never reused
+
+
+class Load:
+    """Posts updates and records latencies (ms) and failures."""
+
+    def __init__(self, client: httpx.AsyncClient, fake_url: str) -> None:
+        self.client, self.fake_url = client, fake_url
+        self.latencies: list[float] = []
+        self.failures = 0
+        self.updates = UPDATES
+
+    async def post(self, replica: Replica, update: dict[str, object]) -> bool:
+        started = time.perf_counter()
+        try:
+            resp = await self.client.post(f"{replica.url}/telegram", json=update,
+                                          headers={SECRET_HEADER: SECRET})
+            ok = resp.status_code == 200
+        except httpx.HTTPError:
+            ok = False
+        self.latencies.append((time.perf_counter() - started) * 1000)
+        self.failures += not ok
+        return ok
+
+    async def settle_once(self, shown: Replica, press_on: Replica, user_id: int) -> bool:
+        if not await self.post(shown, self.updates.text(user_id, "/settle 1 购药")):
+            return False
+        resp = await self.client.get(f"{self.fake_url}/_fake/last_button",
+                                     params={"chat_id": user_id, "prefix": "cf:"})
+        found = resp.json()["result"]
+        if not found:
+            self.failures += 1
+            return False
+        return await self.post(press_on, self.updates.press(user_id, found[0], found[1]))
+
+
+def summary(name: str, load: Load, elapsed: float, done: int, unit: str = "updates") -> dict[str, float]:
+    lat = sorted(load.latencies) or [0.0]
+    p50 = statistics.median(lat)
+    p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))]
+    rate = done / elapsed if elapsed else 0.0
+    print(f"{name:<38} {rate:8.1f} {unit}/s   p50 {p50:6.1f} ms   p99 {p99:7.1f} ms   "
+          f"n={done} failures={load.failures}", flush=True)
+    return {"rate": rate, "p50": p50, "p99": p99}
+
+
+async def open_loop_faq(load: Load, replicas: list[Replica], users: list[int], rate: float,
+                        seconds: float) -> tuple[float, int]:
+    total = int(rate * seconds)
+    gate = asyncio.Semaphore(MAX_IN_FLIGHT)
+    started = time.perf_counter()
+
+    async def one(i: int) -> None:
+        async with gate:
+            await load.post(replicas[i % len(replicas)],
+                            load.updates.text(users[i % len(users)], QUESTIONS[i % len(QUESTIONS)]))
+
+    tasks = []
+    for i in range(total):
+        delay = started + i / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(i)))
+    await asyncio.wait_for(asyncio.gather(*tasks), timeout=seconds + 120)
+    return time.perf_counter() - started, total
+
+
+async def closed_loop_settle(load: Load, replicas: list[Replica], groups: list[list[int]],
+                             seconds: float) -> tuple[float, int]:
+    """Each worker owns whole families (no cross-worker lock contention on a householder)."""
+    done = 0
+    started = time.perf_counter()
+    deadline = started + seconds
+
+    async def worker(w: int, users: list[int]) -> None:
+        nonlocal done
+        for n, user in enumerate(itertools.cycle(users)):
+            if time.perf_counter() >= deadline or n >= 100_000:
+                return
+            shown = replicas[(w + n) % len(replicas)]
+            press_on = replicas[(w + n + 1) % len(replicas)]
+            ok = await load.settle_once(shown, press_on, user)
+            done += ok  # not `done += await …`: that reads `done` before awaiting
+
+    await asyncio.gather(*(worker(w, users) for w, users in enumerate(groups)))
+    return time.perf_counter() - started, done
+
+
+async def open_loop_settle(load: Load, replicas: list[Replica], users: list[int], rate: float,
+                           seconds: float) -> tuple[float, int]:
+    """``rate`` updates/s = rate/2 settlements/s, users round-robin (each at most one at once)."""
+    per_second = rate / 2
+    total = int(per_second * seconds)
+    locks = {u: asyncio.Lock() for u in users}
+    started = time.perf_counter()
+
+    async def one(i: int) -> None:
+        user = users[i % len(users)]
+        async with locks[user]:
+            await load.settle_once(replicas[i % 2], replicas[(i + 1) % len(replicas)], user)
+
+    tasks = []
+    for i in range(total):
+        delay = started + i / per_second - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(i)))
+    await asyncio.wait_for(asyncio.gather(*tasks), timeout=seconds + 120)
+    return time.perf_counter() - started, total * 2
+
+
+def phase(name: str, fake_url: str, coro_factory, unit: str = "updates") -> dict[str, float]:  # type: ignore[no-untyped-def]
+    async def run() -> dict[str, float]:
+        limits = httpx.Limits(max_connections=MAX_IN_FLIGHT, max_keepalive_connections=64)
+        async with httpx.AsyncClient(timeout=60, limits=limits) as client:
+            load = Load(client, fake_url)
+            elapsed, done = await coro_factory(load)
+            return summary(name, load, elapsed, done, unit)
+    return asyncio.run(run())
+
+
+class _Rebased(HTTPXRequest):
+    """Sends Bot API calls to ``TELEGRAM_API_BASE_URL`` (build_application applies the base
+    URL only when it builds its own request; passing a request also leaves out
+    AIORateLimiter, which is the point of ``--serve-replica``)."""
+
+    def __init__(self, base_url: str) -> None:
+        super().__init__(connection_pool_size=64)
+        self._base_url = base_url
+
+    async def do_request(self, url: str, *args: Any, **kwargs: Any) -> tuple[int, bytes]:
+        return await super().do_request(url.replace(DEFAULT_BASE_URL, self._base_url, 1),
+                                        *args, **kwargs)
+
+
+def serve_replica(config: str) -> int:
+    """A webhook replica exactly like ``python -m bot run`` minus PTB's rate limiter."""
+    from bot.app import build_application
+    from bot.logs import setup_logging
+    from bot.runtime import serve_webhook
+    from bot.settings import load_settings
+
+    settings = load_settings(config)
+    hook = settings.telegram.webhook
+    setup_logging(settings.logging.level, os.environ.get("TELEGRAM_BOT_TOKEN"))
+    application = build_application(settings, request=_Rebased(os.environ[BASE_URL_ENV]))
+    asyncio.run(serve_webhook(application, hook, os.environ[hook.secret_token_env]))
+    return 0
+
+
+def main() -> int:
+    if sys.argv[1:2] == ["--serve-replica"]:
+        return serve_replica(sys.argv[3])
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--db", default=os.environ.get("TEST_DATABASE_URL", ""))
+    p.add_argument("--rate", type=float, default=200)
+    p.add_argument("--seconds", type=float, default=8)
+    p.add_argument("--workers", type=int, default=16)
+    p.add_argument("--settle-seconds", type=float, default=8)
+    p.add_argument("--as-shipped", action="store_true",
+                   help="run `python -m bot run` replicas, AIORateLimiter included (30 msg/s each)")
+    args = p.parse_args()
+    if not args.db.startswith("postgresql"):
+        print("needs PostgreSQL: --db postgresql+psycopg://… or TEST_DATABASE_URL", file=sys.stderr)
+        return 2
+    schema = "bench_" + uuid.uuid4().hex[:8]
+    admin = make_engine(args.db)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    url = f"{args.db}{'&' if '?' in args.db else '?'}options=-csearch_path%3D{schema}"
+    tmp = Path(tempfile.mkdtemp(prefix="gongji-bench-"))
+    fake = subprocess.Popen([sys.executable, "-u", "-m", "tests.fakes.fake_bot_api"], cwd=ROOT,
+                            stdout=subprocess.PIPE, text=True)
+    replicas: list[Replica] = []
+    try:
+        fake_base = (fake.stdout.readline() if fake.stdout else "").strip()
+        fake_url = fake_base.rsplit("/", 1)[0]
+        upgrade(url, metadata=Base.metadata)
+        engine = make_engine(url)
+        families: list[Family] = seed_families(engine, tmp, families=2 * args.workers,
+                                               relatives=4, householder_yuan=1_000_000)
+        for fam in families:
+            bind_directly(engine, fam)
+        engine.dispose()
+        command = ("-m", "bot", "run") if args.as_shipped else (
+            str(Path(__file__).resolve()), "--serve-replica")
+        replicas = start_replicas(tmp, url, fake_base, [free_port(), free_port()],
+                                  command=command)
+        users = [m.user_id for fam in families for m in fam.relatives]
+        groups = [[m.user_id for fam in families[w::args.workers] for m in fam.relatives]
+                  for w in range(args.workers)]
+        print(f"PostgreSQL schema {schema}; {len(users)} linked relatives in {len(families)} "
+              f"families; {os.cpu_count()} cores shared by PostgreSQL, 2 replicas, the fake "
+              "Bot API and this load generator\n", flush=True)
+        both, one = replicas, replicas[:1]
+        phase("warm-up", fake_url, lambda ld: open_loop_faq(ld, both, users, 50, 2))
+        faq2 = phase(f"FAQ @ {args.rate:.0f}/s, two replicas", fake_url,
+                     lambda ld: open_loop_faq(ld, both, users, args.rate, args.seconds))
+        faq1 = phase(f"FAQ @ {args.rate:.0f}/s, one replica", fake_url,
+                     lambda ld: open_loop_faq(ld, one, users, args.rate, args.seconds))
+        s2 = phase("settlements max, two replicas", fake_url,
+                   lambda ld: closed_loop_settle(ld, both, groups, args.settle_seconds), "settlements")
+        s1 = phase("settlements max, one replica", fake_url,
+                   lambda ld: closed_loop_settle(ld, one, groups, args.settle_seconds), "settlements")
+        mix = phase(f"settlements @ {args.rate:.0f} updates/s, two", fake_url,
+                    lambda ld: open_loop_settle(ld, both, users, args.rate, args.seconds))
+        print(f"\nsettlement throughput, two replicas / one: {s2['rate'] / max(s1['rate'], 1e-9):.2f}x"
+              f"   (FAQ p99 two/one: {faq2['p99']:.1f} / {faq1['p99']:.1f} ms;"
+              f" settlements @ {args.rate:.0f}/s p99 {mix['p99']:.1f} ms)")
+        done = subprocess.run([sys.executable, "-m", "bot", "audit", "--db", url], cwd=ROOT,
+                              capture_output=True, text=True, timeout=120)
+        print(f"audit after the run: exit {done.returncode} {done.stdout.strip()[:200]}")
+    finally:
+        for r in replicas:
+            r.stop()
+        fake.terminate()
+        fake.wait(10)
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        admin.dispose()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

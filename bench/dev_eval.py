@@ -1,0 +1,101 @@
+"""Quality figures on the development set (``tests/knowledge/dev_set.yaml``, written
+independently of the eval set; tune against this one, never against the eval set), and
+band-aware leave-one-phrasing-out figures over the KB.
+
+    .venv/bin/python bench/dev_eval.py [-v] [--loo] [--answer 72] [--suggest 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import Counter
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from knowledge import Matcher, load_knowledge  # noqa: E402
+from knowledge.evaluation import Report, Verdict, evaluate, load_eval_set, matcher_judge  # noqa: E402
+
+DEV_SET = REPO / "tests" / "knowledge" / "dev_set.yaml"
+
+
+def loo_report(matcher: Matcher) -> Report:
+    """Each KB phrasing asked with itself (and its terms in its entry's bag) held out."""
+    idx = matcher.index
+    report = Report()
+    report.rank1 = report.rank3 = 0
+    for k, doc in enumerate(idx.docs):
+        if not doc.positive or doc.text == idx.normalizer.normalize(idx.entries[doc.entry].question):
+            continue
+        others = [d.terms for j, d in enumerate(idx.docs)
+                  if d.entry == doc.entry and d.positive and j != k]
+        saved = idx.bags[doc.entry], idx.gram_bags[doc.entry]
+        counts = Counter(t for terms in others for t in terms)
+        idx.bags[doc.entry] = {t: c / len(others) for t, c in counts.items()}
+        counts = Counter(g for d in idx.docs if d.entry == doc.entry and d.positive and d is not doc
+                         for g in d.grams)
+        idx.gram_bags[doc.entry] = {g: c / len(others) for g, c in counts.items()}
+        matcher._hold_out = k
+        try:
+            answer = matcher.ask(doc.text)
+            ranked = [(s.entry.id, s.score) for s in matcher.rank(doc.text)[:3]]
+        finally:
+            matcher._hold_out = -1
+            idx.bags[doc.entry], idx.gram_bags[doc.entry] = saved
+        want = idx.entries[doc.entry].id
+        shown = ([answer.entry.id] if answer.kind == "answer"
+                 else [s.entry.id for s in answer.suggestions])
+        report.total += 1
+        report.rank1 += [e for e, _ in ranked[:1]] == [want]
+        report.rank3 += want in [e for e, _ in ranked]
+        if shown[:1] == [want]:
+            report.top1 += 1
+        else:
+            report.misses.append((doc.text, want, [f"{e}:{s:g}" for e, s in ranked]))
+        if want in [e for e, s in ranked if s >= matcher.suggest_threshold]:
+            report.top3 += 1
+        if answer.kind == "answer":
+            if answer.entry.id == want:
+                report.answered += 1
+            else:
+                report.wrong += 1
+    return report
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("-v", "--verbose", action="store_true")
+    parser.add_argument("--loo", action="store_true", help="also leave-one-phrasing-out")
+    parser.add_argument("--answer", type=float, default=72.0)
+    parser.add_argument("--suggest", type=float, default=50.0)
+    parser.add_argument("--set", type=Path, default=DEV_SET)
+    args = parser.parse_args()
+    if "eval_set" in args.set.name:
+        sys.exit("dev_eval.py measures the development set only")
+    matcher = Matcher(load_knowledge(), answer_threshold=args.answer,
+                      suggest_threshold=args.suggest, max_suggestions=3)
+    if args.set.exists():
+        questions, off_topic = load_eval_set(args.set)
+        result = evaluate(matcher_judge(matcher), questions, off_topic, args.suggest)
+        print(result.summary("dev"))
+        if args.verbose:
+            for q, target, got in result.misses:
+                print(f"  miss: {q} → want {target}, got {got}")
+            for q, shown in result.leaks:
+                print(f"  off-topic not refused: {q} → {shown}")
+    else:
+        print(f"{args.set} not found")
+    if args.loo:
+        result = loo_report(matcher)
+        print(result.summary("loo"))
+        print(f"loo ranking alone: top-1 {result.rank1 / result.total:.1%} "
+              f"top-3 {result.rank3 / result.total:.1%}")
+        if args.verbose:
+            for q, target, got in result.misses:
+                print(f"  loo miss: {q} → want {target}, got {got}")
+
+
+if __name__ == "__main__":
+    main()
