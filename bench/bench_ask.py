@@ -24,9 +24,9 @@ from knowledge.evaluation import load_eval_set  # noqa: E402
 EVAL_SET = REPO / "tests" / "knowledge" / "eval_set.yaml"
 
 
-def _queries(kb: KnowledgeBase) -> list[str]:
-    if EVAL_SET.exists():
-        questions, off_topic = load_eval_set(EVAL_SET)
+def _queries(kb: KnowledgeBase, path: Path = EVAL_SET) -> list[str]:
+    if path.exists():
+        questions, off_topic = load_eval_set(path)
         return [q for q, _ in questions] + off_topic
     return [p for e in kb.entries for p in e.phrasings[:2]]
 
@@ -78,9 +78,12 @@ def cold_start(runs: int = 5) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--synthetic", type=int, default=50_000)
+    parser.add_argument("--queries", type=Path, default=EVAL_SET,
+                        help="question set timed (default: the eval set; only its questions are "
+                             "used, no answers are checked)")
     args = parser.parse_args()
     kb = load_knowledge()
-    queries = _queries(kb)
+    queries = _queries(kb, args.queries)
     matcher = Matcher(kb, answer_threshold=72, suggest_threshold=50, max_suggestions=3)
     phr = sum(len(e.phrasings) + 1 + len(e.nots) for e in kb.entries)
     print(f"real KB: {len(kb.entries)} entries, {phr} texts: median "

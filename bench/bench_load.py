@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 from telegram.request import HTTPXRequest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,12 +46,15 @@ from rules.migrate import upgrade  # noqa: E402
 from rules.schema import Base  # noqa: E402
 from tests.deploy.conftest import free_port  # noqa: E402
 from tests.deploy.family import Family, bind_directly, seed_families  # noqa: E402
-from tests.deploy.harness import SECRET, Replica, start_replicas  # noqa: E402
+from tests.deploy.harness import (  # noqa: E402
+    SECRET, Replica, cpu_by_pid, cpu_used, machine_busy_seconds, start_replicas,
+)
 from tests.fakes.updates import UpdateFactory  # noqa: E402
 
 QUESTIONS = ["家庭共济可以绑定哪些亲属？", "个人账户的钱能给父母用吗", "怎么解除绑定",
              "共济额度有上限吗", "断缴了还能用家庭共济吗", "跨省的亲属可以绑定吗"]
 MAX_IN_FLIGHT = 256
+APP = "gongji_bench"  # the replicas' PostgreSQL backends are found by this name
 UPDATES = UpdateFactory(1_000_000)  # one id sequence for the whole run: ids are never reused
 
 
@@ -163,14 +166,40 @@ async def open_loop_settle(load: Load, replicas: list[Replica], users: list[int]
     return time.perf_counter() - started, total * 2
 
 
-def phase(name: str, fake_url: str, coro_factory, unit: str = "updates") -> dict[str, float]:  # type: ignore[no-untyped-def]
+def backend_pids(admin: Engine) -> list[int]:
+    """The PostgreSQL backend processes serving the replicas."""
+    with admin.connect() as conn:
+        return list(conn.scalars(text("SELECT pid FROM pg_stat_activity WHERE application_name = :a"),
+                                 {"a": APP}))
+
+
+def phase(name: str, env: dict[str, Any], coro_factory, unit: str = "updates",  # type: ignore[no-untyped-def]
+          ) -> dict[str, float]:
+    """Run one load phase; print throughput, latency and the CPU each party used per update."""
+    groups = {"replicas": lambda: [r.process.pid for r in env["replicas"] if r.process],
+              "PostgreSQL": env["pg_pids"],
+              "fake Bot API": lambda: [env["fake_pid"]], "load generator": lambda: [os.getpid()]}
+    before = {k: cpu_by_pid(pids()) for k, pids in groups.items()}
+    busy_before = machine_busy_seconds()
+
     async def run() -> dict[str, float]:
         limits = httpx.Limits(max_connections=MAX_IN_FLIGHT, max_keepalive_connections=64)
         async with httpx.AsyncClient(timeout=60, limits=limits) as client:
-            load = Load(client, fake_url)
+            load = Load(client, env["fake_url"])
             elapsed, done = await coro_factory(load)
-            return summary(name, load, elapsed, done, unit)
-    return asyncio.run(run())
+            out = summary(name, load, elapsed, done, unit)
+            out["updates"] = len(load.latencies)
+            return out
+
+    out = asyncio.run(run())
+    n = max(out["updates"], 1)
+    used = {k: cpu_used(before[k], cpu_by_pid(pids())) * 1000 / n for k, pids in groups.items()}
+    used["everything else"] = (machine_busy_seconds() - busy_before) * 1000 / n - sum(used.values())
+    out["replica_cpu_ms"] = used["replicas"]
+    out["pg_cpu_ms"] = used["PostgreSQL"]
+    print(" " * 40 + "CPU ms/update: " + ", ".join(f"{k} {v:.1f}" for k, v in used.items()),
+          flush=True)
+    return out
 
 
 class _Rebased(HTTPXRequest):
@@ -238,7 +267,7 @@ def main() -> int:
         engine.dispose()
         command = ("-m", "bot", "run") if args.as_shipped else (
             str(Path(__file__).resolve()), "--serve-replica")
-        replicas = start_replicas(tmp, url, fake_base, [free_port(), free_port()],
+        replicas = start_replicas(tmp, f"{url}&application_name={APP}", fake_base, [free_port(), free_port()],
                                   command=command)
         users = [m.user_id for fam in families for m in fam.relatives]
         groups = [[m.user_id for fam in families[w::args.workers] for m in fam.relatives]
@@ -247,20 +276,27 @@ def main() -> int:
               f"families; {os.cpu_count()} cores shared by PostgreSQL, 2 replicas, the fake "
               "Bot API and this load generator\n", flush=True)
         both, one = replicas, replicas[:1]
-        phase("warm-up", fake_url, lambda ld: open_loop_faq(ld, both, users, 50, 2))
-        faq2 = phase(f"FAQ @ {args.rate:.0f}/s, two replicas", fake_url,
+        env = {"replicas": replicas, "fake_pid": fake.pid, "fake_url": fake_url,
+               "pg_pids": lambda: backend_pids(admin)}
+        phase("warm-up", env, lambda ld: open_loop_faq(ld, both, users, 50, 2))
+        faq2 = phase(f"FAQ @ {args.rate:.0f}/s, two replicas", env,
                      lambda ld: open_loop_faq(ld, both, users, args.rate, args.seconds))
-        faq1 = phase(f"FAQ @ {args.rate:.0f}/s, one replica", fake_url,
+        faq1 = phase(f"FAQ @ {args.rate:.0f}/s, one replica", env,
                      lambda ld: open_loop_faq(ld, one, users, args.rate, args.seconds))
-        s2 = phase("settlements max, two replicas", fake_url,
+        s2 = phase("settlements max, two replicas", env,
                    lambda ld: closed_loop_settle(ld, both, groups, args.settle_seconds), "settlements")
-        s1 = phase("settlements max, one replica", fake_url,
+        s1 = phase("settlements max, one replica", env,
                    lambda ld: closed_loop_settle(ld, one, groups, args.settle_seconds), "settlements")
-        mix = phase(f"settlements @ {args.rate:.0f} updates/s, two", fake_url,
+        mix = phase(f"settlements @ {args.rate:.0f} updates/s, two", env,
                     lambda ld: open_loop_settle(ld, both, users, args.rate, args.seconds))
         print(f"\nsettlement throughput, two replicas / one: {s2['rate'] / max(s1['rate'], 1e-9):.2f}x"
-              f"   (FAQ p99 two/one: {faq2['p99']:.1f} / {faq1['p99']:.1f} ms;"
-              f" settlements @ {args.rate:.0f}/s p99 {mix['p99']:.1f} ms)")
+              f" (measured here, {os.cpu_count()} cores shared by everything)")
+        for label, res, per in (("FAQ", faq2, 1), ("settlements", s2, 2)):
+            one_core = 1000 / max(res["replica_cpu_ms"] * per, 1e-9)
+            pg_cap = 1000 * (os.cpu_count() or 1) / max(res["pg_cpu_ms"] * per, 1e-9)
+            print(f"estimate with a core per replica, {label}: ~{one_core:.0f}/s per replica,"
+                  f" ~{min(2 * one_core, pg_cap):.0f}/s for two (PostgreSQL alone on these "
+                  f"{os.cpu_count()} cores caps it at ~{pg_cap:.0f}/s)")
         done = subprocess.run([sys.executable, "-m", "bot", "audit", "--db", url], cwd=ROOT,
                               capture_output=True, text=True, timeout=120)
         print(f"audit after the run: exit {done.returncode} {done.stdout.strip()[:200]}")

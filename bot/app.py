@@ -7,6 +7,7 @@ and disposed in ``post_shutdown``; the console and the tests call :func:`start` 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -32,7 +33,7 @@ from rules.clock import Clock, SystemClock
 log = logging.getLogger(__name__)
 
 USER_COMMANDS = [
-    ("start", "开始 / 验证身份"), ("help", "使用说明"), ("me", "我的身份"),
+    ("start", "开始 / 验证身份"), ("help", "使用说明"), ("me", "我的身份"), ("unlink", "解除本账号关联"),
     ("balance", "个人账户余额"), ("open", "开通家庭共济（承诺书）"),
     ("bind", "绑定亲属：身份证号 姓名 关系"), ("unbind", "解除绑定"),
     ("limit", "设置亲属使用限额"), ("order", "设置扣款顺序"), ("family", "我的共济家庭"),
@@ -94,7 +95,9 @@ def create_services(settings: Settings, clock: Clock) -> Services:
     from rules.service import FamilyService
 
     db = settings.database
-    engine = make_engine(db.url, pool_size=db.pool_size, max_overflow=db.max_overflow)
+    # hide_parameters: SQL errors in logs never carry names, phones or ID numbers
+    engine = make_engine(db.url, pool_size=db.pool_size, max_overflow=db.max_overflow,
+                         hide_parameters=True)
     if is_sqlite(engine):
         create_schema(engine)
     policies = Policies.load()
@@ -112,8 +115,6 @@ def create_services(settings: Settings, clock: Clock) -> Services:
 
 async def start(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
     """post_init: create the services, then publish the command menus."""
-    import asyncio
-
     data: BotData = app.bot_data
     if data.services is None:
         assert data.settings is not None and data.clock is not None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from sqlalchemy import select
 from telegram import Update
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
@@ -63,11 +64,12 @@ def _asker(svc: Services, update: Update) -> Asker | None:
     return svc.askers.get(user.id, lambda uid: lookup_asker(svc, uid)) if user else None
 
 
-def work_out(svc: Services, asker: Asker | None, question: str) -> tuple[Any, str | None]:
+def work_out(svc: Services, asker: Asker | None, question: str, *, personal: bool
+             ) -> tuple[Any, str | None]:
     """All the blocking work for one question, in one worker-thread hop."""
     answer = svc.answers.ask(svc.matcher, question, asker.region if asker else None)
     note = None
-    if answer.kind == "answer" and answer.entry is not None:
+    if answer.kind == "answer" and answer.entry is not None and personal:
         note = personal_note(svc, answer.entry, asker)
     elif answer.kind == "fallback" and question:
         best = answer.entry.id if answer.entry is not None else None
@@ -82,18 +84,19 @@ def cached(svc: Services, update: Update, question: str) -> tuple[Any, str | Non
     answer = svc.answers.peek(question, asker.region if asker else None) if known else None
     if answer is None or answer.kind == "fallback" or answer.entry is None:
         return None
-    if asker is not None and personal_note_applies(answer.entry):
+    if asker is not None and is_private(update) and personal_note_applies(answer.entry):
         return None
     return answer, None
 
 
 async def answer_question(update: Update, context: Context, question: str) -> None:
-    """Answer ``question`` from the knowledge base, personalised when the asker is linked."""
+    """Answer ``question`` from the knowledge base; personal notes only in a private chat."""
     svc = services(context)
     question = tidy(question)
     result = cached(svc, update, question)
     if result is None:
-        result = await call(lambda: work_out(svc, _asker(svc, update), question))
+        personal = is_private(update)
+        result = await call(lambda: work_out(svc, _asker(svc, update), question, personal=personal))
     answer, note = result
     svc.counters[answer.kind] += 1
     if answer.kind == "answer" and answer.entry is not None:
@@ -161,7 +164,9 @@ async def show_entry(update: Update, context: Context, entry_id: str) -> None:
     if entry is None:
         await reply(update, context, "没有找到这条问答，可能已更新。请直接发送您的问题。")
         return
-    note = await call(lambda: personal_note(svc, entry, _asker(svc, update)))
+    note = None
+    if is_private(update) and personal_note_applies(entry):
+        note = await call(lambda: personal_note(svc, entry, _asker(svc, update)))
     text = f"问：{entry.question}\n{entry.answer.strip()}" + (f"\n\n{note}" if note else "")
     await reply(update, context, text, entry_buttons(entry, svc.kb))
 
@@ -192,8 +197,8 @@ async def button(update: Update, context: Context) -> None:
     if kind == "fb":
         entry_id, _, flag = rest.rpartition(":")
         helpful = flag == "1"
-        await call(store_feedback, services(context), query.from_user.id, entry_id[:64], helpful)
-        await query.answer(THANKS[helpful])
+        stored = await call(store_feedback, services(context), query.from_user.id, entry_id, helpful)
+        await query.answer(THANKS[helpful] if stored else "这条问答已更新，请重新提问。")
         return
     await query.answer()
     if kind == "why":
@@ -202,10 +207,18 @@ async def button(update: Update, context: Context) -> None:
         await show_entry(update, context, rest)
 
 
-def store_feedback(svc: Services, user_id: int, entry_id: str, helpful: bool) -> None:
-    """One 👍/👎 per press."""
+def store_feedback(svc: Services, user_id: int, entry_id: str, helpful: bool) -> bool:
+    """One vote per user and entry (pressing the other button changes it); False if no such entry."""
+    if _entry(svc.kb, entry_id) is None:
+        return False
     with svc.sessions.begin() as s:
-        s.add(Feedback(user_id=user_id, entry_id=entry_id, helpful=helpful, at=svc.clock.now()))
+        vote = s.scalars(select(Feedback).where(Feedback.user_id == user_id,
+                                                Feedback.entry_id == entry_id)).first()
+        if vote is None:
+            s.add(Feedback(user_id=user_id, entry_id=entry_id, helpful=helpful, at=svc.clock.now()))
+        else:
+            vote.helpful, vote.at = helpful, svc.clock.now()
+    return True
 
 
 async def other_message(update: Update, context: Context) -> None:

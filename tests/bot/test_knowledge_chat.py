@@ -23,10 +23,25 @@ def test_feedback_is_stored(harness):
     harness.send("东营最多能绑几个")
     sent = harness.send(":tap 👍")
     assert sent[0].text.startswith("谢谢反馈")
-    harness.send(":tap 👎")
     with harness.services.sessions() as s:
-        rows = s.execute(select(Feedback.entry_id, Feedback.helpful)).all()
-    assert rows == [("binding_max_dongying", True), ("binding_max_dongying", False)]
+        assert s.execute(select(Feedback.entry_id, Feedback.helpful)).all() == [
+            ("binding_max_dongying", True)]
+    harness.send(":tap 👎")  # changing one's mind replaces the vote
+    harness.send(":as 500002")
+    harness.send("东营最多能绑几个")
+    harness.send(":tap 👍")
+    with harness.services.sessions() as s:
+        rows = s.execute(select(Feedback.user_id, Feedback.helpful).order_by(Feedback.id)).all()
+    assert rows == [(100001, False), (500002, True)]
+
+
+def test_feedback_on_an_unknown_entry_is_not_stored(harness):
+    from bot.loopback import Button, Sent
+
+    fake = Sent(100001, 1, "旧消息", [[Button("👍", "fb:no_such_entry:1")]])
+    harness.loop.run_until_complete(harness.console._press(fake, "fb:no_such_entry:1"))
+    with harness.services.sessions() as s:
+        assert s.scalar(select(func.count()).select_from(Feedback)) == 0
 
 
 def test_related_button_opens_that_entry(console_run):
@@ -105,8 +120,9 @@ def by(name):
 
 
 def test_personalised_answer_in_a_region_without_a_maximum(console_run):
-    turns = console_run(link_script(JINAN, USER) + "最多能绑几个人\n")
-    assert "没有规定绑定人数上限；您已绑定0人" in turns[-1].all_text
+    turns = console_run(link_script(JINAN, USER) + "最多能绑几个人\n:group -3\n/ask 最多能绑几个人\n")
+    assert "没有规定绑定人数上限；您已绑定0人" in turns[-3].all_text
+    assert turns[-1].replies and "您已绑定" not in turns[-1].all_text  # not in front of a group
 
 
 def test_anonymous_askers_get_the_plain_answer(console_run):

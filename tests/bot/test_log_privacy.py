@@ -49,3 +49,21 @@ def test_full_scenario_logs_nothing_personal(harness, caplog, monkeypatch):
     for person in DEMO:
         assert person.id_number not in text and person.phone not in text
     assert any(r.exc_text and "ValueError" in r.exc_text for r in records)  # traceback kept, masked
+
+
+def test_database_errors_do_not_log_their_parameters(harness, caplog):
+    from sqlalchemy import insert
+
+    from bot.state import Link
+
+    caplog.set_level(logging.DEBUG)
+
+    async def clash(update, context):
+        with harness.services.engine.begin() as conn:  # a second link for the same person
+            conn.execute(insert(Link), [{"user_id": 1, "person_id": 1, "linked_at": None},
+                                        {"user_id": 2, "person_id": 1, "linked_at": None}])
+
+    harness.add_command("clash", clash)
+    harness.send("/clash")
+    [error] = [r for r in caplog.records if r.exc_text and "IntegrityError" in r.exc_text]
+    assert "parameters hidden" in error.exc_text

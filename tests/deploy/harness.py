@@ -148,3 +148,40 @@ def start_replicas(tmp: Path, db_url: str, api_base_url: str, ports: Iterable[in
             r.kill()
         raise
     return replicas
+
+
+def cpu_by_pid(pids: Iterable[int]) -> dict[int, float]:
+    """User + system CPU seconds each live process has used so far (Linux /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out = {}
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # gone
+        out[pid] = (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return out
+
+
+def cpu_used(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU seconds used between two snapshots by the processes alive at the second one."""
+    return sum(t - before.get(pid, 0.0) for pid, t in after.items())
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds all cores have spent busy since boot (for "everything else")."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def pids_named(name: str) -> list[int]:
+    """Local processes whose command name is ``name`` (e.g. every PostgreSQL backend)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() == name:
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found

@@ -242,7 +242,7 @@ class LedgerMachine(RuleBasedStateMachine):
     @invariant()
     def ledger_agrees(self) -> None:
         with self.engine.connect() as conn:
-            stored = dict(conn.execute(select(Person.id, Person.balance)).tuples().all())
+            stored = {pid: bal for pid, bal in conn.execute(select(Person.id, Person.balance))}
         assert {n: stored[pid] for n, pid in self.ids.items()} == self.m.balance
         for row_owner in HOUSEHOLDERS:
             rows = self.w.svc.family(self.ids[row_owner]).relatives
