@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections import Counter
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -29,14 +28,11 @@ def loo_report(matcher: Matcher) -> Report:
     for k, doc in enumerate(idx.docs):
         if not doc.positive or doc.text == idx.normalizer.normalize(idx.entries[doc.entry].question):
             continue
-        others = [d.terms for j, d in enumerate(idx.docs)
+        others = [d for j, d in enumerate(idx.docs)
                   if d.entry == doc.entry and d.positive and j != k]
         saved = idx.bags[doc.entry], idx.gram_bags[doc.entry]
-        counts = Counter(t for terms in others for t in terms)
-        idx.bags[doc.entry] = {t: c / len(others) for t, c in counts.items()}
-        counts = Counter(g for d in idx.docs if d.entry == doc.entry and d.positive and d is not doc
-                         for g in d.grams)
-        idx.gram_bags[doc.entry] = {g: c / len(others) for g, c in counts.items()}
+        idx.bags[doc.entry] = idx.bag(others)
+        idx.gram_bags[doc.entry] = idx.bag(others, by_grams=True)
         matcher._hold_out = k
         try:
             answer = matcher.ask(doc.text)

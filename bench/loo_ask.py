@@ -1,5 +1,5 @@
 """Leave-one-phrasing-out quality on the KB itself: each phrasing is asked with that phrasing
-(and its terms in its entry's vocabulary) taken out of the index, so the matcher must find its
+(and its terms and bigrams in its entry's vocabulary) taken out of the index, so the matcher must find its
 entry from the other phrasings. Harsher than the eval set; used to place the score calibration.
 
     .venv/bin/python bench/loo_ask.py
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import statistics
 import sys
-from collections import Counter
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -27,16 +26,16 @@ def main() -> None:
     for k, doc in enumerate(idx.docs):
         if not doc.positive:
             continue
-        others = [d.terms for j, d in enumerate(idx.docs)
+        others = [d for j, d in enumerate(idx.docs)
                   if d.entry == doc.entry and d.positive and j != k]
-        saved = idx.bags[doc.entry]
-        counts = Counter(t for terms in others for t in terms)
-        idx.bags[doc.entry] = {t: c / len(others) for t, c in counts.items()}
+        saved = idx.bags[doc.entry], idx.gram_bags[doc.entry]
+        idx.bags[doc.entry] = idx.bag(others)
+        idx.gram_bags[doc.entry] = idx.bag(others, by_grams=True)
         matcher._hold_out = k
         ranked = [s.entry.id for s in matcher.rank(doc.text)[:3]]
         scores = matcher.rank(doc.text)[:1]
         matcher._hold_out = -1
-        idx.bags[doc.entry] = saved
+        idx.bags[doc.entry], idx.gram_bags[doc.entry] = saved
         want = idx.entries[doc.entry].id
         total += 1
         top1 += ranked[:1] == [want]

@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import text
 from telegram import Update
+from telegram.error import InvalidToken, NetworkError
 from telegram.ext import Application
 
 from bot.logs import setup_logging
@@ -47,7 +48,8 @@ def _fail(message: str) -> int:
 
 
 def run_bot(settings: Settings) -> int:
-    """Run until SIGTERM/SIGINT; 2 on a configuration problem (with a message, no traceback)."""
+    """Run until SIGTERM/SIGINT (then 0); 2 on a configuration problem and 1 when the Bot API
+    cannot be reached — each with a message, never a traceback."""
     token = os.environ.get(TOKEN_ENV, "").strip()
     if not token:
         return _fail(f"缺少机器人令牌：请设置环境变量 {TOKEN_ENV}。"
@@ -60,14 +62,29 @@ def run_bot(settings: Settings) -> int:
                      f"{hook.secret_token_env}: 1-256 characters of A-Z a-z 0-9 _ -)")
     setup_logging(settings.logging.level, token)
     application = build(settings)
-    if settings.telegram.mode == "webhook":
-        asyncio.run(serve_webhook(application, hook, secret))
-    else:
-        log.info("long polling %s", "a custom Bot API server" if os.environ.get(BASE_URL_ENV)
-                 else "Telegram")
-        application.run_polling(allowed_updates=Update.ALL_TYPES,
-                                stop_signals=(signal.SIGINT, signal.SIGTERM))
+    try:
+        if settings.telegram.mode == "webhook":
+            asyncio.run(serve_webhook(application, hook, secret))
+        else:
+            log.info("long polling %s", "a custom Bot API server"
+                     if os.environ.get(BASE_URL_ENV) else "Telegram")
+            asyncio.run(_check_bot_api(application))  # a clear message instead of PTB's trace
+            application.run_polling(allowed_updates=Update.ALL_TYPES,
+                                    stop_signals=(signal.SIGINT, signal.SIGTERM))
+    except InvalidToken:
+        return _fail("Bot API 拒绝了这个令牌：请检查 TELEGRAM_BOT_TOKEN。"
+                     " (the Bot API rejected the token: check TELEGRAM_BOT_TOKEN)")
+    except NetworkError as exc:
+        print(f"无法连接 Bot API 服务器：{type(exc).__name__}。请检查网络或 {BASE_URL_ENV}。"
+              f" (cannot reach the Bot API server)", file=sys.stderr)
+        return 1
     return 0
+
+
+async def _check_bot_api(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
+    """getMe once: raises InvalidToken / NetworkError before polling starts."""
+    async with application.bot:
+        await application.bot.get_me()
 
 
 def build(settings: Settings) -> Application[Any, Any, Any, Any, Any, Any]:

@@ -28,6 +28,7 @@ ANSWER_DF = True
 GENERIC_FACTOR = 0.25       # weight of a generic word relative to its inverse frequency
 SOFT_FACTOR = 0.35          # weight of an incidental word (matching.yaml: soft)
 VOCAB_FREQ = 5_000          # frequency of a canonical synonym jieba does not know
+BAG_GAIN = 5.0              # a term in a fifth of an entry's phrasings counts fully
 UNKNOWN_WEIGHT = 0.9        # a word the KB never uses: probably off-topic content
 _LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -227,15 +228,19 @@ class Index:
         return {g: math.log(1 + n / c) / top for g, c in df.items()}
 
     def _bags(self, docs: Sequence[Doc], by_grams: bool = False) -> list[dict[str, float]]:
-        """Per entry: each term (or bigram) → the share of the entry's phrasings that use it."""
-        counts: list[Counter[str]] = [Counter() for _ in self.entries]
-        sizes = [0] * len(self.entries)
+        per_entry: list[list[Doc]] = [[] for _ in self.entries]
         for d in docs:
             if d.positive:
-                counts[d.entry].update(d.grams if by_grams else d.terms)
-                sizes[d.entry] += 1
-        return [{t: c / max(sizes[i], 1) for t, c in counts[i].items()}
-                for i in range(len(self.entries))]
+                per_entry[d.entry].append(d)
+        return [self.bag(ds, by_grams) for ds in per_entry]
+
+    @staticmethod
+    def bag(docs: Sequence[Doc], by_grams: bool = False) -> dict[str, float]:
+        """An entry's vocabulary: each term (or bigram) → its credit, the share of the entry's
+        phrasings that use it times ``BAG_GAIN``, at most 1."""
+        counts = Counter(t for d in docs for t in (d.grams if by_grams else d.terms))
+        size = max(len(docs), 1)
+        return {t: min(1.0, BAG_GAIN * c / size) for t, c in counts.items()}
 
     def _entry_intents(self, texts: Sequence[str]) -> Mapping[str, str]:
         """Per intent group, the label most of the entry's texts carry (if at least half)."""

@@ -39,7 +39,7 @@ from knowledge.smalltalk import SmallTalk, Texts
 Kind = Literal["answer", "suggest", "fallback", "smalltalk"]
 
 MAX_CHARS = 300          # longer messages are matched on their start only
-CHEAP_K = 60             # texts kept by the cheap stage
+CHEAP_K = 40             # texts kept by the cheap stage
 CHEAP_TERMS = 8          # the question's most telling terms looked up in the term stage
 MAX_ENTRIES = 12         # candidate entries (by best phrasing) that get a full score
 MAX_POSTING = 60         # a term in more texts than this (or 4 % of them) is not looked up
@@ -50,8 +50,6 @@ TERM_SHARE = 0.3         # term overlap vs character similarity in a phrasing's 
 BAG_SHARE = 0.5          # entry vocabulary coverage vs best phrasing in an entry's score
 ANSWER_SHARE = 0.1       # how much of the question the entry's answer text covers
 GRAM_SHARE = 0.15        # how much of the question's character bigrams the entry's phrasings cover
-GRAM_ANSWER_SHARE = 0.0  # … and its answer text covers
-BAG_GAIN = 5.0           # a term in a fifth of an entry's phrasings counts fully
 CONTENT_MIN = 0.15       # shared non-generic weight below which there is no shared content
 NO_CONTENT_FACTOR = 0.25
 FOREIGN_FACTOR = 0.4      # the question names another scheme or service the entry never mentions
@@ -113,7 +111,14 @@ class Matcher:
         self.max_suggestions = int(max_suggestions)
         self.smalltalk = SmallTalk.load()
         self.texts = Texts.load(hotline)
-        self._choices = [d.text for d in self.index.docs]
+        # the character stage scans each distinct phrasing text once; not: phrasings are found
+        # by exact text (a question near one is handled by the not: check on the top entries)
+        by_text: dict[str, list[int]] = {}
+        self._not_by_text: dict[str, list[int]] = {}
+        for k, d in enumerate(self.index.docs):
+            (by_text if d.positive else self._not_by_text).setdefault(d.text, []).append(k)
+        self._choices = list(by_text)
+        self._choice_docs = list(by_text.values())
         self._hold_out = -1       # a doc index to ignore: leave-one-phrasing-out evaluation
 
     # -- public ---------------------------------------------------------------------------
@@ -176,8 +181,9 @@ class Matcher:
         return _Query(text, weights, total, intents, regions, bool(named), gw, sum(gw.values()),
                       foreign)
 
-    def _similarity(self, q: _Query, doc: Doc) -> tuple[float, float]:
-        """(similarity 0–1, shared non-generic weight)."""
+    def _similarity(self, q: _Query, doc: Doc, chars: float | None = None
+                    ) -> tuple[float, float]:
+        """(similarity 0–1, shared non-generic weight); ``chars``: fuzz.ratio if known."""
         shared = 0.0
         content = 0.0
         generic = self.index.generic
@@ -190,18 +196,20 @@ class Matcher:
         if shared > 0 and doc.weight > 0:
             cq, cd = shared / q.total, shared / doc.weight
             term_f1 = (1 + BETA2) * cq * cd / (BETA2 * cq + cd)
-        chars = fuzz.ratio(q.text, doc.text) / 100.0
-        return TERM_SHARE * term_f1 + (1 - TERM_SHARE) * chars, content
+        if chars is None:
+            chars = fuzz.ratio(q.text, doc.text)
+        return TERM_SHARE * term_f1 + (1 - TERM_SHARE) * chars / 100.0, content
 
-    def _candidates(self, q: _Query, full: bool) -> list[int]:
+    def _candidates(self, q: _Query, full: bool) -> list[tuple[int, float | None]]:
+        """Texts worth a fine score, with their character similarity when already known."""
         if full:
-            return list(range(len(self.index.docs)))
+            return [(k, None) for k in range(len(self.index.docs))]
         if len(self._choices) <= RAPIDFUZZ_MAX:
             # Character stage (C speed at this size). Measured better than the term stage as a
             # first filter: a candidate must also look like the question.
             hits = process.extract(q.text, self._choices, scorer=fuzz.ratio, limit=CHEAP_K)
-            return [k for _, _, k in hits]
-        return self._term_candidates(q)
+            return [(k, score) for _, score, i in hits for k in self._choice_docs[i]]
+        return [(k, None) for k in self._term_candidates(q)]
 
     def _term_candidates(self, q: _Query) -> list[int]:
         """Large KBs: texts sharing the question's most telling terms, by shared weight. A term
@@ -265,18 +273,17 @@ class Matcher:
         """Per candidate entry: (similarity of its best phrasing, shared content weight)."""
         docs = self.index.docs
         best: dict[int, tuple[float, float]] = {}
-        for k in self._candidates(q, full):
+        for k, chars in self._candidates(q, full):
             if k == self._hold_out:
                 continue
             doc = docs[k]
             if doc.positive:
-                sim = self._similarity(q, doc)
+                sim = self._similarity(q, doc, chars)
                 if sim > best.get(doc.entry, (-1.0, 0.0)):
                     best[doc.entry] = sim
             else:
                 best.setdefault(doc.entry, (0.0, 0.0))
-                if doc.text == q.text:
-                    q.refused.add(doc.entry)
+        q.refused.update(docs[k].entry for k in self._not_by_text.get(q.text, ()))
         return best
 
     def _closer_to_not(self, q: _Query, entry: int, sim: float) -> bool:
@@ -309,26 +316,18 @@ class Matcher:
         generic = idx.generic
         covered = bag_content = answered = 0.0
         for term, w in q.weights.items():
-            share = bag.get(term)
-            if share is not None:
-                covered += w * min(1.0, BAG_GAIN * share)
+            credit = bag.get(term)
+            if credit is not None:
+                covered += w * credit
                 if term not in generic:
                     bag_content += w
             if term in answer_terms:
                 answered += w
         gram_bag = idx.gram_bags[entry]
-        answer_grams = idx.answer_grams[entry]
-        gram_cov = gram_ans = 0.0
-        for g, w in q.grams.items():
-            share = gram_bag.get(g)
-            if share is not None:
-                gram_cov += w * min(1.0, BAG_GAIN * share)
-            if g in answer_grams:
-                gram_ans += w
-        gt = q.gram_total or 1.0
-        score = 100.0 * ((1 - BAG_SHARE - ANSWER_SHARE - GRAM_SHARE - GRAM_ANSWER_SHARE) * sim
-                         + BAG_SHARE * covered / q.total + ANSWER_SHARE * answered / q.total
-                         + GRAM_SHARE * gram_cov / gt + GRAM_ANSWER_SHARE * gram_ans / gt)
+        grams_covered = sum([w * gram_bag[g] for g, w in q.grams.items() if g in gram_bag])
+        score = 100.0 * ((1 - BAG_SHARE - ANSWER_SHARE - GRAM_SHARE) * sim
+                         + (BAG_SHARE * covered + ANSWER_SHARE * answered) / q.total
+                         + GRAM_SHARE * grams_covered / (q.gram_total or 1.0))
         if max(content, bag_content) < CONTENT_MIN:
             score *= NO_CONTENT_FACTOR
         if q.foreign and not q.foreign <= idx.entry_foreign[entry]:

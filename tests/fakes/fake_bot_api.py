@@ -76,7 +76,8 @@ class _Server(ThreadingHTTPServer):
 class FakeBotApi:
     """The fake server; thread-safe; ``base_url`` is what ``TELEGRAM_API_BASE_URL`` takes."""
 
-    def __init__(self) -> None:
+    def __init__(self, token: str | None = None) -> None:
+        self.token = token  # when set, any other token gets 401 Unauthorized
         self._state = _State()
         self._cond = threading.Condition()
         self._server: _Server | None = None
@@ -276,6 +277,9 @@ class _Handler(BaseHTTPRequestHandler):
         parts = path.strip("/").split("/")
         if len(parts) != 2 or not parts[0].startswith("bot"):
             return self._reply(404, {"ok": False, "error_code": 404, "description": "Not Found"})
+        if self.api.token is not None and parts[0] != f"bot{self.api.token}":
+            return self._reply(401, {"ok": False, "error_code": 401,
+                                     "description": "Unauthorized"})
         params: dict[str, Any] = dict(parse_qsl(query))
         ctype = self.headers.get("Content-Type", "")
         if body and "json" in ctype:
