@@ -1,20 +1,17 @@
 """Load on real webhook replicas: updates/s and p50/p99 latency, two replicas vs one.
 
     .venv/bin/python bench/bench_load.py [--db URL] [--rate 200] [--seconds 8]
-                                         [--workers 16] [--settle-seconds 8]
+                                         [--workers 16] [--settle-seconds 8] [--as-shipped]
 
-Everything runs on 127.0.0.1: a fresh PostgreSQL schema (``--db``, default
-``$TEST_DATABASE_URL``), the fake Bot API in its own process, and two ``python -m bot run``
-replicas in webhook mode. A latency is the time from POSTing an update to its HTTP response,
-which comes after the update was fully processed (inline) — replies sent to the Bot API and
-the database committed. Every phase is bounded in count and time.
-
-Phases:
-- FAQ, open loop at ``--rate`` updates/s for ``--seconds`` across both replicas, then on one;
-- settlements, closed loop with ``--workers`` concurrent users for ``--settle-seconds``: each
-  settlement is two updates, ``/settle 1`` (preview + stored confirmation) and the 确认 press
-  (the keyed settlement), pressed on the other replica; settlements/s across both, then one;
-- settlements, open loop at ``--rate`` updates/s across both replicas.
+All on 127.0.0.1: a fresh PostgreSQL schema (``--db``, default ``$TEST_DATABASE_URL``), the fake
+Bot API in its own process and two webhook replicas. A latency runs from POSTing an update to
+its response, which comes after the update was fully processed (replies sent, database
+committed). Phases, each bounded in count and time: FAQ open loop at ``--rate``/s on two
+replicas, then one; settlements closed loop (``--workers`` users; ``/settle 1`` then the 确认
+press on the other replica) on two, then one; settlements open loop at ``--rate`` updates/s.
+Replicas are ``python -m bot run`` minus PTB's AIORateLimiter (30 messages/s per replica would
+otherwise be the only thing measured); ``--as-shipped`` keeps it. CPU per update is read from
+/proc for each party, so the figures say where the time goes on a shared machine.
 """
 
 from __future__ import annotations
@@ -39,17 +36,22 @@ from telegram.request import HTTPXRequest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bot.runtime import BASE_URL_ENV, DEFAULT_BASE_URL  # noqa: E402
-from bot.webhook import SECRET_HEADER  # noqa: E402
-from rules.db import make_engine  # noqa: E402
-from rules.migrate import upgrade  # noqa: E402
-from rules.schema import Base  # noqa: E402
-from tests.deploy.conftest import free_port  # noqa: E402
-from tests.deploy.family import Family, bind_directly, seed_families  # noqa: E402
-from tests.deploy.harness import (  # noqa: E402
-    SECRET, Replica, cpu_by_pid, cpu_used, machine_busy_seconds, start_replicas,
+from bot.runtime import BASE_URL_ENV, DEFAULT_BASE_URL
+from bot.webhook import SECRET_HEADER
+from rules.db import make_engine
+from rules.migrate import upgrade
+from rules.schema import Base
+from tests.deploy.conftest import free_port
+from tests.deploy.family import bind_directly, seed_families
+from tests.deploy.harness import (
+    SECRET,
+    Replica,
+    cpu_by_pid,
+    cpu_used,
+    machine_busy_seconds,
+    start_replicas,
 )
-from tests.fakes.updates import UpdateFactory  # noqa: E402
+from tests.fakes.updates import UpdateFactory
 
 QUESTIONS = ["家庭共济可以绑定哪些亲属？", "个人账户的钱能给父母用吗", "怎么解除绑定",
              "共济额度有上限吗", "断缴了还能用家庭共济吗", "跨省的亲属可以绑定吗"]
@@ -91,35 +93,35 @@ class Load:
         return await self.post(press_on, self.updates.press(user_id, found[0], found[1]))
 
 
-def summary(name: str, load: Load, elapsed: float, done: int, unit: str = "updates") -> dict[str, float]:
-    lat = sorted(load.latencies) or [0.0]
-    p50 = statistics.median(lat)
-    p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))]
-    rate = done / elapsed if elapsed else 0.0
-    print(f"{name:<38} {rate:8.1f} {unit}/s   p50 {p50:6.1f} ms   p99 {p99:7.1f} ms   "
-          f"n={done} failures={load.failures}", flush=True)
-    return {"rate": rate, "p50": p50, "p99": p99}
+async def open_loop(jobs: list[Any], rate: float) -> float:
+    """Start job ``i`` at ``i / rate`` seconds whatever the earlier ones are doing (at most
+    MAX_IN_FLIGHT at once); the elapsed time once every job has finished (bounded)."""
+    gate = asyncio.Semaphore(MAX_IN_FLIGHT)
+    started = time.perf_counter()
+
+    async def gated(job: Any) -> None:
+        async with gate:
+            await job()
+
+    tasks = []
+    for i, job in enumerate(jobs):
+        delay = started + i / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(gated(job)))
+    await asyncio.wait_for(asyncio.gather(*tasks), timeout=len(jobs) / rate + 120)
+    return time.perf_counter() - started
 
 
 async def open_loop_faq(load: Load, replicas: list[Replica], users: list[int], rate: float,
                         seconds: float) -> tuple[float, int]:
+    """``rate`` questions/s spread over the replicas."""
+    def job(i: int) -> Any:
+        update = load.updates.text(users[i % len(users)], QUESTIONS[i % len(QUESTIONS)])
+        return lambda: load.post(replicas[i % len(replicas)], update)
+
     total = int(rate * seconds)
-    gate = asyncio.Semaphore(MAX_IN_FLIGHT)
-    started = time.perf_counter()
-
-    async def one(i: int) -> None:
-        async with gate:
-            await load.post(replicas[i % len(replicas)],
-                            load.updates.text(users[i % len(users)], QUESTIONS[i % len(QUESTIONS)]))
-
-    tasks = []
-    for i in range(total):
-        delay = started + i / rate - time.perf_counter()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(one(i)))
-    await asyncio.wait_for(asyncio.gather(*tasks), timeout=seconds + 120)
-    return time.perf_counter() - started, total
+    return await open_loop([job(i) for i in range(total)], rate), total
 
 
 async def closed_loop_settle(load: Load, replicas: list[Replica], groups: list[list[int]],
@@ -145,35 +147,28 @@ async def closed_loop_settle(load: Load, replicas: list[Replica], groups: list[l
 
 async def open_loop_settle(load: Load, replicas: list[Replica], users: list[int], rate: float,
                            seconds: float) -> tuple[float, int]:
-    """``rate`` updates/s = rate/2 settlements/s, users round-robin (each at most one at once)."""
-    per_second = rate / 2
-    total = int(per_second * seconds)
+    """``rate`` updates/s = rate/2 settlements/s; a user has at most one settlement at once."""
     locks = {u: asyncio.Lock() for u in users}
-    started = time.perf_counter()
 
-    async def one(i: int) -> None:
-        user = users[i % len(users)]
-        async with locks[user]:
-            await load.settle_once(replicas[i % 2], replicas[(i + 1) % len(replicas)], user)
+    def job(i: int) -> Any:
+        async def settle() -> None:
+            user = users[i % len(users)]
+            async with locks[user]:
+                await load.settle_once(replicas[i % 2], replicas[(i + 1) % len(replicas)], user)
+        return settle
 
-    tasks = []
-    for i in range(total):
-        delay = started + i / per_second - time.perf_counter()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(one(i)))
-    await asyncio.wait_for(asyncio.gather(*tasks), timeout=seconds + 120)
-    return time.perf_counter() - started, total * 2
+    total = int(rate / 2 * seconds)
+    return await open_loop([job(i) for i in range(total)], rate / 2), total * 2
 
 
 def backend_pids(admin: Engine) -> list[int]:
     """The PostgreSQL backend processes serving the replicas."""
     with admin.connect() as conn:
-        return list(conn.scalars(text("SELECT pid FROM pg_stat_activity WHERE application_name = :a"),
-                                 {"a": APP}))
+        return list(conn.scalars(
+            text("SELECT pid FROM pg_stat_activity WHERE application_name = :a"), {"a": APP}))
 
 
-def phase(name: str, env: dict[str, Any], coro_factory, unit: str = "updates",  # type: ignore[no-untyped-def]
+def phase(name: str, env: dict[str, Any], coro_factory: Any, unit: str = "updates",
           ) -> dict[str, float]:
     """Run one load phase; print throughput, latency and the CPU each party used per update."""
     groups = {"replicas": lambda: [r.process.pid for r in env["replicas"] if r.process],
@@ -182,23 +177,23 @@ def phase(name: str, env: dict[str, Any], coro_factory, unit: str = "updates",  
     before = {k: cpu_by_pid(pids()) for k, pids in groups.items()}
     busy_before = machine_busy_seconds()
 
-    async def run() -> dict[str, float]:
+    async def run() -> tuple[Load, float, int]:
         limits = httpx.Limits(max_connections=MAX_IN_FLIGHT, max_keepalive_connections=64)
         async with httpx.AsyncClient(timeout=60, limits=limits) as client:
             load = Load(client, env["fake_url"])
-            elapsed, done = await coro_factory(load)
-            out = summary(name, load, elapsed, done, unit)
-            out["updates"] = len(load.latencies)
-            return out
+            return (load, *await coro_factory(load))
 
-    out = asyncio.run(run())
-    n = max(out["updates"], 1)
+    load, elapsed, done = asyncio.run(run())
+    lat = sorted(load.latencies) or [0.0]
+    out = {"rate": done / elapsed, "p50": statistics.median(lat),
+           "p99": lat[min(len(lat) - 1, int(len(lat) * 0.99))]}
+    n = max(len(load.latencies), 1)
     used = {k: cpu_used(before[k], cpu_by_pid(pids())) * 1000 / n for k, pids in groups.items()}
     used["everything else"] = (machine_busy_seconds() - busy_before) * 1000 / n - sum(used.values())
-    out["replica_cpu_ms"] = used["replicas"]
-    out["pg_cpu_ms"] = used["PostgreSQL"]
-    print(" " * 40 + "CPU ms/update: " + ", ".join(f"{k} {v:.1f}" for k, v in used.items()),
-          flush=True)
+    out["replica_cpu_ms"], out["pg_cpu_ms"] = used["replicas"], used["PostgreSQL"]
+    print(f"{name:<38} {out['rate']:8.1f} {unit}/s   p50 {out['p50']:6.1f} ms   p99 "
+          f"{out['p99']:7.1f} ms   n={done} failures={load.failures}\n{'':<40}CPU ms/update: "
+          + ", ".join(f"{k} {v:.1f}" for k, v in used.items()), flush=True)
     return out
 
 
@@ -231,6 +226,61 @@ def serve_replica(config: str) -> int:
     return 0
 
 
+def report(faq2: dict[str, float], s2: dict[str, float], s1: dict[str, float]) -> None:
+    cores = os.cpu_count() or 1
+    print(f"\nsettlement throughput, two replicas / one: {s2['rate'] / max(s1['rate'], 1e-9):.2f}x"
+          f" (measured here: {cores} cores shared by everything)")
+    for label, res, per in (("FAQ", faq2, 1), ("settlements", s2, 2)):
+        one_core = 1000 / max(res["replica_cpu_ms"] * per, 1e-9)
+        pg_cap = 1000 * cores / max(res["pg_cpu_ms"] * per, 1e-9)
+        print(f"estimate with a core per replica, {label}: ~{one_core:.0f}/s per replica, "
+              f"~{min(2 * one_core, pg_cap):.0f}/s for two (PostgreSQL on {cores} cores of its "
+              f"own: ~{pg_cap:.0f}/s)")
+
+
+def run(args: argparse.Namespace, admin: Engine, url: str, tmp: Path,
+        fake: subprocess.Popen[str]) -> None:
+    fake_base = (fake.stdout.readline() if fake.stdout else "").strip()
+    upgrade(url, metadata=Base.metadata)
+    engine = make_engine(url)
+    families = seed_families(engine, tmp, families=2 * args.workers, relatives=4,
+                             householder_yuan=1_000_000)
+    for fam in families:
+        bind_directly(engine, fam)
+    engine.dispose()
+    command = ("-m", "bot", "run") if args.as_shipped else (str(Path(__file__).resolve()),
+                                                            "--serve-replica")
+    replicas = start_replicas(tmp, f"{url}&application_name={APP}", fake_base,
+                              [free_port(), free_port()], command=command)
+    try:
+        users = [m.user_id for fam in families for m in fam.relatives]
+        groups = [[m.user_id for fam in families[w::args.workers] for m in fam.relatives]
+                  for w in range(args.workers)]
+        print(f"{len(users)} linked relatives in {len(families)} families; {os.cpu_count()} "
+              "cores shared by PostgreSQL, the replicas, the fake Bot API and this generator\n")
+        env = {"replicas": replicas, "fake_pid": fake.pid, "fake_url": fake_base.rsplit("/", 1)[0],
+               "pg_pids": lambda: backend_pids(admin)}
+        both, one, rate, secs = replicas, replicas[:1], args.rate, args.seconds
+        phase("warm-up", env, lambda ld: open_loop_faq(ld, both, users, 50, 2))
+        faq2 = phase(f"FAQ @ {rate:.0f}/s, two replicas", env,
+                     lambda ld: open_loop_faq(ld, both, users, rate, secs))
+        phase(f"FAQ @ {rate:.0f}/s, one replica", env,
+              lambda ld: open_loop_faq(ld, one, users, rate, secs))
+        s2 = phase("settlements max, two replicas", env, lambda ld: closed_loop_settle(
+            ld, both, groups, args.settle_seconds), "settlements")
+        s1 = phase("settlements max, one replica", env, lambda ld: closed_loop_settle(
+            ld, one, groups, args.settle_seconds), "settlements")
+        phase(f"settlements @ {rate:.0f} updates/s, two", env,
+              lambda ld: open_loop_settle(ld, both, users, rate, secs))
+        report(faq2, s2, s1)
+        done = subprocess.run([sys.executable, "-m", "bot", "audit", "--db", url], cwd=ROOT,
+                              capture_output=True, text=True, timeout=120, check=False)
+        print(f"audit after the run: exit {done.returncode} {done.stdout.strip()[:200]}")
+    finally:
+        for r in replicas:
+            r.stop()
+
+
 def main() -> int:
     if sys.argv[1:2] == ["--serve-replica"]:
         return serve_replica(sys.argv[3])
@@ -241,7 +291,7 @@ def main() -> int:
     p.add_argument("--workers", type=int, default=16)
     p.add_argument("--settle-seconds", type=float, default=8)
     p.add_argument("--as-shipped", action="store_true",
-                   help="run `python -m bot run` replicas, AIORateLimiter included (30 msg/s each)")
+                   help="`python -m bot run` replicas, AIORateLimiter included (30 msg/s each)")
     args = p.parse_args()
     if not args.db.startswith("postgresql"):
         print("needs PostgreSQL: --db postgresql+psycopg://… or TEST_DATABASE_URL", file=sys.stderr)
@@ -250,59 +300,12 @@ def main() -> int:
     admin = make_engine(args.db)
     with admin.begin() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = f"{args.db}{'&' if '?' in args.db else '?'}options=-csearch_path%3D{schema}"
-    tmp = Path(tempfile.mkdtemp(prefix="gongji-bench-"))
     fake = subprocess.Popen([sys.executable, "-u", "-m", "tests.fakes.fake_bot_api"], cwd=ROOT,
                             stdout=subprocess.PIPE, text=True)
-    replicas: list[Replica] = []
     try:
-        fake_base = (fake.stdout.readline() if fake.stdout else "").strip()
-        fake_url = fake_base.rsplit("/", 1)[0]
-        upgrade(url, metadata=Base.metadata)
-        engine = make_engine(url)
-        families: list[Family] = seed_families(engine, tmp, families=2 * args.workers,
-                                               relatives=4, householder_yuan=1_000_000)
-        for fam in families:
-            bind_directly(engine, fam)
-        engine.dispose()
-        command = ("-m", "bot", "run") if args.as_shipped else (
-            str(Path(__file__).resolve()), "--serve-replica")
-        replicas = start_replicas(tmp, f"{url}&application_name={APP}", fake_base, [free_port(), free_port()],
-                                  command=command)
-        users = [m.user_id for fam in families for m in fam.relatives]
-        groups = [[m.user_id for fam in families[w::args.workers] for m in fam.relatives]
-                  for w in range(args.workers)]
-        print(f"PostgreSQL schema {schema}; {len(users)} linked relatives in {len(families)} "
-              f"families; {os.cpu_count()} cores shared by PostgreSQL, 2 replicas, the fake "
-              "Bot API and this load generator\n", flush=True)
-        both, one = replicas, replicas[:1]
-        env = {"replicas": replicas, "fake_pid": fake.pid, "fake_url": fake_url,
-               "pg_pids": lambda: backend_pids(admin)}
-        phase("warm-up", env, lambda ld: open_loop_faq(ld, both, users, 50, 2))
-        faq2 = phase(f"FAQ @ {args.rate:.0f}/s, two replicas", env,
-                     lambda ld: open_loop_faq(ld, both, users, args.rate, args.seconds))
-        faq1 = phase(f"FAQ @ {args.rate:.0f}/s, one replica", env,
-                     lambda ld: open_loop_faq(ld, one, users, args.rate, args.seconds))
-        s2 = phase("settlements max, two replicas", env,
-                   lambda ld: closed_loop_settle(ld, both, groups, args.settle_seconds), "settlements")
-        s1 = phase("settlements max, one replica", env,
-                   lambda ld: closed_loop_settle(ld, one, groups, args.settle_seconds), "settlements")
-        mix = phase(f"settlements @ {args.rate:.0f} updates/s, two", env,
-                    lambda ld: open_loop_settle(ld, both, users, args.rate, args.seconds))
-        print(f"\nsettlement throughput, two replicas / one: {s2['rate'] / max(s1['rate'], 1e-9):.2f}x"
-              f" (measured here, {os.cpu_count()} cores shared by everything)")
-        for label, res, per in (("FAQ", faq2, 1), ("settlements", s2, 2)):
-            one_core = 1000 / max(res["replica_cpu_ms"] * per, 1e-9)
-            pg_cap = 1000 * (os.cpu_count() or 1) / max(res["pg_cpu_ms"] * per, 1e-9)
-            print(f"estimate with a core per replica, {label}: ~{one_core:.0f}/s per replica,"
-                  f" ~{min(2 * one_core, pg_cap):.0f}/s for two (PostgreSQL alone on these "
-                  f"{os.cpu_count()} cores caps it at ~{pg_cap:.0f}/s)")
-        done = subprocess.run([sys.executable, "-m", "bot", "audit", "--db", url], cwd=ROOT,
-                              capture_output=True, text=True, timeout=120)
-        print(f"audit after the run: exit {done.returncode} {done.stdout.strip()[:200]}")
+        run(args, admin, f"{args.db}{'&' if '?' in args.db else '?'}options=-csearch_path%3D"
+            f"{schema}", Path(tempfile.mkdtemp(prefix="gongji-bench-")), fake)
     finally:
-        for r in replicas:
-            r.stop()
         fake.terminate()
         fake.wait(10)
         with admin.begin() as conn:

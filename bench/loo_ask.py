@@ -1,6 +1,7 @@
 """Leave-one-phrasing-out quality on the KB itself: each phrasing is asked with that phrasing
-(and its terms and bigrams in its entry's vocabulary) taken out of the index, so the matcher must find its
-entry from the other phrasings. Harsher than the eval set; used to place the score calibration.
+(and its terms and bigrams in its entry's vocabulary) taken out of the index, so the matcher
+must find its entry from the other phrasings. Harsher than the eval set; with the development
+set (bench/dev_eval.py, which also reports the bands) it places the score calibration.
 
     .venv/bin/python bench/loo_ask.py
 """

@@ -11,6 +11,7 @@ import asyncio
 import logging
 import os
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -118,6 +119,10 @@ async def start(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
     data: BotData = app.bot_data
     if data.services is None:
         assert data.settings is not None and data.clock is not None
+        db = data.settings.database
+        # Handlers wait on the database in worker threads: one per pooled connection.
+        asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(
+            max_workers=max(4, db.pool_size + db.max_overflow), thread_name_prefix="gongji"))
         data.services = await asyncio.to_thread(create_services, data.settings, data.clock)
     await set_menus(app)
 

@@ -28,7 +28,7 @@ from rules.clock import Clock
 from rules.codes import Reason
 
 if TYPE_CHECKING:
-    from sqlalchemy import Engine
+    from sqlalchemy import Connection, Engine
 
     from knowledge import KnowledgeBase, Matcher
     from rules.policy import Policies
@@ -188,9 +188,18 @@ def _statements() -> tuple[Any, Any]:
 _ASKER, _PERSON = _statements()
 
 
+def single_statement(engine: Engine) -> Connection:
+    """A connection for one statement: on PostgreSQL in autocommit (one round trip, no
+    BEGIN/COMMIT); SQLite keeps its ``BEGIN IMMEDIATE`` discipline (rules/db.py)."""
+    conn = engine.connect()
+    if engine.dialect.name != "sqlite":
+        conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+    return conn
+
+
 def lookup_asker(svc: Services, user_id: int) -> Asker | None:
     """The linked person's id and region (one indexed query)."""
-    with svc.engine.connect() as conn:
+    with single_statement(svc.engine) as conn:
         row = conn.execute(_ASKER, {"user_id": user_id}).first()
     return None if row is None else Asker(row[0], row[1])
 
@@ -199,7 +208,7 @@ def _lookup_person(svc: Services, user_id: int) -> PersonView | None:
     """The linked person in one query (this runs before every account command)."""
     from rules.registry import person_view
 
-    with svc.engine.connect() as conn:
+    with single_statement(svc.engine) as conn:
         row = conn.execute(_PERSON, {"user_id": user_id}).first()
     return None if row is None else person_view(cast(Any, row), row.account_holder is not None)
 

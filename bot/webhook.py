@@ -83,7 +83,7 @@ def create_webhook_app(
             return PlainTextResponse("ignored")
         try:
             update = Update.de_json(data, application.bot)
-        except Exception:  # a known field with a malformed object inside
+        except Exception:  # noqa: BLE001 — a known field holding a malformed object
             log.warning("update %s could not be parsed", data["update_id"])
             return PlainTextResponse("malformed update", status_code=400)
         # Handler errors are routed to the application's error handler by PTB itself.
@@ -94,7 +94,7 @@ def create_webhook_app(
         """200 with the facts when the database and knowledge base answer, else 503."""
         try:
             facts = await health()
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 — any failure means "not ready"
             log.warning("health check failed: %s", type(exc).__name__)
             return JSONResponse({"status": "unavailable", "error": type(exc).__name__}, 503)
         return JSONResponse(facts)
@@ -121,7 +121,8 @@ class WebhookServer(uvicorn.Server):
         self.should_exit = True
 
 
-def make_server(app: Starlette, *, host: str, port: int, grace_seconds: float = 30) -> WebhookServer:
+def make_server(app: Starlette, *, host: str, port: int,
+                grace_seconds: int = 30) -> WebhookServer:
     config = uvicorn.Config(
         app, host=host, port=port, lifespan="off", log_level="warning", access_log=False,
         timeout_graceful_shutdown=grace_seconds, server_header=False,

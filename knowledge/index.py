@@ -4,6 +4,11 @@ Each question, phrasing and ``not:`` phrasing becomes a ``Doc``: its normalised 
 set of terms. Terms are jieba words from the small KB dictionary (``knowledge.segment``) plus
 the sub-words of long words, so 个人账户 also meets 账户. Term weights are inverse entry
 frequencies, scaled to 0–1, with generic words (怎么, 办理, 查 …) pushed down.
+
+Per entry: its vocabulary (``bags``: term → credit, from the share of its phrasings using the
+term), the same over character bigrams (``gram_bags``, weighted by the bigrams' inverse entry
+frequency: this catches typos and words the small dictionary cannot segment), its answer's
+terms, its intents, and which ``foreign`` words (matching.yaml) its own texts use.
 """
 
 from __future__ import annotations

@@ -5,19 +5,23 @@ Scoring (all KB-side work is done once, in ``knowledge.index``):
 1. Small talk (你好, 谢谢 …) is answered before any matching.
 2. The question is normalised (``knowledge.normalize``), the regions it names are noted, and
    it is segmented with the KB's small jieba dictionary.
-3. Cheap stage: rapidfuzz scans every KB text (C speed) and keeps the ``CHEAP_K`` closest by
+3. Cheap stage: rapidfuzz scans every KB phrasing (C speed) and keeps the ``CHEAP_K`` closest by
    spelling; on very large KBs (synthetic 50k texts) an inverted index over the question's
    most telling terms takes its place (terms found in a large share of the KB are skipped).
-4. Fine stage, on those texts only: a weighted term overlap (F1 of how much of the question
-   and of the phrasing the shared terms cover; rare domain words weigh most, 怎么/办理 almost
-   nothing) blended with a character-level similarity. An entry scores its best phrasing,
-   blended with how much of the question its whole vocabulary covers (terms used by many of
-   its phrasings count fully) and, a little, how much its answer text covers.
-5. Guards: no shared domain content → heavily discounted; an intent conflicting with the
-   entry's (绑定/解绑, 缴费/断缴, 亲情账户/共济账户, 谁绑定了我/怎么绑定) → penalty; the question
-   closer to one of the entry's ``not:`` phrasings than to its phrasings → penalty; region rule
-   (the asker's or the named region's entry wins over a near-equal one, and a region-specific
-   entry yields to the national one when no region is known or named).
+4. Fine stage, on those texts only (``knowledge.scoring``): a weighted term overlap (F1 of how
+   much of the question and of the phrasing the shared terms cover; rare domain words weigh
+   most, 怎么/办理 little) blended with a character-level similarity. An entry scores its best
+   phrasing, blended with how much of the question its whole vocabulary covers (terms and
+   character bigrams used by enough of its phrasings count fully, weighted by inverse entry
+   frequency) and, a little, how much its answer text covers.
+5. Guards: no shared domain content → heavily discounted; a word naming another scheme or
+   service (公积金, 养老金 … matching.yaml ``foreign``) that the entry never uses → discounted;
+   an intent conflicting with the entry's (绑定/解绑, 缴费/断缴, 亲情账户/共济账户, 谁绑定了我/怎么
+   绑定) → penalty; the question word for word one of the entry's ``not:`` phrasings, or closer
+   to one of them than to its phrasings → penalty; region rule (the asker's or the named
+   region's entry wins over a near-equal one, a region's own variant of the national entry on
+   top takes its place, and a region-specific entry yields to a national one scoring about the
+   same when no region is known or named).
 6. Bands from configuration: ≥ answer_threshold (and a clear lead over the runner-up) answers;
    ≥ suggest_threshold offers up to
    ``max_suggestions`` "did you mean" entries; below, an honest fallback with the hotline.
@@ -31,9 +35,11 @@ from typing import Literal
 
 from rapidfuzz import fuzz, process
 
-from knowledge.index import Doc, Index, grams
+from knowledge.index import Index
 from knowledge.kb import Entry, KnowledgeBase
 from knowledge.normalize import light
+from knowledge.scoring import (EXACT, Query, calibrated, entry_score, make_query, raw_score,
+                               similarity)
 from knowledge.smalltalk import SmallTalk, Texts
 
 Kind = Literal["answer", "suggest", "fallback", "smalltalk"]
@@ -45,29 +51,10 @@ MAX_ENTRIES = 12         # candidate entries (by best phrasing) that get a full 
 MAX_POSTING = 60         # a term in more texts than this (or 4 % of them) is not looked up
 NOT_CHECKED = 6          # entries near the top whose not: phrasings are compared
 RAPIDFUZZ_MAX = 20_000   # up to this many texts the cheap stage is a character scan
-BETA2 = 1.0              # F-beta²: < 1 favours covering the phrasing over covering the question
-TERM_SHARE = 0.3         # term overlap vs character similarity in a phrasing's score
-BAG_SHARE = 0.5          # entry vocabulary coverage vs best phrasing in an entry's score
-ANSWER_SHARE = 0.1       # how much of the question the entry's answer text covers
-GRAM_SHARE = 0.15        # how much of the question's character bigrams the entry's phrasings cover
-CONTENT_MIN = 0.15       # shared non-generic weight below which there is no shared content
-NO_CONTENT_FACTOR = 0.25
-FOREIGN_FACTOR = 0.4      # the question names another scheme or service the entry never mentions
-INTENT_PENALTY = 18.0
-NOT_PENALTY = 20.0
-NOT_EXACT_PENALTY = 50.0 # the question is one of the entry's not: phrasings, word for word
-REGION_BONUS = 6.0       # entry of the asker's / named region
-REGION_OTHER = 20.0      # entry of another region than the known one
-REGION_UNKNOWN = 7.0     # region-specific entry, no region known
+NOT_PENALTY = 20.0       # the question is closer to one of the entry's not: phrasings
+NOT_EXACT_PENALTY = 50.0  # the question is one of the entry's not: phrasings, word for word
 VARIANT_GAP = 40.0       # reported points within which a region's variant of an entry goes first
 NEAR_TIE = 2.0           # reported points within which a national entry still goes first
-# Raw scores are mapped piecewise-linearly onto the reported 0–100 scale so that the default
-# thresholds (suggest 50, answer 72) sit where the development set (tests/knowledge/dev_set.yaml,
-# bench/dev_eval.py) and leave-one-phrasing-out runs over the KB put them: below raw 26 nearly
-# all off-topic questions stay (so they are refused) while ~98 % of right candidates are above;
-# from raw 55, with a clear lead (MIN_MARGIN), a direct answer is rarely wrong.
-CALIBRATION = ((0.0, 0.0), (26.0, 50.0), (55.0, 72.0), (100.0, 100.0))
-EXACT = 0.999            # similarity of a normalised phrasing to itself
 MIN_MARGIN = 10.0        # raw points the best entry must lead the next by to answer directly
 
 
@@ -85,20 +72,6 @@ class Answer:
     score: float
     suggestions: list[Suggestion] = field(default_factory=list)
     text: str = ""
-
-
-@dataclass
-class _Query:
-    text: str                     # normalised
-    weights: dict[str, float]
-    total: float
-    intents: dict[str, str]
-    regions: frozenset[str]       # named in the question, or the asker's
-    named: bool                   # the regions come from the question itself
-    grams: dict[str, float] = field(default_factory=dict)   # bigram → weight
-    gram_total: float = 0.0
-    foreign: frozenset[str] = frozenset()   # words of another scheme or service (matching.yaml)
-    refused: set[int] = field(default_factory=set)   # entries listing the question under not:
 
 
 class Matcher:
@@ -157,50 +130,10 @@ class Matcher:
         rivals = [s.score for s in ranked[1:] if s.score <= ranked[0].score]
         if not rivals:
             return True
-        return _raw(ranked[0].score) - _raw(max(rivals)) >= MIN_MARGIN
+        return raw_score(ranked[0].score) - raw_score(max(rivals)) >= MIN_MARGIN
 
     # -- scoring --------------------------------------------------------------------------
-    def _query(self, light_text: str, region: str | None) -> _Query | None:
-        idx = self.index
-        text = idx.normalizer.canonical(light_text)
-        named = idx.strip_regions(text)[1]
-        if not text:
-            return None
-        weights = {t: idx.weight(t) for t in idx.query_terms(text)}
-        total = sum(weights.values())
-        if total <= 0:
-            return None
-        intents = {}
-        for group in idx.intent_groups:
-            label = group.label(text)
-            if label is not None:
-                intents[group.name] = label
-        regions = named or (frozenset([region]) if region and region != "national" else named)
-        gw = {g: idx.gram_weight(g) for g in grams(text)}
-        foreign = frozenset(w for w in idx.foreign if w in text)
-        return _Query(text, weights, total, intents, regions, bool(named), gw, sum(gw.values()),
-                      foreign)
-
-    def _similarity(self, q: _Query, doc: Doc, chars: float | None = None
-                    ) -> tuple[float, float]:
-        """(similarity 0–1, shared non-generic weight); ``chars``: fuzz.ratio if known."""
-        shared = 0.0
-        content = 0.0
-        generic = self.index.generic
-        for term, w in q.weights.items():
-            if term in doc.terms:
-                shared += w
-                if term not in generic:
-                    content += w
-        term_f1 = 0.0
-        if shared > 0 and doc.weight > 0:
-            cq, cd = shared / q.total, shared / doc.weight
-            term_f1 = (1 + BETA2) * cq * cd / (BETA2 * cq + cd)
-        if chars is None:
-            chars = fuzz.ratio(q.text, doc.text)
-        return TERM_SHARE * term_f1 + (1 - TERM_SHARE) * chars / 100.0, content
-
-    def _candidates(self, q: _Query, full: bool) -> list[tuple[int, float | None]]:
+    def _candidates(self, q: Query, full: bool) -> list[tuple[int, float | None]]:
         """Texts worth a fine score, with their character similarity when already known."""
         if full:
             return [(k, None) for k in range(len(self.index.docs))]
@@ -211,7 +144,7 @@ class Matcher:
             return [(k, score) for _, score, i in hits for k in self._choice_docs[i]]
         return [(k, None) for k in self._term_candidates(q)]
 
-    def _term_candidates(self, q: _Query) -> list[int]:
+    def _term_candidates(self, q: Query) -> list[int]:
         """Large KBs: texts sharing the question's most telling terms, by shared weight. A term
         found in a large share of the KB tells little and would cost most: it is skipped."""
         idx = self.index
@@ -229,13 +162,13 @@ class Matcher:
     def _rank(self, light_text: str, region: str | None, *, full: bool = False
               ) -> tuple[list[Suggestion], set[str]]:
         """Candidates best first, and the ids of entries the question is a phrasing of."""
-        q = self._query(light_text, region)
+        q = make_query(self.index, light_text, region)
         if q is None:
             return [], set()
         idx = self.index
         best = self._best_phrasings(q, full)
         kept = heapq.nlargest(MAX_ENTRIES, best, key=lambda e: best[e][0])
-        raw = {e: self._entry_score(q, e, *best[e]) for e in kept}
+        raw = {e: entry_score(idx, q, e, *best[e]) for e in kept}
         order = sorted(raw, key=raw.__getitem__, reverse=True)
         # Penalties only lower scores, so the not: check is needed only near the top.
         for e in order[:NOT_CHECKED]:
@@ -244,7 +177,7 @@ class Matcher:
             elif best[e][0] < EXACT and self._closer_to_not(q, e, best[e][0]):
                 raw[e] -= NOT_PENALTY
         order.sort(key=raw.__getitem__, reverse=True)
-        scored = [Suggestion(idx.entries[e], round(_calibrated(raw[e]), 1)) for e in order]
+        scored = [Suggestion(idx.entries[e], round(calibrated(raw[e]), 1)) for e in order]
         exact = {idx.entries[e].id for e, (sim, _) in best.items() if sim >= EXACT}
         scored = self._national_first(q, scored, exact)
         if scored and (scored[0].entry.id not in exact or not q.named):
@@ -252,7 +185,7 @@ class Matcher:
             scored = self._regional_variant_first(q, scored)
         return scored, exact
 
-    def _regional_variant_first(self, q: _Query, scored: list[Suggestion]) -> list[Suggestion]:
+    def _regional_variant_first(self, q: Query, scored: list[Suggestion]) -> list[Suggestion]:
         """A known region's own version of the national entry on top goes first, with the top
         entry's standing: an entry of that region, listed in the top entry's ``related``, that
         matches reasonably well."""
@@ -269,7 +202,7 @@ class Matcher:
                 return [s, *scored[:i], *scored[i + 1:]]
         return scored
 
-    def _best_phrasings(self, q: _Query, full: bool) -> dict[int, tuple[float, float]]:
+    def _best_phrasings(self, q: Query, full: bool) -> dict[int, tuple[float, float]]:
         """Per candidate entry: (similarity of its best phrasing, shared content weight)."""
         docs = self.index.docs
         best: dict[int, tuple[float, float]] = {}
@@ -278,7 +211,7 @@ class Matcher:
                 continue
             doc = docs[k]
             if doc.positive:
-                sim = self._similarity(q, doc, chars)
+                sim = similarity(self.index, q, doc, chars)
                 if sim > best.get(doc.entry, (-1.0, 0.0)):
                     best[doc.entry] = sim
             else:
@@ -286,12 +219,12 @@ class Matcher:
         q.refused.update(docs[k].entry for k in self._not_by_text.get(q.text, ()))
         return best
 
-    def _closer_to_not(self, q: _Query, entry: int, sim: float) -> bool:
+    def _closer_to_not(self, q: Query, entry: int, sim: float) -> bool:
         docs = self.index.docs
-        return any(self._similarity(q, docs[k])[0] >= sim for k in self.index.not_docs[entry])
+        return any(similarity(self.index, q, docs[k])[0] >= sim for k in self.index.not_docs[entry])
 
     @staticmethod
-    def _national_first(q: _Query, scored: list[Suggestion], exact: set[str]
+    def _national_first(q: Query, scored: list[Suggestion], exact: set[str]
                         ) -> list[Suggestion]:
         """With no region known or named, a near-equal national entry beats a regional one
         (unless the question is word for word one of the regional entry's phrasings)."""
@@ -306,57 +239,4 @@ class Matcher:
                 return [s, *scored[:i], *scored[i + 1:]]
         return scored
 
-    def _entry_score(self, q: _Query, entry: int, sim: float, content: float) -> float:
-        idx = self.index
-        if sim >= EXACT:
-            # The question is one of this entry's own phrasings: the KB authors decided.
-            return 100.0 + self._region_adjustment(q, idx.entries[entry].region)
-        bag = idx.bags[entry]
-        answer_terms = idx.answer_terms[entry]
-        generic = idx.generic
-        covered = bag_content = answered = 0.0
-        for term, w in q.weights.items():
-            credit = bag.get(term)
-            if credit is not None:
-                covered += w * credit
-                if term not in generic:
-                    bag_content += w
-            if term in answer_terms:
-                answered += w
-        gram_bag = idx.gram_bags[entry]
-        grams_covered = sum([w * gram_bag[g] for g, w in q.grams.items() if g in gram_bag])
-        score = 100.0 * ((1 - BAG_SHARE - ANSWER_SHARE - GRAM_SHARE) * sim
-                         + (BAG_SHARE * covered + ANSWER_SHARE * answered) / q.total
-                         + GRAM_SHARE * grams_covered / (q.gram_total or 1.0))
-        if max(content, bag_content) < CONTENT_MIN:
-            score *= NO_CONTENT_FACTOR
-        if q.foreign and not q.foreign <= idx.entry_foreign[entry]:
-            score *= FOREIGN_FACTOR
-        intents = idx.intents[entry]
-        if any(intents.get(g, label) != label for g, label in q.intents.items()):
-            score -= INTENT_PENALTY
-        return score + self._region_adjustment(q, idx.entries[entry].region)
 
-    @staticmethod
-    def _region_adjustment(q: _Query, region: str) -> float:
-        if region == "national":
-            return 0.0
-        if region in q.regions:
-            return REGION_BONUS
-        return -REGION_OTHER if q.regions else -REGION_UNKNOWN
-
-
-def _calibrated(raw: float) -> float:
-    raw = max(0.0, min(100.0, raw))
-    for (x0, y0), (x1, y1) in zip(CALIBRATION, CALIBRATION[1:]):
-        if raw <= x1:
-            return y0 + (y1 - y0) * (raw - x0) / (x1 - x0)
-    return 100.0
-
-
-def _raw(score: float) -> float:
-    """Inverse of ``_calibrated``."""
-    for (x0, y0), (x1, y1) in zip(CALIBRATION, CALIBRATION[1:]):
-        if score <= y1:
-            return x0 + (x1 - x0) * (score - y0) / (y1 - y0)
-    return 100.0

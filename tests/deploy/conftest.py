@@ -15,9 +15,6 @@ from rules.db import make_engine
 from tests.fakes.fake_bot_api import FakeBotApi
 
 PG_URL = os.environ.get("TEST_DATABASE_URL", "")
-NEEDS_PG = pytest.mark.skipif(
-    not PG_URL, reason="needs PostgreSQL: set TEST_DATABASE_URL (CI sets it)"
-)
 
 
 def free_port() -> int:

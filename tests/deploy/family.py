@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, insert, select
 
 import bot.state  # noqa: F401  (bot tables share the metadata)
 from bot.state import Link
@@ -76,7 +76,7 @@ def seed_families(engine: Engine, tmp: Path, families: int = 1, relatives: int =
     now = datetime.now(UTC).replace(tzinfo=None)
     with engine.begin() as conn:
         ids = dict(conn.execute(select(Person.id_number, Person.id)).all())
-        conn.execute(Link.__table__.insert(), [
+        conn.execute(insert(Link), [
             {"user_id": m.user_id, "person_id": ids[m.id_number], "linked_at": now}
             for fam in plan for m in [fam.householder, *fam.relatives]])
     return plan
@@ -118,7 +118,8 @@ def last_button(fake: FakeBotApi, chat_id: int, prefix: str) -> tuple[str, int]:
 def money_facts(engine: Engine, family: Family) -> dict[str, Any]:
     """What the ledger says about the family's settlements."""
     with engine.connect() as conn:
-        head_id = conn.scalar(select(Person.id).where(Person.id_number == family.householder.id_number))
+        head_id = conn.scalar(select(Person.id).where(
+            Person.id_number == family.householder.id_number))
         balance = conn.scalar(select(Person.balance).where(Person.id == head_id))
         family_legs = conn.execute(
             select(LedgerEntry.txn_id, func.sum(LedgerEntry.delta_fen))

@@ -24,7 +24,8 @@ USER = 424_242
 
 
 @pytest.fixture
-def polling_bot(fake_api: FakeBotApi, tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
+def polling_bot(fake_api: FakeBotApi, tmp_path: Path,
+                ) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
     url = f"sqlite:///{tmp_path / 'e2e.db'}"
     engine = make_engine(url)
     create_schema(engine)

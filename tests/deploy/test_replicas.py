@@ -91,7 +91,10 @@ def open_and_bind(c: Cluster) -> None:
     assert active == len(c.family.relatives)
 
 
-def settle_everyone(c: Cluster) -> tuple[list[tuple[Replica, Update]], list[tuple[Replica, Update]]]:
+Jobs = list[tuple[Replica, Update]]
+
+
+def settle_everyone(c: Cluster) -> tuple[Jobs, Jobs]:
     """Every relative asks to pay ¥100 at once, half on each replica; returns the /settle
     jobs and the matching 确认 presses (each aimed at the other replica)."""
     asks = [(c.replicas[i % 2], c.updates.text(m.user_id, "/settle 100 购药"))
@@ -106,7 +109,7 @@ def settle_everyone(c: Cluster) -> tuple[list[tuple[Replica, Update]], list[tupl
 
 def audit_passes(url: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "bot", "audit", "--db", url], cwd=ROOT,
-                          capture_output=True, text=True, timeout=60)
+                          capture_output=True, text=True, timeout=60, check=False)
 
 
 def assert_money_right(c: Cluster) -> dict[str, Any]:
@@ -214,3 +217,4 @@ def test_bad_input_writes_nothing_and_the_replica_keeps_serving(cluster: Cluster
     assert a.client.get(f"{a.url}/healthz").json()["database"] == "ok"
     c.post(a, good)  # still serving
     assert c.bot_output() == output + 1
+    assert a.stop() == 0  # SIGTERM: a graceful exit

@@ -24,7 +24,7 @@ def _run(tmp_path: Path, env_extra: dict[str, str], mode: str,
     return subprocess.run(
         [sys.executable, "-m", "bot", "run", "--config", str(config),
          "--db", f"sqlite:///{tmp_path / 'x.db'}"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False,
     )
 
 

@@ -32,14 +32,19 @@ def message_update(update_id: int, text: str, user_id: int = 501) -> dict[str, A
     }}
 
 
-def echo_application(fake: FakeBotApi, delay: float = 0.0) -> Application[Any, Any, Any, Any, Any, Any]:
+App = Application[Any, Any, Any, Any, Any, Any]
+
+
+def echo_application(fake: FakeBotApi, delay: float = 0.0) -> App:
     base, file_base = api_urls({"TELEGRAM_API_BASE_URL": fake.base_url})
-    app = ApplicationBuilder().token(TOKEN).base_url(base).base_file_url(file_base).updater(None).build()
+    app = (ApplicationBuilder().token(TOKEN).base_url(base).base_file_url(file_base)
+           .updater(None).build())
 
     async def echo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         assert update.effective_chat and update.effective_message
         await asyncio.sleep(delay)
-        await context.bot.send_message(update.effective_chat.id, f"echo:{update.effective_message.text}")
+        text = update.effective_message.text
+        await context.bot.send_message(update.effective_chat.id, f"echo:{text}")
 
     app.add_handler(MessageHandler(filters.TEXT, echo))
     return app
@@ -124,10 +129,11 @@ def test_api_urls(env: dict[str, str], expected: tuple[str, str]) -> None:
     assert api_urls(env) == expected
 
 
-def test_sigterm_finishes_the_in_flight_update_then_stops(fake_api: FakeBotApi) -> None:
+def test_registers_then_sigterm_finishes_the_in_flight_update(fake_api: FakeBotApi) -> None:
     """Graceful shutdown: stop accepting, finish in-flight updates, then stop the app."""
     port = free_port()
-    hook = WebhookSettings(listen="127.0.0.1", port=port, path="/telegram")
+    hook = WebhookSettings(listen="127.0.0.1", port=port, path="/telegram",
+                           public_url="https://bot.example.com/telegram")
     application = echo_application(fake_api, delay=0.8)
     stopped: list[str] = []
 
@@ -164,4 +170,7 @@ def test_sigterm_finishes_the_in_flight_update_then_stops(fake_api: FakeBotApi) 
     assert status == 200
     assert fake_api.sent_texts(501) == ["echo:slow"]
     assert stopped == ["post_shutdown"]
+    [registered] = fake_api.calls("setWebhook")  # public_url set: registered with the secret
+    assert registered.params["url"] == "https://bot.example.com/telegram"
+    assert registered.params["secret_token"] == SECRET
     assert refused, "the server still accepts connections after shutdown"

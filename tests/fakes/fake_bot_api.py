@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qsl
 
 BOT_USER = {
@@ -84,7 +84,7 @@ class FakeBotApi:
         self._thread: threading.Thread | None = None
 
     # lifecycle ------------------------------------------------------------------------
-    def start(self, port: int = 0) -> FakeBotApi:
+    def start(self, port: int = 0) -> Self:
         handler = type("Handler", (_Handler,), {"api": self})
         self._server = _Server(("127.0.0.1", port), handler)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True,
@@ -98,7 +98,7 @@ class FakeBotApi:
             self._server.server_close()
             self._server = None
 
-    def __enter__(self) -> FakeBotApi:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -161,10 +161,10 @@ class FakeBotApi:
     # Bot API --------------------------------------------------------------------------
     def handle(self, method: str, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         if method == "getUpdates":
-            result = self._get_updates(params)
+            updates = self._get_updates(params)
             with self._cond:
-                self._state.calls.append(Call(method, params, time.monotonic(), len(result)))
-            return 200, {"ok": True, "result": result}
+                self._state.calls.append(Call(method, params, time.monotonic(), len(updates)))
+            return 200, {"ok": True, "result": updates}
         with self._cond:
             action = getattr(self, "_m_" + method, None)
             result = None if action is None else action(params)
@@ -258,13 +258,13 @@ class _Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
     wbufsize = 64 * 1024
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet
+    def log_message(self, format: str, *args: Any) -> None:
         return
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:
         self._dispatch(b"")
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         self._dispatch(self.rfile.read(length) if length else b"")
 

@@ -25,8 +25,9 @@ class UpdateFactory:
 
     def _message(self, user_id: int, **fields: Any) -> dict[str, Any]:
         uid = next(self._ids)
-        body = {"message_id": uid, "date": int(time.time()), "from": _user(user_id),
-                "chat": {"id": user_id, "type": "private", "first_name": _user(user_id)["first_name"]},
+        user = _user(user_id)
+        body = {"message_id": uid, "date": int(time.time()), "from": user,
+                "chat": {"id": user_id, "type": "private", "first_name": user["first_name"]},
                 **fields}
         return {"update_id": uid, "message": body}
 

@@ -216,7 +216,8 @@ def test_blank_lines_are_skipped(sqlite_engine: Engine, tmp_path: Path) -> None:
     assert (report.rows, report.inserted) == (3, 3)
 
 
-def test_line_numbers_count_blank_and_multiline_records(sqlite_engine: Engine, tmp_path: Path) -> None:
+def test_line_numbers_count_blank_and_multiline_records(sqlite_engine: Engine,
+                                                        tmp_path: Path) -> None:
     header = ",".join(COLUMNS)
     good = ",".join(row().values())
     quoted = ",".join(row(RELATIVE, name='"王\n桂英"', city="济南市").values())
