@@ -251,7 +251,7 @@ def run(args: argparse.Namespace, admin: Engine, url: str, tmp: Path,
     command = ("-m", "bot", "run") if args.as_shipped else (str(Path(__file__).resolve()),
                                                             "--serve-replica")
     replicas = start_replicas(tmp, f"{url}&application_name={APP}", fake_base,
-                              [free_port(), free_port()], command=command)
+                              [free_port(), free_port()], command=command, pool_size=20)
     try:
         users = [m.user_id for fam in families for m in fam.relatives]
         groups = [[m.user_id for fam in families[w::args.workers] for m in fam.relatives]

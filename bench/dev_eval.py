@@ -1,6 +1,7 @@
 """Quality figures on the development set (``tests/knowledge/dev_set.yaml``, written
-independently of the eval set; tune against this one, never against the eval set), and
-band-aware leave-one-phrasing-out figures over the KB.
+independently of the eval set; tune against this one, never against the eval set), on the
+development hard negatives (``tests/knowledge/dev_offtopic.yaml``: off-topic questions only),
+and band-aware leave-one-phrasing-out figures over the KB.
 
     .venv/bin/python bench/dev_eval.py [-v] [--loo] [--answer 72] [--suggest 50]
 """
@@ -18,6 +19,7 @@ from knowledge import Matcher, load_knowledge  # noqa: E402
 from knowledge.evaluation import Report, evaluate, load_eval_set, matcher_judge  # noqa: E402
 
 DEV_SET = REPO / "tests" / "knowledge" / "dev_set.yaml"
+DEV_OFFTOPIC = REPO / "tests" / "knowledge" / "dev_offtopic.yaml"
 
 
 def loo_report(matcher: Matcher) -> tuple[Report, float, float]:
@@ -69,8 +71,9 @@ def main() -> None:
     parser.add_argument("--answer", type=float, default=72.0)
     parser.add_argument("--suggest", type=float, default=50.0)
     parser.add_argument("--set", type=Path, default=DEV_SET)
+    parser.add_argument("--offtopic", type=Path, default=DEV_OFFTOPIC)
     args = parser.parse_args()
-    if "eval_set" in args.set.name:
+    if "eval_set" in args.set.name or "eval_set" in args.offtopic.name:
         sys.exit("dev_eval.py measures the development set only")
     matcher = Matcher(load_knowledge(), answer_threshold=args.answer,
                       suggest_threshold=args.suggest, max_suggestions=3)
@@ -85,6 +88,16 @@ def main() -> None:
                 print(f"  off-topic not refused: {q} → {shown}")
     else:
         print(f"{args.set} not found")
+    if args.offtopic.exists():
+        _, off_topic = load_eval_set(args.offtopic)
+        result = evaluate(matcher_judge(matcher), [], off_topic, args.suggest)
+        print(f"{'offtopic':<10} off-topic refused {result.rate('off_refused'):6.1%}  "
+              f"(n={result.off_total}, {args.offtopic.name})")
+        if args.verbose:
+            for q, shown in result.leaks:
+                print(f"  hard negative not refused: {q} → {shown}")
+    else:
+        print(f"{args.offtopic} not found")
     if args.loo:
         result, rank1, rank3 = loo_report(matcher)
         print(result.summary("loo"))

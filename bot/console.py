@@ -277,8 +277,8 @@ def _prompted(prompt: Prompt) -> Iterable[str]:
 
 def run_console(settings: Settings, args: Any) -> int:
     """Entry point of ``gongji console``."""
-    level = settings.logging.level if settings.logging.level == "DEBUG" else "WARNING"
-    setup_logging(level)
+    debug = settings.logging.level == "DEBUG"
+    setup_logging("DEBUG" if debug else "WARNING", tracebacks=debug)
     script = getattr(args, "script", None)
     as_json_lines = bool(getattr(args, "json", False))
     if script:

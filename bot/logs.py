@@ -71,15 +71,28 @@ def install_redaction(token: str | None = None) -> None:
     logging.setLogRecordFactory(factory)
 
 
-def setup_logging(level: str = "INFO", token: str | None = None) -> None:
-    """Configure the root logger for the CLI (stderr) with redaction on."""
+class BriefFormatter(logging.Formatter):
+    """One line per record: the console shows what went wrong, not a traceback."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        brief = logging.makeLogRecord(record.__dict__)
+        brief.exc_info, brief.exc_text, brief.stack_info = None, None, None
+        return super().format(brief)
+
+
+def setup_logging(level: str = "INFO", token: str | None = None, *,
+                  tracebacks: bool = True) -> None:
+    """Log to stderr at ``level`` with redaction on (the CLI's commands call this once)."""
     install_redaction(token)
-    logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    for handler in logging.getLogger().handlers:
-        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
-            handler.addFilter(RedactingFilter())
+    root = logging.getLogger()
+    root.setLevel(getattr(logging, level.upper(), logging.INFO))
+    handler = next((h for h in root.handlers if getattr(h, "gongji", False)), None)
+    if handler is None:
+        handler = logging.StreamHandler()
+        handler.gongji = True  # type: ignore[attr-defined]
+        handler.addFilter(RedactingFilter())
+        root.addHandler(handler)
+    fmt = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+    handler.setFormatter(logging.Formatter(fmt) if tracebacks else BriefFormatter(fmt))
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.WARNING)

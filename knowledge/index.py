@@ -35,7 +35,19 @@ SOFT_FACTOR = 0.35          # weight of an incidental word (matching.yaml: soft)
 VOCAB_FREQ = 5_000          # frequency of a canonical synonym jieba does not know
 BAG_GAIN = 5.0              # a term in a fifth of an entry's phrasings counts fully
 UNKNOWN_WEIGHT = 0.9        # a word the KB never uses: probably off-topic content
+ANCHOR_CREDIT = 0.5         # an entry "uses" a term when its bag credits it at least this much
 _LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class Bag(dict):
+    """An entry's vocabulary (term or bigram → credit), with its keys as a frozenset: the
+    question's terms are met with it by one C-level set intersection."""
+
+    __slots__ = ("terms",)
+
+    def __init__(self, credits: Mapping[str, float]) -> None:
+        super().__init__(credits)
+        self.terms: frozenset[str] = frozenset(self)
 
 
 @dataclass(frozen=True)
@@ -111,10 +123,11 @@ class Index:
             terms = next(pos_iter) if positive else self.query_terms(text)
             docs.append(Doc(entry, positive, text, terms, self.total(terms), grams(text)))
         self.docs: tuple[Doc, ...] = tuple(docs)
-        self.bags: list[dict[str, float]] = self._bags(docs)
-        self.gram_bags: list[dict[str, float]] = self._bags(docs, by_grams=True)
+        self.bags: list[Bag] = self._bags(docs)
+        self.gram_bags: list[Bag] = self._bags(docs, by_grams=True)
         self.answer_grams: list[frozenset[str]] = [grams(a) for a in answers]
         self.gram_weights = self._gram_weights()
+        self.breadth = self._breadth()
         self.postings: dict[str, list[int]] = {}
         for k, d in enumerate(docs):
             for term in d.terms:
@@ -232,7 +245,16 @@ class Index:
         top = math.log(1 + n)
         return {g: math.log(1 + n / c) / top for g, c in df.items()}
 
-    def _bags(self, docs: Sequence[Doc], by_grams: bool = False) -> list[dict[str, float]]:
+    def _breadth(self) -> dict[str, float]:
+        """Per non-generic term, the share of entries whose vocabulary uses it: the terms most
+        entries share (共济, 医保, 亲属 …) are what makes a question one about this KB at all."""
+        df: Counter[str] = Counter()
+        for bag in self.bags:
+            df.update(t for t, credit in bag.items() if credit >= ANCHOR_CREDIT)
+        n = max(len(self.entries), 1)
+        return {t: c / n for t, c in df.items() if t not in self.generic}
+
+    def _bags(self, docs: Sequence[Doc], by_grams: bool = False) -> list[Bag]:
         per_entry: list[list[Doc]] = [[] for _ in self.entries]
         for d in docs:
             if d.positive:
@@ -240,12 +262,12 @@ class Index:
         return [self.bag(ds, by_grams) for ds in per_entry]
 
     @staticmethod
-    def bag(docs: Sequence[Doc], by_grams: bool = False) -> dict[str, float]:
+    def bag(docs: Sequence[Doc], by_grams: bool = False) -> Bag:
         """An entry's vocabulary: each term (or bigram) → its credit, the share of the entry's
         phrasings that use it times ``BAG_GAIN``, at most 1."""
         counts = Counter(t for d in docs for t in (d.grams if by_grams else d.terms))
         size = max(len(docs), 1)
-        return {t: min(1.0, BAG_GAIN * c / size) for t, c in counts.items()}
+        return Bag({t: min(1.0, BAG_GAIN * c / size) for t, c in counts.items()})
 
     def _entry_intents(self, texts: Sequence[str]) -> Mapping[str, str]:
         """Per intent group, the label most of the entry's texts carry (if at least half)."""

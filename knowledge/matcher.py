@@ -30,6 +30,8 @@ Scoring (all KB-side work is done once, in ``knowledge.index``):
 from __future__ import annotations
 
 import heapq
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -38,8 +40,8 @@ from rapidfuzz import fuzz, process
 from knowledge.index import Index
 from knowledge.kb import Entry, KnowledgeBase
 from knowledge.normalize import light
-from knowledge.scoring import (EXACT, Query, calibrated, entry_score, make_query, raw_score,
-                               similarity)
+from knowledge.scoring import (EXACT, TERM_SHARE, Query, calibrated, entry_score, make_query,
+                               raw_score, similarity)
 from knowledge.smalltalk import SmallTalk, Texts
 
 Kind = Literal["answer", "suggest", "fallback", "smalltalk"]
@@ -56,6 +58,22 @@ NOT_EXACT_PENALTY = 50.0  # the question is one of the entry's not: phrasings, w
 VARIANT_GAP = 40.0       # reported points within which a region's variant of an entry goes first
 NEAR_TIE = 2.0           # reported points within which a national entry still goes first
 MIN_MARGIN = 10.0        # raw points the best entry must lead the next by to answer directly
+
+
+class _Code(dict):
+    """A one-to-one recoding of the KB's characters for the character stage: the most frequent
+    ones become code points below 256, which rapidfuzz compares by table lookup instead of by
+    hashing (about a third faster; the same scores, as the recoding keeps every difference).
+    Characters the KB never uses all become U+FFFF: they match nothing in the KB either way."""
+
+    @classmethod
+    def of(cls, texts: Iterable[str]) -> _Code:
+        counts = Counter(ch for text in texts for ch in text)
+        ranked = [ch for ch, _ in counts.most_common()]
+        return cls({ord(ch): i + 1 if i < 255 else 0x100 + i for i, ch in enumerate(ranked)})
+
+    def __missing__(self, key: int) -> int:
+        return 0xFFFF
 
 
 @dataclass(frozen=True)
@@ -90,7 +108,8 @@ class Matcher:
         self._not_by_text: dict[str, list[int]] = {}
         for k, d in enumerate(self.index.docs):
             (by_text if d.positive else self._not_by_text).setdefault(d.text, []).append(k)
-        self._choices = list(by_text)
+        self._code = _Code.of(by_text)
+        self._choices = [text.translate(self._code) for text in by_text]
         self._choice_docs = list(by_text.values())
         self._hold_out = -1       # a doc index to ignore: leave-one-phrasing-out evaluation
 
@@ -140,7 +159,8 @@ class Matcher:
         if len(self._choices) <= RAPIDFUZZ_MAX:
             # Character stage (C speed at this size). Measured better than the term stage as a
             # first filter: a candidate must also look like the question.
-            hits = process.extract(q.text, self._choices, scorer=fuzz.ratio, limit=CHEAP_K)
+            hits = process.extract(q.text.translate(self._code), self._choices,
+                                   scorer=fuzz.ratio, limit=CHEAP_K)
             return [(k, score) for _, score, i in hits for k in self._choice_docs[i]]
         return [(k, None) for k in self._term_candidates(q)]
 
@@ -170,11 +190,14 @@ class Matcher:
         kept = heapq.nlargest(MAX_ENTRIES, best, key=lambda e: best[e][0])
         raw = {e: entry_score(idx, q, e, *best[e]) for e in kept}
         order = sorted(raw, key=raw.__getitem__, reverse=True)
-        # Penalties only lower scores, so the not: check is needed only near the top.
+        # Penalties only lower scores, so the not: check is needed only near the top, and not
+        # for an entry already below the suggest band (it cannot be shown, nor be a rival).
+        floor = raw_score(self.suggest_threshold)
         for e in order[:NOT_CHECKED]:
             if e in q.refused:           # word for word one of its not: phrasings
                 raw[e] -= NOT_EXACT_PENALTY
-            elif best[e][0] < EXACT and self._closer_to_not(q, e, best[e][0]):
+            elif (best[e][0] < EXACT and raw[e] >= floor
+                  and self._closer_to_not(q, e, best[e][0])):
                 raw[e] -= NOT_PENALTY
         order.sort(key=raw.__getitem__, reverse=True)
         scored = [Suggestion(idx.entries[e], round(calibrated(raw[e]), 1)) for e in order]
@@ -206,13 +229,17 @@ class Matcher:
         """Per candidate entry: (similarity of its best phrasing, shared content weight)."""
         docs = self.index.docs
         best: dict[int, tuple[float, float]] = {}
+        none = (-1.0, 0.0)
         for k, chars in self._candidates(q, full):
             if k == self._hold_out:
                 continue
             doc = docs[k]
             if doc.positive:
+                known = best.get(doc.entry, none)
+                if chars is not None and TERM_SHARE + (1 - TERM_SHARE) * chars / 100 < known[0]:
+                    continue             # cannot beat the entry's best phrasing so far
                 sim = similarity(self.index, q, doc, chars)
-                if sim > best.get(doc.entry, (-1.0, 0.0)):
+                if sim > known:
                     best[doc.entry] = sim
             else:
                 best.setdefault(doc.entry, (0.0, 0.0))

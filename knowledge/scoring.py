@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from rapidfuzz import fuzz
@@ -27,6 +28,15 @@ CONTENT_MIN = 0.15       # shared non-generic weight below which there is no sha
 NO_CONTENT_FACTOR = 0.25 # … then the score is scaled by this
 FOREIGN_FACTOR = 0.4     # the question names another scheme or service the entry never mentions
 INTENT_PENALTY = 18.0
+# Off-topic evidence of the question as a whole (the same for every candidate, so it moves only
+# the bands, never the order): no term that many entries share (共济, 医保, 亲属 … the KB's own
+# ``breadth``), and character bigrams the KB never uses (微信零钱提现, 王者荣耀).
+ANCHOR_MIN = 0.3         # a term used by this share of entries anchors a question in the domain
+ANCHOR_PENALTY = 15.0    # raw points off a question with no anchor at all (pro rata below)
+NOVEL_MIN = 0.25         # share of the question's bigrams unseen in the KB that is still normal
+NOVEL_PENALTY = 60.0
+MISS_PENALTY = 10.0
+MISS_MIN = 0.5     # raw points per unit of that share above NOVEL_MIN
 REGION_BONUS = 6.0       # entry of the asker's / named region
 REGION_OTHER = 20.0      # entry of another region than the known one
 REGION_UNKNOWN = 7.0     # region-specific entry, no region known
@@ -37,6 +47,8 @@ REGION_UNKNOWN = 7.0     # region-specific entry, no region known
 # from raw 55, with a clear lead (MIN_MARGIN), a direct answer is rarely wrong.
 CALIBRATION = ((0.0, 0.0), (26.0, 50.0), (55.0, 72.0), (100.0, 100.0))
 EXACT = 0.999            # similarity of a normalised phrasing to itself
+_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+_KB_WORD = re.compile(r"[a-z]{3,}")      # an ASCII word long enough to mean something
 
 
 @dataclass
@@ -50,6 +62,11 @@ class Query:
     grams: dict[str, float] = field(default_factory=dict)   # bigram → weight
     gram_total: float = 0.0
     foreign: frozenset[str] = frozenset()   # words of another scheme or service (matching.yaml)
+    offtopic: float = 0.0         # raw points off every candidate: see ``offtopic_penalty``
+    content: float = 0.0          # weight of the question's non-generic terms
+    terms: frozenset[str] = frozenset()                         # = set(weights)
+    content_weights: dict[str, float] = field(default_factory=dict)   # its non-generic terms
+    gram_set: frozenset[str] = frozenset()                      # = set(grams)
     refused: set[int] = field(default_factory=set)   # entries listing the question under not:
 
 
@@ -61,7 +78,7 @@ def make_query(idx: Index, light_text: str, region: str | None) -> Query | None:
         return None
     weights = {t: idx.weight(t) for t in idx.query_terms(text)}
     total = sum(weights.values())
-    if total <= 0:
+    if total <= 0 or not (_CJK.search(text) or _names_kb_word(idx, weights)):
         return None
     intents = {}
     for group in idx.intent_groups:
@@ -71,25 +88,44 @@ def make_query(idx: Index, light_text: str, region: str | None) -> Query | None:
     regions = named or (frozenset([region]) if region and region != "national" else named)
     gw = {g: idx.gram_weight(g) for g in grams(text)}
     foreign = frozenset(w for w in idx.foreign if w in text)
+    content = {t: w for t, w in weights.items() if t not in idx.generic}
     return Query(text, weights, total, intents, regions, bool(named), gw, sum(gw.values()),
-                 foreign)
+                 foreign, offtopic_penalty(idx, weights, gw), sum(content.values()),
+                 frozenset(weights), content, frozenset(gw))
+
+
+def _names_kb_word(idx: Index, weights: dict[str, float]) -> bool:
+    """A question without Chinese (digits, a URL, English) is about the KB only when it uses a
+    word of the KB's own (a bot command such as bind or settle, a reason code, app)."""
+    return any(t in idx.weights and _KB_WORD.fullmatch(t) for t in weights)
+
+
+def offtopic_penalty(idx: Index, weights: dict[str, float], gw: dict[str, float]) -> float:
+    """Raw points a question loses for looking unlike the whole KB (see ANCHOR_*, NOVEL_*)."""
+    breadth = idx.breadth
+    anchor = max([breadth.get(t, 0.0) for t in weights] or [0.0])
+    if anchor < ANCHOR_MIN and _names_kb_word(idx, weights):
+        anchor = ANCHOR_MIN           # the bot's own commands and codes (bind, settle …)
+    novel = sum(1 for g in gw if g not in idx.gram_weights) / max(len(gw), 1)
+    return (ANCHOR_PENALTY * max(0.0, ANCHOR_MIN - anchor) / ANCHOR_MIN
+            + NOVEL_PENALTY * max(0.0, novel - NOVEL_MIN))
 
 
 def similarity(idx: Index, q: Query, doc: Doc, chars: float | None = None
                ) -> tuple[float, float]:
     """(similarity 0–1, shared non-generic weight); ``chars``: fuzz.ratio if known."""
-    shared = 0.0
-    content = 0.0
-    generic = idx.generic
-    for term, w in q.weights.items():
-        if term in doc.terms:
+    shared = content = term_f1 = 0.0
+    common = q.terms & doc.terms
+    if common:
+        weights, content_weights = q.weights, q.content_weights
+        for t in common:
+            w = weights[t]
             shared += w
-            if term not in generic:
+            if t in content_weights:
                 content += w
-    term_f1 = 0.0
-    if shared > 0 and doc.weight > 0:
-        cq, cd = shared / q.total, shared / doc.weight
-        term_f1 = (1 + BETA2) * cq * cd / (BETA2 * cq + cd)
+        if doc.weight > 0:
+            cq, cd = shared / q.total, shared / doc.weight
+            term_f1 = (1 + BETA2) * cq * cd / (BETA2 * cq + cd)
     if chars is None:
         chars = fuzz.ratio(q.text, doc.text)
     return TERM_SHARE * term_f1 + (1 - TERM_SHARE) * chars / 100.0, content
@@ -101,22 +137,28 @@ def entry_score(idx: Index, q: Query, entry: int, sim: float, content: float) ->
         # The question is one of this entry's own phrasings: the KB authors decided.
         return 100.0 + region_adjustment(q, idx.entries[entry].region)
     bag = idx.bags[entry]
-    answer_terms = idx.answer_terms[entry]
-    generic = idx.generic
-    covered = bag_content = answered = 0.0
-    for term, w in q.weights.items():
-        credit = bag.get(term)
-        if credit is not None:
-            covered += w * credit
-            if term not in generic:
-                bag_content += w
-        if term in answer_terms:
-            answered += w
+    weights, content_weights = q.weights, q.content_weights
+    covered = bag_content = answered = grams_covered = 0.0
+    for term in q.terms & bag.terms:
+        w = weights[term]
+        covered += w * bag[term]
+        if term in content_weights:
+            bag_content += w
+    missing = q.content - bag_content   # content words neither its phrasings nor answer use
+    for term in q.terms & idx.answer_terms[entry]:
+        w = weights[term]
+        answered += w
+        if term in content_weights and term not in bag:
+            missing -= w
     gram_bag = idx.gram_bags[entry]
-    grams_covered = sum([w * gram_bag[g] for g, w in q.grams.items() if g in gram_bag])
+    grams = q.grams
+    for g in q.gram_set & gram_bag.terms:
+        grams_covered += grams[g] * gram_bag[g]
     score = 100.0 * ((1 - BAG_SHARE - ANSWER_SHARE - GRAM_SHARE) * sim
                      + (BAG_SHARE * covered + ANSWER_SHARE * answered) / q.total
                      + GRAM_SHARE * grams_covered / (q.gram_total or 1.0))
+    if missing > 1e-9:
+        score -= MISS_PENALTY * max(0.0, missing / q.content - MISS_MIN)
     if max(content, bag_content) < CONTENT_MIN:
         score *= NO_CONTENT_FACTOR
     if q.foreign and not q.foreign <= idx.entry_foreign[entry]:
@@ -124,7 +166,7 @@ def entry_score(idx: Index, q: Query, entry: int, sim: float, content: float) ->
     intents = idx.intents[entry]
     if any(intents.get(g, label) != label for g, label in q.intents.items()):
         score -= INTENT_PENALTY
-    return score + region_adjustment(q, idx.entries[entry].region)
+    return score - q.offtopic + region_adjustment(q, idx.entries[entry].region)
 
 
 def region_adjustment(q: Query, region: str) -> float:

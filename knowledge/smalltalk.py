@@ -22,8 +22,24 @@ def _read(path: Path) -> dict[str, Any]:
     return data
 
 
+_ASCII = re.compile(r"[0-9a-z]")
+_NOT_AFTER = r"(?<![0-9a-z])"    # an ASCII greeting starts a word: not the "hi" in "ship"
+_NOT_BEFORE = r"(?![0-9a-z])"    # … and ends it: not the "hi" of "history"
+
+
+def _bounded(word: str) -> str:
+    """A pattern for ``word``; ASCII words only as whole words (light text keeps a space
+    between two ASCII words, so "hi there" still starts with the greeting "hi")."""
+    out = re.escape(word)
+    if _ASCII.match(word[:1]):
+        out = _NOT_AFTER + out
+    if _ASCII.match(word[-1:]):
+        out += _NOT_BEFORE
+    return out
+
+
 def _alternation(words: list[str]) -> str:
-    return "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True))
+    return "|".join(_bounded(w) for w in sorted(words, key=len, reverse=True))
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ matches the models is *stamped* instead of migrated, so ``db upgrade`` is always
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from alembic import command
@@ -21,6 +22,8 @@ from rules.schema import Base
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 VERSION_TABLE = "alembic_version"
+# Alembic's command API keeps its context in module globals: one command at a time per process.
+_ALEMBIC = threading.Lock()
 
 
 class MigrationError(RuntimeError):
@@ -73,6 +76,11 @@ def upgrade(url: str, revision: str = "head", *, metadata: MetaData | None = Non
     Pass ``metadata`` holding every table (the bot imports ``bot.state`` first) so an
     unversioned database can be checked against the whole model before it is stamped.
     """
+    with _ALEMBIC:
+        return _upgrade(url, revision, metadata)
+
+
+def _upgrade(url: str, revision: str, metadata: MetaData | None) -> str:
     cfg = alembic_config(url, metadata=metadata)
     if _unversioned_with_tables(url):
         engine = make_engine(url)

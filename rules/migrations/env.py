@@ -36,6 +36,8 @@ def run_migrations_online() -> None:
             )
             with context.begin_transaction():
                 if connection.dialect.name == "postgresql":
+                    # Wait for another migrator, but never forever (it fails, clearly, instead).
+                    connection.execute(text("SET LOCAL lock_timeout = '120s'"))
                     connection.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": PG_LOCK_ID})
                 context.run_migrations()
     finally:

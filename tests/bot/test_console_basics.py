@@ -175,3 +175,30 @@ def test_try_this_really_works(console_run):
     paid = turns[11]
     assert "结算成功" in paid.all_text and [r["to"] for r in paid.replies][-1] == DEFAULT_USER
     assert "7" in turns[12].all_text
+
+
+def test_an_update_interrupted_mid_way_runs_again_when_redelivered(harness):
+    """A killed replica never finished the update: the redelivery must not be dropped."""
+    calls = []
+
+    async def slow(update, context):
+        calls.append(update.update_id)
+        if len(calls) == 1:
+            await asyncio.Event().wait()  # the replica dies here
+        await reply(update, context, "完成")
+
+    harness.add_command("slow", slow)
+    update = Update.de_json(_message_update(10_000_070, "/slow"), harness.app.bot)
+
+    async def crash_then_redeliver():
+        first = asyncio.ensure_future(harness.app.process_update(update))
+        while not calls:
+            await asyncio.sleep(0.01)
+        first.cancel()
+        await asyncio.gather(first, return_exceptions=True)
+        await harness.app.process_update(update)
+        await harness.app.process_update(update)  # finished now: dropped
+
+    harness.loop.run_until_complete(crash_then_redeliver())
+    assert calls == [10_000_070, 10_000_070]
+    assert [s.text for s in harness.loopback.sent if s.chat_id == 300002] == ["完成"]

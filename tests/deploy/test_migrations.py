@@ -84,11 +84,17 @@ def test_cli_db_upgrade(db_url: str) -> None:
 
 
 def test_concurrent_upgrades_take_turns(pg_url: str) -> None:
-    """Replicas that all run `db upgrade` at start-up: one migrates, the others wait, then
-    find the schema at head (PostgreSQL advisory lock in rules/migrations/env.py)."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(3) as pool:
-        reached = list(pool.map(lambda _: upgrade(pg_url, metadata=Base.metadata), range(3)))
-    assert reached == [head()] * 3
+    """Replicas that all run `db upgrade` at start-up: one migrates, the others wait on the
+    advisory lock (rules/migrations/env.py), then find the schema at head."""
+    procs = [subprocess.Popen([sys.executable, "-m", "bot", "db", "upgrade", "--db", pg_url],
+                              cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+             for _ in range(3)]
+    try:
+        codes = [p.wait(90) for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    assert codes == [0, 0, 0], [p.stdout.read() if p.stdout else b"" for p in procs]
+    assert current(pg_url) == head()
     assert _diffs(pg_url) == []

@@ -23,6 +23,7 @@ from sqlalchemy import Engine, func, select
 
 from rules.db import make_engine
 from rules.migrate import upgrade
+from bot.state import Confirmation
 from rules.schema import Base, Binding
 from tests.deploy.conftest import free_port
 from tests.deploy.family import Family, last_button, money_facts, seed_family
@@ -178,11 +179,14 @@ def test_sigkill_mid_stream_then_redeliver_to_the_survivor(cluster: Cluster) -> 
     assert audit_passes(c.url).returncode == 0
     lost = len(c.family.relatives) - facts["settle_txns"]
     if lost:
+        with c.engine.connect() as conn:
+            stuck = conn.scalar(select(func.count()).select_from(Confirmation).where(
+                Confirmation.used_at.is_not(None), Confirmation.result.is_(None)))
         pytest.xfail(
-            f"{lost} redelivered 确认 press(es) had no effect (at-most-once; money is safe, as "
-            "asserted above, but the user's action is lost): bot/handlers/errors.py records the "
-            "update_id before the handlers run, and bot/confirm.py claims the token before "
-            "executing and never releases a claim whose replica died (“正在处理，请稍候” forever)")
+            f"{lost} redelivered 确认 press(es) had no effect — at-most-once: money is safe "
+            f"(asserted above) but the user's action is lost. {stuck} token(s) stuck claimed: "
+            "bot/confirm.py claims a token before executing and never releases a claim whose "
+            "replica died, so every later press answers “正在处理，请稍候”")
     assert_money_right(c)
     for m in c.family.relatives:  # everyone has an outcome for their 确认
         assert any(t.startswith(("✅", "已", "支付", "结算")) or "¥" in t

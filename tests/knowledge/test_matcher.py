@@ -75,6 +75,31 @@ def test_greeting_before_a_question_is_ignored(fixture_matcher: Matcher) -> None
     assert (answer.kind, _entry(answer)) == ("answer", "unbind_how")
 
 
+@pytest.mark.parametrize(
+    ("text", "stripped"),
+    [("history命令怎么用", "history命令怎么用"), ("hint怎么绑定", "hint怎么绑定"),
+     ("hello world", "world"), ("hi怎么绑定", "怎么绑定"), ("hi啊怎么绑定", "怎么绑定"),
+     ("hey你好怎么解绑", "怎么解绑"), ("heyday", "heyday"), ("怎么绑定thanks", "怎么绑定"),
+     ("怎么绑定 thanks", "怎么绑定"), ("怎么绑定3q", "怎么绑定"), ("怎么绑定 kthx", "怎么绑定 kthx"),
+     ("python thx", "python"), ("pythx", "pythx"), ("你好怎么解绑谢谢", "怎么解绑")],
+)
+def test_ascii_smalltalk_only_as_whole_words(fixture_matcher: Matcher, text: str,
+                                              stripped: str) -> None:
+    assert fixture_matcher.smalltalk.strip(text) == stripped
+
+
+@pytest.mark.parametrize("question", ["history命令怎么用", "hint", "hithere", "okay123", "byebye88",
+                                      "Hilton酒店"])
+def test_words_starting_like_a_greeting_are_not_small_talk(fixture_matcher: Matcher,
+                                                             question: str) -> None:
+    assert fixture_matcher.ask(question).kind != "smalltalk"
+
+
+@pytest.mark.parametrize("question", ["Hi!", "hi 你好", "Hello, thanks", "hey啊", "bye bye", "OK"])
+def test_ascii_smalltalk_still_recognised(fixture_matcher: Matcher, question: str) -> None:
+    assert fixture_matcher.ask(question).kind == "smalltalk"
+
+
 # -- action guard ----------------------------------------------------------------------------
 
 @pytest.mark.parametrize(
