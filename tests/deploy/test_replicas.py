@@ -21,9 +21,9 @@ import httpx
 import pytest
 from sqlalchemy import Engine, func, select
 
+from bot.state import Confirmation
 from rules.db import make_engine
 from rules.migrate import upgrade
-from bot.state import Confirmation
 from rules.schema import Base, Binding
 from tests.deploy.conftest import free_port
 from tests.deploy.family import Family, last_button, money_facts, seed_family
