@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
+import json
 import os
 import statistics
 import subprocess
@@ -29,7 +30,6 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import httpx
 from sqlalchemy import Engine, text
 from telegram.request import HTTPXRequest
 
@@ -45,6 +45,7 @@ from tests.deploy.conftest import free_port
 from tests.deploy.family import bind_directly, seed_families
 from tests.deploy.harness import (
     SECRET,
+    LoopbackHttp,
     Replica,
     cpu_by_pid,
     cpu_used,
@@ -61,36 +62,41 @@ UPDATES = UpdateFactory(1_000_000)  # one id sequence for the whole run: ids are
 
 
 class Load:
-    """Posts updates and records latencies (ms) and failures."""
+    """Posts updates (one keep-alive client per replica) and records latencies and failures."""
 
-    def __init__(self, client: httpx.AsyncClient, fake_url: str) -> None:
-        self.client, self.fake_url = client, fake_url
+    def __init__(self, replicas: list[Replica], fake_port: int) -> None:
+        self.clients = {r.port: LoopbackHttp(r.port, MAX_IN_FLIGHT) for r in replicas}
+        self.fake = LoopbackHttp(fake_port, 16)
         self.latencies: list[float] = []
         self.failures = 0
         self.updates = UPDATES
 
     async def post(self, replica: Replica, update: dict[str, object]) -> bool:
+        body = json.dumps(update, ensure_ascii=False).encode("utf-8")
+        headers = {SECRET_HEADER: SECRET, "Content-Type": "application/json"}
         started = time.perf_counter()
         try:
-            resp = await self.client.post(f"{replica.url}/telegram", json=update,
-                                          headers={SECRET_HEADER: SECRET})
-            ok = resp.status_code == 200
-        except httpx.HTTPError:
-            ok = False
+            status, _ = await self.clients[replica.port].request("POST", "/telegram", body, headers)
+        except (OSError, ValueError, asyncio.IncompleteReadError):
+            status = 0
         self.latencies.append((time.perf_counter() - started) * 1000)
-        self.failures += not ok
-        return ok
+        self.failures += status != 200
+        return status == 200
 
     async def settle_once(self, shown: Replica, press_on: Replica, user_id: int) -> bool:
         if not await self.post(shown, self.updates.text(user_id, "/settle 1 购药")):
             return False
-        resp = await self.client.get(f"{self.fake_url}/_fake/last_button",
-                                     params={"chat_id": user_id, "prefix": "cf:"})
-        found = resp.json()["result"]
+        _, data = await self.fake.request(
+            "GET", f"/_fake/last_button?chat_id={user_id}&prefix=cf:")
+        found = json.loads(data)["result"]
         if not found:
             self.failures += 1
             return False
         return await self.post(press_on, self.updates.press(user_id, found[0], found[1]))
+
+    async def close(self) -> None:
+        for client in [*self.clients.values(), self.fake]:
+            await client.close()
 
 
 async def open_loop(jobs: list[Any], rate: float) -> float:
@@ -178,10 +184,11 @@ def phase(name: str, env: dict[str, Any], coro_factory: Any, unit: str = "update
     busy_before = machine_busy_seconds()
 
     async def run() -> tuple[Load, float, int]:
-        limits = httpx.Limits(max_connections=MAX_IN_FLIGHT, max_keepalive_connections=64)
-        async with httpx.AsyncClient(timeout=60, limits=limits) as client:
-            load = Load(client, env["fake_url"])
+        load = Load(env["replicas"], env["fake_port"])
+        try:
             return (load, *await coro_factory(load))
+        finally:
+            await load.close()
 
     load, elapsed, done = asyncio.run(run())
     lat = sorted(load.latencies) or [0.0]
@@ -258,8 +265,8 @@ def run(args: argparse.Namespace, admin: Engine, url: str, tmp: Path,
                   for w in range(args.workers)]
         print(f"{len(users)} linked relatives in {len(families)} families; {os.cpu_count()} "
               "cores shared by PostgreSQL, the replicas, the fake Bot API and this generator\n")
-        env = {"replicas": replicas, "fake_pid": fake.pid, "fake_url": fake_base.rsplit("/", 1)[0],
-               "pg_pids": lambda: backend_pids(admin)}
+        env = {"replicas": replicas, "fake_pid": fake.pid, "pg_pids": lambda: backend_pids(admin),
+               "fake_port": int(fake_base.split(":")[2].split("/")[0])}
         both, one, rate, secs = replicas, replicas[:1], args.rate, args.seconds
         phase("warm-up", env, lambda ld: open_loop_faq(ld, both, users, 50, 2))
         faq2 = phase(f"FAQ @ {rate:.0f}/s, two replicas", env,

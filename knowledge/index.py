@@ -35,6 +35,7 @@ SOFT_FACTOR = 0.35          # weight of an incidental word (matching.yaml: soft)
 VOCAB_FREQ = 5_000          # frequency of a canonical synonym jieba does not know
 BAG_GAIN = 5.0              # a term in a fifth of an entry's phrasings counts fully
 UNKNOWN_WEIGHT = 0.9        # a word the KB never uses: probably off-topic content
+INTENT_USED = 0.05          # an entry expresses an intent group when this share of its texts do
 ANCHOR_CREDIT = 0.5         # an entry "uses" a term when its bag credits it at least this much
 _LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -141,6 +142,7 @@ class Index:
             if positive:
                 positive_texts[entry].append(text)
         self.intents = [self._entry_intents(t) for t in positive_texts]
+        self.intents_used = [self._intents_used(t) for t in positive_texts]
         # per entry: the foreign words (matching.yaml) its own texts use
         self.entry_foreign: list[frozenset[str]] = [
             frozenset(w for w in self.foreign if any(w in t for t in (*texts_, answer)))
@@ -268,6 +270,12 @@ class Index:
         counts = Counter(t for d in docs for t in (d.grams if by_grams else d.terms))
         size = max(len(docs), 1)
         return Bag({t: min(1.0, BAG_GAIN * c / size) for t, c in counts.items()})
+
+    def _intents_used(self, texts: Sequence[str]) -> frozenset[str]:
+        """The intent groups at least a few of the entry's texts express at all."""
+        return frozenset(group.name for group in self.intent_groups
+                         if sum(group.label(t) is not None for t in texts)
+                         >= INTENT_USED * len(texts))
 
     def _entry_intents(self, texts: Sequence[str]) -> Mapping[str, str]:
         """Per intent group, the label most of the entry's texts carry (if at least half)."""

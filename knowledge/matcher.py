@@ -14,14 +14,18 @@ Scoring (all KB-side work is done once, in ``knowledge.index``):
    phrasing, blended with how much of the question its whole vocabulary covers (terms and
    character bigrams used by enough of its phrasings count fully, weighted by inverse entry
    frequency) and, a little, how much its answer text covers.
-5. Guards: no shared domain content → heavily discounted; a word naming another scheme or
+5. Guards: no shared domain content → heavily discounted; most of the question's content words
+   absent from the entry's phrasings and answer → penalty; a word naming another scheme or
    service (公积金, 养老金 … matching.yaml ``foreign``) that the entry never uses → discounted;
    an intent conflicting with the entry's (绑定/解绑, 缴费/断缴, 亲情账户/共济账户, 谁绑定了我/怎么
    绑定) → penalty; the question word for word one of the entry's ``not:`` phrasings, or closer
    to one of them than to its phrasings → penalty; region rule (the asker's or the named
    region's entry wins over a near-equal one, a region's own variant of the national entry on
    top takes its place, and a region-specific entry yields to a national one scoring about the
-   same when no region is known or named).
+   same when no region is known or named). And for the question as a whole (every candidate
+   alike, so only the bands move): no term that many entries share (共济, 医保, 亲属 …) and many
+   character bigrams the KB never uses → penalty; no Chinese and no KB word (digits, a URL,
+   English) → fallback at once.
 6. Bands from configuration: ≥ answer_threshold (and a clear lead over the runner-up) answers;
    ≥ suggest_threshold offers up to
    ``max_suggestions`` "did you mean" entries; below, an honest fallback with the hotline.

@@ -1,12 +1,15 @@
 """How well a question fits one FAQ entry: the matcher's fine stage (see ``knowledge.matcher``).
 
 - ``make_query``: the question's weighted terms (``knowledge.index``), character bigrams, intents,
-  regions and the "foreign" words naming another scheme or service (matching.yaml).
+  regions, the "foreign" words naming another scheme or service (matching.yaml), and how unlike
+  the KB the question looks as a whole (``offtopic_penalty``). A question without Chinese that
+  uses no word of the KB's own (digits, a URL, English) gets no query at all: it falls back.
 - ``similarity``: question vs one phrasing — weighted term F1 blended with character similarity.
 - ``entry_score``: an entry's best phrasing blended with how much of the question its whole
   vocabulary covers (terms, and character bigrams for typos and unsegmentable words: both
   weighted by inverse entry frequency, precomputed at load) and how much its answer covers; then
-  the guards (no shared content, foreign words, conflicting intent, region).
+  the guards (no shared content, content words the entry never uses, foreign words, conflicting
+  intent, region, the question's off-topic penalty).
 - ``calibrated``: raw score → the reported 0–100 scale the configured thresholds apply to.
 """
 
@@ -28,15 +31,19 @@ CONTENT_MIN = 0.15       # shared non-generic weight below which there is no sha
 NO_CONTENT_FACTOR = 0.25 # … then the score is scaled by this
 FOREIGN_FACTOR = 0.4     # the question names another scheme or service the entry never mentions
 INTENT_PENALTY = 18.0
+INTENT_ABSENT_PENALTY = 15.0   # per intent group of the question none of the entry's texts use
 # Off-topic evidence of the question as a whole (the same for every candidate, so it moves only
 # the bands, never the order): no term that many entries share (共济, 医保, 亲属 … the KB's own
 # ``breadth``), and character bigrams the KB never uses (微信零钱提现, 王者荣耀).
 ANCHOR_MIN = 0.3         # a term used by this share of entries anchors a question in the domain
 ANCHOR_PENALTY = 15.0    # raw points off a question with no anchor at all (pro rata below)
 NOVEL_MIN = 0.25         # share of the question's bigrams unseen in the KB that is still normal
-NOVEL_PENALTY = 60.0
-MISS_PENALTY = 10.0
-MISS_MIN = 0.5     # raw points per unit of that share above NOVEL_MIN
+NOVEL_PENALTY = 60.0     # raw points per unit of that share above NOVEL_MIN
+# Per candidate: the question's content words (non-generic terms) that neither the entry's
+# phrasings nor its answer use. Past half of the question's content weight, the match rests on
+# incidental words (微信怎么解绑手机号 → an entry about 手机号 that never says 解绑).
+MISS_MIN = 0.5
+MISS_PENALTY = 10.0      # raw points per unit of the missing share above MISS_MIN
 REGION_BONUS = 6.0       # entry of the asker's / named region
 REGION_OTHER = 20.0      # entry of another region than the known one
 REGION_UNKNOWN = 7.0     # region-specific entry, no region known
@@ -163,9 +170,12 @@ def entry_score(idx: Index, q: Query, entry: int, sim: float, content: float) ->
         score *= NO_CONTENT_FACTOR
     if q.foreign and not q.foreign <= idx.entry_foreign[entry]:
         score *= FOREIGN_FACTOR
-    intents = idx.intents[entry]
-    if any(intents.get(g, label) != label for g, label in q.intents.items()):
-        score -= INTENT_PENALTY
+    if q.intents:
+        intents, used = idx.intents[entry], idx.intents_used[entry]
+        if any(intents.get(g, label) != label for g, label in q.intents.items()):
+            score -= INTENT_PENALTY
+        # an action the entry never speaks of (微信怎么解绑手机号 vs 手机号查不到参保信息)
+        score -= INTENT_ABSENT_PENALTY * sum(g not in used for g in q.intents)
     return score - q.offtopic + region_adjustment(q, idx.entries[entry].region)
 
 

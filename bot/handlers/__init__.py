@@ -7,49 +7,29 @@ swallows a message meant for a conversation step (e.g. the ID tail after a share
 
 from __future__ import annotations
 
-import importlib
-import logging
 from typing import Any
 
 from telegram.ext import Application
 
-log = logging.getLogger(__name__)
 
-# 1. linking: /start (deep links, contact, ID tail — the tail is checked before free text)
-# 2. /help /me /cancel
-# 3. knowledge commands and buttons: /ask /why /unanswered /stats, why: faq: fb: dym:
-# 4-6. account, money and staff commands (cf:/cx: confirmations, open:)
-# 7. inline mode
-FEATURES = (
-    "bot.handlers.start",
-    "bot.handlers.help",
-    "bot.handlers.knowledge",
-    "bot.handlers.account",
-    "bot.handlers.money",
-    "bot.handlers.staff",
-    "bot.handlers.inline",
-)
-# Modules owned by another engineer may still be landing; a missing one is logged, not fatal.
-OPTIONAL = {"bot.handlers.account", "bot.handlers.money", "bot.handlers.staff"}
-
-
-def register_all(app: Application[Any, Any, Any, Any, Any, Any]) -> list[str]:
+def register_all(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
     """Register every feature's handlers, the free-text fallback last, and the error handler."""
-    from bot.handlers import errors, knowledge
+    from bot.handlers import account, errors, help, inline, knowledge, money, staff, start
 
-    registered = []
-    for name in FEATURES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if name in OPTIONAL and exc.name == name:
-                log.warning("feature module %s not present; skipped", name)
-                continue
-            raise
-        module.register(app)
-        registered.append(name)
-    # 8. free text in private chats → the knowledge base (last on purpose)
+    # 1. linking: /start (deep links, shared contact; the ID tail is routed from free text)
+    start.register(app)
+    # 2. /help /me /cancel /unlink
+    help.register(app)
+    # 3. knowledge commands and buttons: /ask /why /unanswered /stats, why: faq: fb: dym:
+    knowledge.register(app)
+    # 4-6. account, money and staff commands (cf:/cx: confirmations, open:)
+    account.register(app)
+    money.register(app)
+    staff.register(app)
+    # 7. inline mode
+    inline.register(app)
+    # 8. private free text → the ID tail or the knowledge base; other messages get a hint
     knowledge.register_fallback(app)
-    # 9. one error handler for everything
+    # 9. around everything: the redelivery filter (group -1), the processed marker
+    #    (group 1000, after the handlers finished) and the one error handler
     errors.register(app)
-    return registered

@@ -27,13 +27,19 @@ def _diffs(url: str) -> list[object]:
         engine.dispose()
 
 
-def _partial_indexes(url: str) -> set[str]:
+def _partial_indexes(url: str) -> dict[str, str]:
+    """Unique partial indexes on bindings and ledger: name → WHERE clause."""
     engine = make_engine(url)
     try:
         insp = inspect(engine)
-        names = {str(ix["name"]) for t in ("bindings", "ledger") for ix in insp.get_indexes(t)
-                 if ix["unique"]}
-        return {n for n in names if n.startswith("uq_")}
+        found = {}
+        for table in ("bindings", "ledger"):
+            for ix in insp.get_indexes(table):
+                where = {k: v for k, v in ix.get("dialect_options", {}).items()
+                         if k.endswith("_where")}
+                if ix["unique"] and where:
+                    found[str(ix["name"])] = str(next(iter(where.values())))
+        return found
     finally:
         engine.dispose()
 
@@ -41,7 +47,10 @@ def _partial_indexes(url: str) -> set[str]:
 def test_upgrade_builds_todays_schema(db_url: str) -> None:
     assert upgrade(db_url, metadata=Base.metadata) == head()
     assert _diffs(db_url) == []
-    assert _partial_indexes(db_url) == {"uq_bindings_active_pair", "uq_ledger_credit_once"}
+    partial = _partial_indexes(db_url)
+    assert set(partial) == {"uq_bindings_active_pair", "uq_ledger_credit_once"}
+    assert "removed_at IS NULL" in partial["uq_bindings_active_pair"]
+    assert "credit" in partial["uq_ledger_credit_once"]
     assert upgrade(db_url, metadata=Base.metadata) == head()  # running it again is a no-op
 
 

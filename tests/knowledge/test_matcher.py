@@ -174,6 +174,32 @@ def test_off_topic_falls_back(fixture_matcher: Matcher, real_matcher: Matcher,
         assert answer.kind == "fallback", (answer.kind, shown)
 
 
+@pytest.mark.parametrize("question", ["123456", "13800138000", "1+1", "https://www.baidu.com",
+                                      "www.taobao.com", "How do I reset my password?", "qwertyuiop"])
+def test_no_chinese_and_no_kb_word_falls_back(real_matcher: Matcher, question: str) -> None:
+    answer = real_matcher.ask(question)
+    assert answer.kind == "fallback" and answer.suggestions == [], answer.kind
+
+
+@pytest.mark.parametrize("question", ["settle", "/bind", "NOT_BOUND", "history命令怎么用"])
+def test_bot_commands_and_codes_still_match(real_matcher: Matcher, question: str) -> None:
+    assert real_matcher.ask(question).kind in ("answer", "suggest")
+
+
+def test_offtopic_penalty_moves_bands_not_order(real_matcher: Matcher) -> None:
+    from knowledge import scoring
+    question = "微信零钱提现到银行卡要多久"
+    q = scoring.make_query(real_matcher.index, question, None)
+    assert q is not None and q.offtopic > 0
+    before = [s.entry.id for s in real_matcher.rank(question)]
+    saved = scoring.ANCHOR_PENALTY, scoring.NOVEL_PENALTY
+    scoring.ANCHOR_PENALTY = scoring.NOVEL_PENALTY = 0.0
+    try:
+        assert [s.entry.id for s in real_matcher.rank(question)] == before
+    finally:
+        scoring.ANCHOR_PENALTY, scoring.NOVEL_PENALTY = saved
+
+
 # -- the real KB -----------------------------------------------------------------------------
 
 @pytest.mark.parametrize(
