@@ -6,7 +6,10 @@ JSON payload and the expiry. Pressing 确认 re-authorises the presser, claims t
 action, with the idempotency key ``confirm:{token}``, edits the summary and sends notices.
 A second press, a redelivered update or a racing 取消 changes nothing more; should the
 action fail half-way, the claim is given back and a new press replays the same key, which
-the domain turns into the first Decision rather than a second effect.
+the domain turns into the first Decision rather than a second effect. A token claimed for
+确认 whose outcome was never recorded (the replica died mid-action) is run again under the
+same key by the next press, on any replica; only the press that records the outcome first
+edits the summary and sends the notices, so nothing is said twice.
 """
 
 from __future__ import annotations
@@ -116,13 +119,21 @@ def _claim(svc: Services, token: str, result: str | None) -> bool:
         return done.rowcount == 1
 
 
-def _record(svc: Services, token: str, result: str | None, *, release: bool = False) -> None:
-    """Store the outcome of a claimed token (or give the claim back after a failure)."""
+def _record(svc: Services, token: str, result: str | None, *, release: bool = False) -> bool:
+    """Store the outcome of a claimed token once (or give the claim back after a failure).
+
+    True only for the caller whose outcome was stored: that caller tells the users.
+    """
     values: dict[str, Any] = {"result": result}
     if release:
         values["used_at"] = None
     with svc.sessions.begin() as session:
-        session.execute(sql_update(Confirmation).where(Confirmation.token == token).values(**values))
+        done = cast(CursorResult[Any], session.execute(
+            sql_update(Confirmation)
+            .where(Confirmation.token == token, Confirmation.result.is_(None))
+            .values(**values)
+        ))
+        return done.rowcount == 1
 
 
 async def ask(update: Update, context: Any, action: str, payload: dict[str, Any],
@@ -177,8 +188,8 @@ async def _pending_for(update: Update, context: Any) -> Pending | None:
         await query.answer(refusal(Reason.FORBIDDEN), show_alert=True)
         await reply_refusal(update, context, Reason.FORBIDDEN)
         return None
-    if pending.used:
-        await query.answer(f"{ALREADY_DONE}：{pending.result or '正在处理，请稍候'}"[:190])
+    if pending.used and pending.result is not None:
+        await query.answer(f"{ALREADY_DONE}：{pending.result}"[:190])
         return None
     return pending
 
@@ -189,7 +200,7 @@ async def on_confirm(update: Update, context: Any) -> None:
     if pending is None:
         return
     svc = services(context)
-    if pending.expired:
+    if pending.expired and not pending.used:
         text = refusal(Reason.EXPIRED)
         if await call(_claim, svc, pending.token, text):
             await _finish(update, text, Reason.EXPIRED)
@@ -200,10 +211,13 @@ async def on_confirm(update: Update, context: Any) -> None:
     if not ok:
         await update.callback_query.answer()  # type: ignore[union-attr]
         return
-    # Claim before executing, so a racing 取消 (or second 确认) cannot also win.
-    if not await call(_claim, svc, pending.token, None):
-        await update.callback_query.answer(ALREADY_DONE)  # type: ignore[union-attr]
-        return
+    # Claim before executing, so a racing 取消 cannot also win. Losing the claim to another
+    # 确认 (running, or dead with no outcome) is fine: the same key makes re-running safe.
+    if not pending.used and not await call(_claim, svc, pending.token, None):
+        latest = await call(_load, svc, pending.token)
+        if latest is None or latest.result is not None:
+            await update.callback_query.answer(ALREADY_DONE)  # type: ignore[union-attr]
+            return
     try:
         outcome = await _EXECUTORS[pending.action](context, pending, person,
                                                    f"confirm:{pending.token}")
@@ -212,7 +226,9 @@ async def on_confirm(update: Update, context: Any) -> None:
         # which the domain replays instead of doing the action twice.
         await call(_record, svc, pending.token, None, release=True)
         raise
-    await call(_record, svc, pending.token, outcome.text)
+    if not await call(_record, svc, pending.token, outcome.text):
+        await update.callback_query.answer(ALREADY_DONE)  # type: ignore[union-attr]
+        return
     await _finish(update, outcome.text, outcome.code)
     for user_id, text in outcome.notices:
         await notify(context, user_id, text)

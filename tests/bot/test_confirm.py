@@ -159,3 +159,39 @@ def test_failed_action_gives_the_token_back(chat: Chat, monkeypatch) -> None:
     monkeypatch.setattr(chat.services.family, "bind", real)
     assert "已绑定" in texts(chat.tap(HH, "确认"))
     assert relatives(chat, me) == 1
+
+
+def _crash_after_claim(chat: Chat, token: str) -> None:
+    """What a replica killed mid-action leaves behind: claimed, no outcome recorded."""
+    from sqlalchemy import update as sql_update
+
+    with chat.services.sessions.begin() as s:
+        s.execute(sql_update(Confirmation).where(Confirmation.token == token)
+                  .values(used_at=chat.clock.now(), result=None))
+
+
+def test_press_after_a_replica_died_mid_action_completes_once(chat: Chat) -> None:
+    householder, _ = family_of(chat, "jinan", own=0)
+    chat.send(REL, "/settle 100")
+    summary = chat.buttons_message(REL, "确认")
+    [row] = chat.pending()
+    _crash_after_claim(chat, row["token"])
+    done = chat.press(REL, summary, "确认")
+    assert "结算成功" in texts(done, REL) and len(to(done, HH)) == 1
+    assert balance(chat, householder) == 90_000
+    again = chat.press(REL, summary, "确认")
+    assert all("已处理" in s.text for s in again) and not to(again, HH)
+    assert balance(chat, householder) == 90_000
+
+
+def test_press_after_the_action_ran_but_before_its_outcome_was_stored_replays(chat: Chat) -> None:
+    householder, _ = family_of(chat, "jinan", own=0)
+    chat.send(REL, "/settle 100")
+    summary = chat.buttons_message(REL, "确认")
+    [row] = chat.pending()
+    chat.press(REL, summary, "确认")
+    assert balance(chat, householder) == 90_000
+    _crash_after_claim(chat, row["token"])  # as if the outcome had never been written
+    replay = chat.press(REL, summary, "确认")
+    assert "结算成功" in texts(replay, REL)
+    assert balance(chat, householder) == 90_000  # the same key: no second charge
