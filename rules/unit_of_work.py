@@ -8,6 +8,7 @@ Transaction row or not at all (the session rolls back unless the body returns).
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -105,7 +106,8 @@ class UnitOfWork:
                 first = self.stored(key)
                 if first is not None:
                     return first
-            time.sleep(0.002 * (attempt + 1))
+            # Jittered exponential backoff: colliding transactions must not collide again.
+            time.sleep(random.uniform(0.001, 0.005 * 2 ** attempt))
         raise AssertionError("unreachable")
 
     def _attempt(self, key: str, kind: str, person_id: int | None, now: datetime, body: Body,
