@@ -3,7 +3,7 @@ and the cold-start wall time of ``python -m bot ask "问题"``.
 
     .venv/bin/python bench/bench_ask.py [--synthetic N] [--queries FILE ...]
 
-The questions timed are those of the development sets (``dev_set.yaml`` and
+The questions timed are those of the development sets (``dev_set.yaml``, ``dev_set_2.yaml`` and
 ``dev_offtopic.yaml``) by default: timing needs questions, not the eval set, which is read only
 by tests/knowledge/test_eval.py. Only the questions are used; no answers are checked.
 """
@@ -25,7 +25,8 @@ sys.path.insert(0, str(REPO))
 from knowledge import KnowledgeBase, Matcher, load_knowledge  # noqa: E402
 from knowledge.evaluation import load_eval_set  # noqa: E402
 
-DEV_SETS = [REPO / "tests" / "knowledge" / name for name in ("dev_set.yaml", "dev_offtopic.yaml")]
+DEV_SETS = [REPO / "tests" / "knowledge" / name for name in ("dev_set.yaml", "dev_set_2.yaml",
+                                                         "dev_offtopic.yaml")]
 
 
 def _queries(kb: KnowledgeBase, paths: list[Path]) -> list[str]:

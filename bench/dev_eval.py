@@ -1,9 +1,11 @@
-"""Quality figures on the development set (``tests/knowledge/dev_set.yaml``, written
-independently of the eval set; tune against this one, never against the eval set), on the
-development hard negatives (``tests/knowledge/dev_offtopic.yaml``: off-topic questions only),
-and band-aware leave-one-phrasing-out figures over the KB.
+"""Quality figures on the development sets (``tests/knowledge/dev_set.yaml`` and
+``dev_set_2.yaml``, the first edition's evaluation set, now tuning material; tune against these,
+never against the eval set), on the development hard negatives
+(``tests/knowledge/dev_offtopic.yaml``: off-topic questions only), each and combined, and
+band-aware leave-one-phrasing-out figures over the KB.
 
     .venv/bin/python bench/dev_eval.py [-v] [--loo] [--answer 72] [--suggest 50]
+                                       [--set FILE ...] [--offtopic FILE ...]
 """
 
 from __future__ import annotations
@@ -18,8 +20,8 @@ sys.path.insert(0, str(REPO))
 from knowledge import Matcher, load_knowledge  # noqa: E402
 from knowledge.evaluation import Report, evaluate, load_eval_set, matcher_judge  # noqa: E402
 
-DEV_SET = REPO / "tests" / "knowledge" / "dev_set.yaml"
-DEV_OFFTOPIC = REPO / "tests" / "knowledge" / "dev_offtopic.yaml"
+DEV_SETS = [REPO / "tests" / "knowledge" / name for name in ("dev_set.yaml", "dev_set_2.yaml")]
+DEV_OFFTOPIC = [REPO / "tests" / "knowledge" / "dev_offtopic.yaml"]
 
 
 def loo_report(matcher: Matcher) -> tuple[Report, float, float]:
@@ -64,40 +66,50 @@ def loo_report(matcher: Matcher) -> tuple[Report, float, float]:
     return report, rank1 / max(report.total, 1), rank3 / max(report.total, 1)
 
 
+def _print_details(result: Report, label: str) -> None:
+    for q, target, got in result.misses:
+        print(f"  {label} miss: {q} → want {target}, got {got}")
+    for q, shown in result.leaks:
+        print(f"  {label} off-topic not refused: {q} → {shown}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("-v", "--verbose", action="store_true")
     parser.add_argument("--loo", action="store_true", help="also leave-one-phrasing-out")
     parser.add_argument("--answer", type=float, default=72.0)
     parser.add_argument("--suggest", type=float, default=50.0)
-    parser.add_argument("--set", type=Path, default=DEV_SET)
-    parser.add_argument("--offtopic", type=Path, default=DEV_OFFTOPIC)
+    parser.add_argument("--set", type=Path, nargs="+", default=DEV_SETS,
+                        help="labelled development sets (questions and off_topic)")
+    parser.add_argument("--offtopic", type=Path, nargs="+", default=DEV_OFFTOPIC,
+                        help="off-topic-only development sets")
     args = parser.parse_args()
-    if "eval_set" in args.set.name or "eval_set" in args.offtopic.name:
-        sys.exit("dev_eval.py measures the development set only")
+    if any("eval_set" in p.name for p in [*args.set, *args.offtopic]):
+        sys.exit("dev_eval.py measures the development sets only")
     matcher = Matcher(load_knowledge(), answer_threshold=args.answer,
                       suggest_threshold=args.suggest, max_suggestions=3)
-    if args.set.exists():
-        questions, off_topic = load_eval_set(args.set)
-        result = evaluate(matcher_judge(matcher), questions, off_topic, args.suggest)
-        print(result.summary("dev"))
+    judge = matcher_judge(matcher)
+    all_q: list[tuple[str, str]] = []
+    all_off: list[str] = []
+    for path in [*args.set, *args.offtopic]:
+        if not path.exists():
+            print(f"{path} not found")
+            continue
+        questions, off_topic = load_eval_set(path)
+        if path not in args.set:
+            questions = []
+        all_q += questions
+        all_off += off_topic
+        result = evaluate(judge, questions, off_topic, args.suggest)
+        if questions:
+            print(result.summary(path.stem))
+        else:
+            print(f"{path.stem:<10} off-topic refused {result.rate('off_refused'):6.1%}  "
+                  f"(n={result.off_total})")
         if args.verbose:
-            for q, target, got in result.misses:
-                print(f"  miss: {q} → want {target}, got {got}")
-            for q, shown in result.leaks:
-                print(f"  off-topic not refused: {q} → {shown}")
-    else:
-        print(f"{args.set} not found")
-    if args.offtopic.exists():
-        _, off_topic = load_eval_set(args.offtopic)
-        result = evaluate(matcher_judge(matcher), [], off_topic, args.suggest)
-        print(f"{'offtopic':<10} off-topic refused {result.rate('off_refused'):6.1%}  "
-              f"(n={result.off_total}, {args.offtopic.name})")
-        if args.verbose:
-            for q, shown in result.leaks:
-                print(f"  hard negative not refused: {q} → {shown}")
-    else:
-        print(f"{args.offtopic} not found")
+            _print_details(result, path.stem)
+    if all_q or all_off:
+        print(evaluate(judge, all_q, all_off, args.suggest).summary("combined"))
     if args.loo:
         result, rank1, rank3 = loo_report(matcher)
         print(result.summary("loo"))

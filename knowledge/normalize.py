@@ -5,7 +5,7 @@
 Steps: NFKC (full-width letters, digits and spaces become half-width), invisible characters
 dropped, case folded, punctuation/symbols/whitespace removed (a space survives only between two
 ASCII words), then one longest-first pass that maps synonyms to their canonical form and
-deletes filler words. The word lists live in ``synonyms.yaml``, not here.
+deletes filler words and story-telling chatter (听人说, 那玩意儿, 急死了 …). The word lists live in ``synonyms.yaml``, not here.
 """
 
 from __future__ import annotations
@@ -59,6 +59,7 @@ class Normalizer:
     regions: Mapping[str, str] = field(default_factory=dict)   # name as typed → region key
     broader: Mapping[str, str] = field(default_factory=dict)   # word → its broader word
     _pattern: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
+    kept: frozenset[str] = frozenset()     # shields: matched as themselves, not one word
 
     @classmethod
     def from_data(cls, data: Mapping[str, Any], where: str = "synonyms") -> Normalizer:
@@ -72,11 +73,18 @@ class Normalizer:
             replacements.setdefault(_fold(str(canonical)), _fold(str(canonical)))
             for variant in variants:
                 replacements[_fold(str(variant))] = _fold(str(canonical))
-        fillers = data.get("fillers") or []
-        if not isinstance(fillers, list):
-            raise NormalizeDataError(f"{where}: fillers: must be a list")
-        for filler in fillers:
-            replacements.setdefault(_fold(str(filler)), "")
+        for key in ("fillers", "chatter"):
+            fillers = data.get(key) or []
+            if not isinstance(fillers, list):
+                raise NormalizeDataError(f"{where}: {key}: must be a list")
+            for filler in fillers:
+                replacements.setdefault(_fold(str(filler)), "")
+        keep = data.get("keep") or []
+        if not isinstance(keep, list):
+            raise NormalizeDataError(f"{where}: keep: must be a list")
+        kept = frozenset(_fold(str(w)) for w in keep)
+        for word in kept:
+            replacements.setdefault(word, word)
         regions: dict[str, str] = {}
         for key, names in (data.get("regions") or {}).items():
             if not isinstance(names, list):
@@ -86,7 +94,7 @@ class Normalizer:
         broader = {_fold(str(k)): _fold(str(v)) for k, v in (data.get("broader") or {}).items()}
         keys = sorted((k for k in replacements if k), key=lambda k: (-len(k), k))
         pattern = re.compile("|".join(map(re.escape, keys))) if keys else None
-        return cls(replacements, regions, broader, pattern)
+        return cls(replacements, regions, broader, pattern, kept)
 
     def normalize(self, text: str) -> str:
         """The canonical matching form of ``text`` (may be empty)."""
@@ -111,7 +119,7 @@ class Normalizer:
     @property
     def vocabulary(self) -> Sequence[str]:
         """Canonical words (worth keeping whole when segmenting)."""
-        return sorted({v for v in self.replacements.values() if len(v) > 1})
+        return sorted({v for v in self.replacements.values() if len(v) > 1} - self.kept)
 
 
 def light(text: str) -> str:

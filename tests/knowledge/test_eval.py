@@ -37,24 +37,25 @@ def report(real_matcher: Matcher):
 
 # Measured on the first full KB (161 entries, 204 + 50 eval questions): top-1 82.4 %, top-3
 # 90.2 % (ranking alone, ignoring the score bands: 88.2 % / 97.5 %), off-topic refused 100 %.
-# Single run after the off-topic refusal work (query-level off-topic penalty, content-word and
-# absent-intent penalties, structural refusal; tuned on dev_set, dev_offtopic and leave-one-out
-# only): top-1 93.6 %, top-3 97.5 %, answered-wrong 0.0 %, off-topic refused 100.0 %
-# (n=204, off-topic n=50). All three targets must hold at once and do not yet: each stays visible
-# as an expected failure (strict=False: it passes once the matcher gets there), never lowered.
-MEASURED = "top-1 93.6 %, top-3 97.5 %, off-topic refused 100.0 % (single eval run)"
+# After the off-topic refusal work: top-1 93.6 %, top-3 97.5 %, off-topic refused 100.0 % on that
+# first-edition set, which has since become development material (dev_set_2.yaml).
+# Second-edition eval set (written independently; n=265, off-topic n=54), single run after the
+# chatty-question work (story-telling chatter dropped in normalisation, unknown short words
+# weighing less in questions anchored in the domain, more foreign words, a reissue intent; tuned on
+# dev_set, dev_set_2, dev_offtopic and leave-one-out only): top-1 88.7 %, top-3 93.6 %,
+# answered-wrong 0.0 %, off-topic refused 98.1 %. Unmet targets stay visible as expected failures
+# (strict=False: they pass once the matcher gets there), never lowered.
 
 
-@pytest.mark.xfail(strict=False, reason=f"target 95 % not met: {MEASURED}")
+@pytest.mark.xfail(strict=False, reason="measured 88.7 % on the second-edition eval set")
 def test_top1_at_least_95_percent(report) -> None:
     assert report.rate("top1") >= 0.95, report.summary("matcher")
 
 
-@pytest.mark.xfail(strict=False, reason=f"met alone, but not with top-1/top-3 at once: {MEASURED}")
 def test_off_topic_refused_at_least_95_percent(report) -> None:
     assert report.rate("off_refused") >= 0.95, report.summary("matcher")
 
 
-@pytest.mark.xfail(strict=False, reason=f"target 98 % not met: {MEASURED}")
+@pytest.mark.xfail(strict=False, reason="measured 93.6 % on the second-edition eval set")
 def test_top3_at_least_98_percent(report) -> None:
     assert report.rate("top3") >= 0.98, report.summary("matcher")
