@@ -66,6 +66,14 @@ def find_relative(view: Any, ref: str) -> Any | None:
     return next((r for r in view.relatives if r.id_number == id_number), None)
 
 
+async def bound_relative(update: Update, context: Any, person: Any, ref: str) -> Any | None:
+    """The householder's relative a 序号 or ID number names, or refuse NOT_BOUND."""
+    row = find_relative(await call(services(context).family.family, person.id), ref)
+    if row is None:
+        await reply_refusal(update, context, Reason.NOT_BOUND)
+    return row
+
+
 async def answer(update: Update, context: Any, decision: Any, ok_text: str) -> None:
     """Reply ``ok_text`` for an allowed decision, else its refusal."""
     if decision.ok:
@@ -158,11 +166,10 @@ async def unbind_cmd(update: Update, context: Any) -> None:
         return
     if not await check_ref(update, context, args[0]):
         return
-    svc = services(context)
-    row = find_relative(await call(svc.family.family, person.id), args[0])
+    row = await bound_relative(update, context, person, args[0])
     if row is None:
-        await reply_refusal(update, context, Reason.NOT_BOUND)
         return
+    svc = services(context)
     payload = {"person_id": person.id, "relative_id": row.person_id, "id_number": row.id_number,
                "name": row.name}
     relation = render.relation_name(svc.policies, row.relation)

@@ -25,7 +25,7 @@ from bot.context import (
     update_key,
     why_button,
 )
-from bot.handlers.account import amount_arg, check_ref, find_relative
+from bot.handlers.account import amount_arg, bound_relative, check_ref
 from bot.messages import refusal
 from rules.codes import Reason
 
@@ -130,11 +130,10 @@ async def contribute_cmd(update: Update, context: Any) -> None:
     amount = await amount_arg(update, context, args[1])
     if amount is None:
         return
-    svc = services(context)
-    row = find_relative(await call(svc.family.family, person.id), args[0])
+    row = await bound_relative(update, context, person, args[0])
     if row is None:
-        await reply_refusal(update, context, Reason.NOT_BOUND)
         return
+    svc = services(context)
     relative = await call(svc.family.person, row.person_id)
     if relative is not None and relative.scheme != "resident":
         await reply_refusal(update, context, Reason.NOT_RESIDENT)
