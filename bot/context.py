@@ -8,11 +8,12 @@ knowledge base behave the same everywhere.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -37,6 +38,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+K = TypeVar("K")
+V = TypeVar("V")
 
 Buttons = Sequence[Sequence[tuple[str, str]]]
 MAX_TEXT = int(MessageLimit.MAX_TEXT_LENGTH)  # 4096
@@ -57,6 +60,7 @@ class Services:
     counters: Counter[str] = field(default_factory=Counter)  # answers given by this process
     askers: AskerCache = field(default_factory=AskerCache)
     answers: AnswerCache = field(default_factory=AnswerCache)
+    batchers: dict[str, Batcher[Any, Any]] = field(default_factory=dict)  # see handlers/errors.py
 
 
 class BotData(dict[str, Any]):
@@ -84,11 +88,71 @@ async def call(fn: Callable[..., T], *args: Any, **kw: Any) -> T:
     return await asyncio.to_thread(fn, *args, **kw)
 
 
+class Batcher(Generic[K, V]):
+    """Coalesces one kind of small database work from concurrent updates into one worker-thread
+    hop and one transaction (a "group commit").
+
+    :meth:`run` queues an item and waits for its result. Everything queued while a batch is
+    in flight goes into the next batch, so a lone update waits for one hop as before, and
+    32 concurrent updates share a hop instead of taking 32. ``work(items)`` runs in a worker
+    thread and returns one result per item, in order; if it raises, every item of that batch
+    gets the exception. Items whose waiter was cancelled before their batch started are left
+    out. Loop-bound state only (no locks): call from the event loop.
+    """
+
+    def __init__(self, work: Callable[[list[K]], list[V]], max_batch: int = 256) -> None:
+        self.work, self.max_batch = work, max_batch
+        self._queue: list[tuple[K, asyncio.Future[V]]] = []
+        self._task: asyncio.Task[None] | None = None  # the batch in flight (a strong reference)
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def run(self, item: K) -> V:
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:  # a new event loop (tests): forget the old one's state
+            self._loop, self._queue, self._task = loop, [], None
+        future: asyncio.Future[V] = loop.create_future()
+        self._queue.append((item, future))
+        if self._task is None:  # first step after this tick's other updates have queued
+            self._task = loop.create_task(self._flush())
+        return await future
+
+    async def _flush(self) -> None:
+        batch = [(i, f) for i, f in self._queue[: self.max_batch] if not f.done()]
+        del self._queue[: self.max_batch]
+        try:
+            if batch:
+                results = await asyncio.to_thread(self.work, [i for i, _ in batch])
+                for (_, f), r in zip(batch, results, strict=True):
+                    if not f.done():
+                        f.set_result(r)
+        except asyncio.CancelledError:  # the loop is shutting down
+            for _, f in batch:
+                f.cancel()
+            raise
+        except Exception as exc:  # noqa: BLE001 — handed to every waiter of the batch
+            for _, f in batch:
+                if not f.done():
+                    f.set_exception(exc)
+        finally:
+            loop = asyncio.get_running_loop()
+            if self._queue and self._loop is loop:
+                self._task = loop.create_task(self._flush())
+            elif self._loop is loop:
+                self._task = None
+
+
 def keyboard(buttons: Buttons | None) -> InlineKeyboardMarkup | None:
     """Rows of ``(label, callback_data)`` as an inline keyboard (None when empty)."""
-    rows = [[InlineKeyboardButton(label, callback_data=data) for label, data in row]
-            for row in (buttons or []) if row]
-    return InlineKeyboardMarkup(rows) if rows else None
+    rows = tuple(tuple((label, data) for label, data in row) for row in (buttons or []) if row)
+    return _markup(rows) if rows else None
+
+
+@functools.lru_cache(maxsize=2048)
+def _markup(rows: tuple[tuple[tuple[str, str], ...], ...]) -> InlineKeyboardMarkup:
+    """Built once per distinct keyboard (the same FAQ entry's buttons are sent over and over);
+    sharing is safe because Telegram objects are immutable once built."""
+    return InlineKeyboardMarkup([[InlineKeyboardButton(label, callback_data=data)
+                                  for label, data in row] for row in rows])
 
 
 def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:

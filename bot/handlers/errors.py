@@ -10,16 +10,16 @@ effect is keyed (``tg:{update_id}``, ``confirm:{token}``) and replays its first 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Engine, bindparam, delete, select
 from telegram import Update
 from telegram.error import TelegramError
 from telegram.ext import Application, ApplicationHandlerStop, TypeHandler
 
-from bot.context import Context, Services, call, reply, services, single_statement
+from bot.context import Batcher, Context, Services, reply, services, single_statement
 from bot.state import ProcessedUpdate
 from rules.db import is_sqlite
 
@@ -32,51 +32,93 @@ FIRST, LAST = -1, 1000  # handler groups around every feature's handlers
 # Telegram redelivers for at most 24 hours; a week of ids is plenty and keeps the table small.
 KEEP = timedelta(days=7)
 PRUNE_EVERY = 1000
-_SEEN = select(ProcessedUpdate.update_id).where(ProcessedUpdate.update_id == bindparam("id"))
-_RECORD = insert(ProcessedUpdate)
+_SEEN = select(ProcessedUpdate.update_id).where(
+    ProcessedUpdate.update_id.in_(bindparam("ids", expanding=True)))
+
+
+def _record(engine: Engine) -> Any:
+    """INSERT … ON CONFLICT DO NOTHING RETURNING update_id (SQLite ≥ 3.35 and PostgreSQL)."""
+    dialect = engine.dialect.name
+    if dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as upsert
+    elif dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as upsert
+    else:  # pragma: no cover — the bot supports SQLite and PostgreSQL only
+        raise RuntimeError(f"unsupported database: {dialect}")
+    return (upsert(ProcessedUpdate).on_conflict_do_nothing(index_elements=["update_id"])
+            .returning(ProcessedUpdate.update_id))
+
+
+def processed_among(svc: Services, update_ids: list[int]) -> list[bool]:
+    """For each update_id, whether it already ran to the end (one query for all)."""
+    with single_statement(svc.engine) as conn:
+        seen = set(conn.scalars(_SEEN, {"ids": sorted(set(update_ids))}))
+    return [i in seen for i in update_ids]
 
 
 def processed(svc: Services, update_id: int) -> bool:
     """Whether this update_id already ran to the end."""
-    with single_statement(svc.engine) as conn:
-        return conn.execute(_SEEN, {"id": update_id}).first() is not None
+    return processed_among(svc, [update_id])[0]
+
+
+def remember_all(svc: Services, update_ids: list[int]) -> list[bool]:
+    """Record finished update_ids in one transaction; per id, False when another delivery
+    recorded it first (an earlier one, or the same id earlier in this batch)."""
+    now = svc.clock.now()
+    fresh = sorted(set(update_ids))
+    with svc.engine.begin() as conn:  # Core: this runs for every update
+        if not is_sqlite(svc.engine):
+            # A marker lost in a server crash only lets a redelivery run again (keyed).
+            conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
+        inserted = set(conn.scalars(_record(svc.engine),
+                                    [{"update_id": i, "at": now} for i in fresh]))
+        if any(i % PRUNE_EVERY == 0 for i in fresh):
+            conn.execute(delete(ProcessedUpdate).where(ProcessedUpdate.at < now - KEEP))
+    result = []
+    for i in update_ids:
+        result.append(i in inserted)
+        inserted.discard(i)
+    return result
 
 
 def remember(svc: Services, update_id: int) -> bool:
     """Record a finished update_id; False when another delivery recorded it first."""
-    now = svc.clock.now()
-    try:
-        with svc.engine.begin() as conn:  # Core: this runs for every update
-            if not is_sqlite(svc.engine):
-                # A marker lost in a server crash only lets a redelivery run again (keyed).
-                conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
-            conn.execute(_RECORD, {"update_id": update_id, "at": now})
-            if update_id % PRUNE_EVERY == 0:
-                conn.execute(delete(ProcessedUpdate).where(ProcessedUpdate.at < now - KEEP))
-    except IntegrityError:
-        return False
-    return True
+    return remember_all(svc, [update_id])[0]
+
+
+def _batcher(svc: Services, name: str, work: Callable[[Services, list[int]], list[bool]]
+             ) -> Batcher[int, bool]:
+    found = svc.batchers.get(name)
+    if found is None:
+        found = svc.batchers[name] = Batcher(lambda ids: work(svc, ids))
+    return found
 
 
 async def drop_duplicates(update: object, context: Context) -> None:
     """First group: an update that already ran stops here with no second effect.
 
     Edited messages and channel posts stop here too: editing an old ``/limit 1 500`` must
-    not run it again.
+    not run it again. Concurrent updates share one query (:class:`bot.context.Batcher`).
     """
     if not isinstance(update, Update):
         return
     if update.edited_message or update.channel_post or update.edited_channel_post:
         raise ApplicationHandlerStop
-    if await call(processed, services(context), update.update_id):
+    svc = services(context)
+    if await _batcher(svc, "processed", processed_among).run(update.update_id):
         log.info("dropped redelivered update %s", update.update_id)
         raise ApplicationHandlerStop
 
 
 async def mark_processed(update: object, context: Context) -> None:
-    """Last group: the update ran (a failed handler already told the user and was logged)."""
-    if isinstance(update, Update) and not await call(remember, services(context),
-                                                     update.update_id):
+    """Last group: the update ran (a failed handler already told the user and was logged).
+
+    Concurrent updates share one transaction; each waits until its id is committed.
+    """
+    if not isinstance(update, Update):
+        return
+    svc = services(context)
+    if not await _batcher(svc, "remember", remember_all).run(update.update_id):
         log.info("update %s was handled twice concurrently (effects are keyed)",
                  update.update_id)
 

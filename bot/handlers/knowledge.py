@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 
 MAX_LABEL = 40
 MAX_QUESTION = 1000
+INLINE_MATCH = 64  # questions up to this long are matched on the event loop (see work_out_async)
 FALLBACK = "抱歉，这个问题我暂时答不上来。您可以换个说法再问，或拨打医保服务热线 {hotline} 咨询。"
 RECORDED = "（您的问题已记录，工作人员会据此补充知识库。）"
 SUGGEST = "我不太确定您问的是哪一个，您是不是想问："
@@ -64,16 +65,50 @@ def _asker(svc: Services, update: Update) -> Asker | None:
     return svc.askers.get(user.id, lambda uid: lookup_asker(svc, uid)) if user else None
 
 
-def work_out(svc: Services, asker: Asker | None, question: str, *, personal: bool
-             ) -> tuple[Any, str | None]:
-    """All the blocking work for one question, in one worker-thread hop."""
-    answer = svc.answers.ask(svc.matcher, question, asker.region if asker else None)
-    note = None
+def follow_up(svc: Services, asker: Asker | None, question: str, answer: Any, *, personal: bool
+              ) -> str | None:
+    """The database work an answer needs: the personal note, or storing an unanswered question."""
     if answer.kind == "answer" and answer.entry is not None and personal:
-        note = personal_note(svc, answer.entry, asker)
-    elif answer.kind == "fallback" and question:
+        return personal_note(svc, answer.entry, asker)
+    if answer.kind == "fallback" and question:
         best = answer.entry.id if answer.entry is not None else None
         store_unanswered(svc, question, best, float(answer.score or 0))
+    return None
+
+
+def needs_follow_up(answer: Any, asker: Asker | None, question: str, *, personal: bool) -> bool:
+    """Whether :func:`follow_up` would touch the database (else no worker-thread hop)."""
+    if answer.kind == "answer" and answer.entry is not None:
+        return personal and asker is not None and personal_note_applies(answer.entry)
+    return answer.kind == "fallback" and bool(question)
+
+
+def work_out(svc: Services, asker: Asker | None, question: str, *, personal: bool
+             ) -> tuple[Any, str | None]:
+    """All the blocking work for one question, in one worker-thread hop (long questions)."""
+    answer = svc.answers.ask(svc.matcher, question, asker.region if asker else None)
+    return answer, follow_up(svc, asker, question, answer, personal=personal)
+
+
+async def work_out_async(svc: Services, update: Update, question: str, *, personal: bool
+                         ) -> tuple[Any, str | None]:
+    """:func:`work_out` with worker-thread hops only for what blocks.
+
+    A short question is matched on the event loop: the matcher is pure CPU (~0.5 ms, ~1 ms at
+    :data:`INLINE_MATCH` characters), less than a thread hop plus the GIL hand-over costs, and
+    a worker thread would hold the GIL for that time anyway. The asker's link (unless cached)
+    and the follow-up writes still run in worker threads.
+    """
+    user = update.effective_user
+    if len(question) > INLINE_MATCH:
+        return await call(lambda: work_out(svc, _asker(svc, update), question, personal=personal))
+    known, asker = svc.askers.peek(user.id) if user else (True, None)
+    if not known:
+        asker = await call(_asker, svc, update)
+    answer = svc.answers.ask(svc.matcher, question, asker.region if asker else None)
+    note = None
+    if needs_follow_up(answer, asker, question, personal=personal):
+        note = await call(follow_up, svc, asker, question, answer, personal=personal)
     return answer, note
 
 
@@ -95,8 +130,7 @@ async def answer_question(update: Update, context: Context, question: str) -> No
     question = tidy(question)
     result = cached(svc, update, question)
     if result is None:
-        personal = is_private(update)
-        result = await call(lambda: work_out(svc, _asker(svc, update), question, personal=personal))
+        result = await work_out_async(svc, update, question, personal=is_private(update))
     answer, note = result
     svc.counters[answer.kind] += 1
     if answer.kind == "answer" and answer.entry is not None:
