@@ -204,9 +204,16 @@ class LoopbackHttp:
     async def request(self, method: str, path: str, body: bytes = b"",
                       headers: dict[str, str] | None = None) -> tuple[int, bytes]:
         async with self._slots:
-            conn = self._idle.pop() if self._idle else await asyncio.open_connection(
-                "127.0.0.1", self.port)
+            reused = bool(self._idle)
+            conn = self._idle.pop() if reused else await self._connect()
             try:
+                status, data, keep = await self._exchange(conn, method, path, body, headers or {})
+            except ConnectionError:
+                conn[1].close()
+                if not reused:
+                    raise
+                # The server closed an idle keep-alive connection before reading our request.
+                conn = await self._connect()
                 status, data, keep = await self._exchange(conn, method, path, body, headers or {})
             except BaseException:
                 conn[1].close()
@@ -217,6 +224,9 @@ class LoopbackHttp:
                 conn[1].close()
             return status, data
 
+    async def _connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        return await asyncio.open_connection("127.0.0.1", self.port)
+
     @staticmethod
     async def _exchange(conn: tuple[asyncio.StreamReader, asyncio.StreamWriter], method: str,
                         path: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes, bool]:
@@ -224,7 +234,10 @@ class LoopbackHttp:
         lines = [f"{method} {path} HTTP/1.1", "Host: 127.0.0.1", f"Content-Length: {len(body)}",
                  *(f"{k}: {v}" for k, v in headers.items())]
         writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
-        status = int((await reader.readline()).split()[1])
+        status_line = (await reader.readline()).split()
+        if len(status_line) < 2:
+            raise ConnectionResetError("connection closed before a response")
+        status = int(status_line[1])
         length, keep = 0, True
         while (line := await reader.readline()) not in (b"\r\n", b""):
             name, _, value = line.decode("latin-1").partition(":")

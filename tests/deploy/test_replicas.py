@@ -21,7 +21,6 @@ import httpx
 import pytest
 from sqlalchemy import Engine, func, select
 
-from bot.state import Confirmation
 from rules.db import make_engine
 from rules.migrate import upgrade
 from rules.schema import Base, Binding
@@ -177,20 +176,10 @@ def test_sigkill_mid_stream_then_redeliver_to_the_survivor(cluster: Cluster) -> 
     assert set(facts["family_legs"]) <= {10_000}
     assert facts["settle_txns"] <= len(c.family.relatives)
     assert audit_passes(c.url).returncode == 0
-    lost = len(c.family.relatives) - facts["settle_txns"]
-    if lost:
-        with c.engine.connect() as conn:
-            stuck = conn.scalar(select(func.count()).select_from(Confirmation).where(
-                Confirmation.used_at.is_not(None), Confirmation.result.is_(None)))
-        pytest.xfail(
-            f"{lost} redelivered 确认 press(es) had no effect — at-most-once: money is safe "
-            f"(asserted above) but the user's action is lost. {stuck} token(s) stuck claimed: "
-            "bot/confirm.py claims a token before executing and never releases a claim whose "
-            "replica died, so every later press answers “正在处理，请稍候”")
     assert_money_right(c)
-    for m in c.family.relatives:  # everyone has an outcome for their 确认
-        assert any(t.startswith(("✅", "已", "支付", "结算")) or "¥" in t
-                   for t in c.fake.sent_texts(m.user_id)[1:]), c.fake.sent_texts(m.user_id)
+    for m in c.family.relatives:  # everyone's 确认 ended in a settlement they were shown
+        texts = c.fake.sent_texts(m.user_id)
+        assert any("结算成功" in t for t in texts), texts
 
 
 def test_bad_input_writes_nothing_and_the_replica_keeps_serving(cluster: Cluster) -> None:
