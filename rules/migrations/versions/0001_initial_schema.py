@@ -9,7 +9,7 @@ their SQLite and PostgreSQL WHERE clauses.
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-22 12:04:56.979928
+Create Date: 2026-11-22 12:56:19.656833
 """
 
 from __future__ import annotations
