@@ -77,9 +77,11 @@ def build_application(settings: Settings, *, request: BaseRequest | None = None,
         builder = builder.request(request).get_updates_request(request)
     else:
         builder = builder.rate_limiter(AIORateLimiter()).concurrent_updates(32)
-        base_url = os.environ.get("TELEGRAM_API_BASE_URL", "").strip()
-        if base_url:
-            builder = builder.base_url(base_url)
+        from bot.runtime import BASE_URL_ENV, api_urls
+
+        if os.environ.get(BASE_URL_ENV, "").strip():  # a self-hosted Bot API server
+            base_url, file_url = api_urls()
+            builder = builder.base_url(base_url).base_file_url(file_url)
     app = builder.build()
     app.bot_data.clock = clock or SystemClock()
     app.bot_data.settings = settings

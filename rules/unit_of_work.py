@@ -57,8 +57,12 @@ Body = Callable[[Session, TxnContext], Decision]
 
 
 def _retryable(exc: DBAPIError) -> bool:
+    """Conflicts, and connections lost mid-transaction (failover, admin shutdown): retrying
+    under the same key is safe, since a commit that did happen is replayed, not repeated."""
+    if exc.connection_invalidated:
+        return True
     code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
-    if code in _RETRY_PGCODES:
+    if code in _RETRY_PGCODES or (code or "").startswith("08") or code == "57P01":
         return True
     return "database is locked" in str(exc.orig)
 

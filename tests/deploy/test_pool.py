@@ -17,7 +17,7 @@ from rules.migrate import upgrade
 from rules.policy import Policies
 from rules.schema import Base, Person
 from rules.service import FamilyService
-from tests.deploy.family import Family, seed_family
+from tests.deploy.family import Family, bind_directly, seed_family
 
 APP = "gongji_pool_test"
 
@@ -79,3 +79,34 @@ def test_one_key_applies_once_under_concurrency(service: tuple[FamilyService, En
             lambda _: svc.settle(head, 5_000, "pharmacy", key="race:1").to_json(), range(3)))
     assert len(set(map(str, results))) == 1
     assert svc.balance(head).facts["balance_fen"] == 30_000 - 5_000
+
+
+def test_connection_dropped_mid_transaction_is_retried_under_the_same_key(
+        service: tuple[FamilyService, Engine, Family], pg_url: str) -> None:
+    """The server kills the connection between two legs of a settlement: the whole
+    operation is rolled back and retried with its key — one charge, no error."""
+    _svc, engine, family = service
+    admin = make_engine(pg_url)
+    dropped: list[int] = []
+
+    def drop_once(_where: str) -> None:
+        if not dropped:
+            dropped.append(_terminate_pool_connections(admin))
+
+    bind_directly(engine, family)  # Jinan: ordered deduction, the householder pays the rest
+    svc = FamilyService(engine, Policies.load(), SystemClock(), retries=3, fault=drop_once)
+    head = _person_id(engine, family.householder.id_number)
+    kid = _person_id(engine, family.relatives[0].id_number)
+    own = svc.balance(kid).facts["balance_fen"]
+    bill = own + 10_000  # the family leg pays ¥100
+    try:
+        first = svc.settle(kid, bill, "pharmacy", key="mid-drop:1")
+        assert first.ok, first
+        assert dropped and dropped[0] >= 1  # the connection really was killed mid-way
+        assert svc.balance(head).facts["balance_fen"] == 30_000 - 10_000
+        again = svc.settle(kid, bill, "pharmacy", key="mid-drop:1")
+        assert again.to_json() == first.to_json()
+        assert svc.balance(head).facts["balance_fen"] == 30_000 - 10_000
+        assert svc.balance(kid).facts["balance_fen"] == 0
+    finally:
+        admin.dispose()
