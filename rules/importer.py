@@ -33,17 +33,16 @@ import functools
 import re
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import DBAPIError
 
 from rules.identity import check_digit, clean_text, mask_id, normalize_id, normalize_phone
 from rules.money import AmountError, parse_yuan
+from rules.people_writer import BATCH, FIELDS, Writer, open_writer
 from rules.policy import Policies
 
 COLUMNS = (
@@ -53,16 +52,9 @@ COLUMNS = (
 SCHEMES = frozenset({"employee", "resident", "none"})
 EMPLOYMENTS = frozenset({"employed", "flexible", "retired"})
 STATUSES = frozenset({"active", "lapsed"})
-BATCH = 20_000
 MAX_NAME = 64
 MAX_PLACE = 32
 
-# Stored columns compared to decide "updated" vs "unchanged" (never the balance).
-_FIELDS = (
-    "name", "phone", "province", "city", "region", "scheme", "employment",
-    "status", "lapsed_since", "monthly_credit",
-)
-_INSERT_COLUMNS = ("id_number", *_FIELDS, "opening_balance", "balance")
 
 _CHECK = "10X98765432"
 _AMOUNT = re.compile(r"([0-9]{1,12})(?:\.([0-9]{1,2}))?")
@@ -100,7 +92,7 @@ def import_people(engine: Engine, path: str | Path, policies: Policies) -> Impor
     file cannot be opened.
     """
     started = time.perf_counter()
-    with _open_writer(engine) as writer:
+    with open_writer(engine) as writer:
         run = _Run(_Validator(policies), writer, writer.existing())
         errors: list[tuple[int, str]] = []
         for line_no, raw in _read_rows(path, errors):
@@ -108,7 +100,7 @@ def import_people(engine: Engine, path: str | Path, policies: Policies) -> Impor
             if message:
                 errors.append((line_no, message))
         if errors:
-            raise ImportRefused(sorted(errors))  # _open_writer rolls back
+            raise ImportRefused(sorted(errors))  # open_writer rolls back
         report = run.finish()
         writer.commit()
     report.seconds = time.perf_counter() - started
@@ -121,7 +113,7 @@ _SEEN: Any = object()  # marks an existing person already met in this file
 class _Run:
     """One import's bookkeeping: which IDs were met, what to insert, what to update."""
 
-    def __init__(self, validator: _Validator, writer: _Writer,
+    def __init__(self, validator: _Validator, writer: Writer,
                  existing: dict[str, tuple[int, int]]) -> None:
         self.validator, self.writer, self.existing = validator, writer, existing
         self.new_ids: set[str] = set()
@@ -405,121 +397,3 @@ def _fen(text: str, column: str) -> int:
         return parse_yuan(text, allow_zero=True)
     except AmountError:
         raise _RowError(f"{column} 金额无效（元，最多两位小数，不能为负）") from None
-
-
-# --- writing: one transaction, the fastest path each backend offers -------------------------
-
-_SELECT_EXISTING = f"SELECT id_number, {', '.join(_FIELDS)}, balance FROM people"
-
-
-class _Writer:
-    """Writes through the raw DBAPI connection inside one transaction (SQLite: qmark)."""
-
-    mark = "?"
-
-    def __init__(self, engine: Engine) -> None:
-        self.active = False
-        self.raw = engine.raw_connection()
-        try:
-            self.cur = self.raw.cursor()
-            self.begin()
-        except BaseException:
-            self.raw.close()
-            raise
-        cols, marks = ", ".join(_INSERT_COLUMNS), ", ".join([self.mark] * len(_INSERT_COLUMNS))
-        self.insert_sql = f"INSERT INTO people ({cols}) VALUES ({marks})"
-        sets = ", ".join(f"{c} = {self.mark}" for c in _FIELDS)
-        self.update_sql = f"UPDATE people SET {sets} WHERE id_number = {self.mark}"
-
-    def begin(self) -> None:
-        # A big page cache for this import: a million random id_number keys go into the
-        # unique index. Restored in close() so the pooled connection goes back as it was.
-        self.cur.execute("PRAGMA cache_size")
-        self.cache_size = self.cur.fetchone()[0]
-        self.cur.execute("PRAGMA cache_size = -262144")
-        self.cur.execute("BEGIN IMMEDIATE")
-        self.active = True
-
-    def existing(self) -> dict[str, tuple[int, int]]:
-        """id_number → (hash of the compared fields, balance) of everyone already stored."""
-        self.cur.execute(_SELECT_EXISTING)
-        out: dict[str, tuple[int, int]] = {}
-        while chunk := self.cur.fetchmany(BATCH):
-            for r in chunk:
-                out[r[0]] = (hash(tuple(r[1:-1])), r[-1])
-        return out
-
-    def insert(self, rows: list[tuple[Any, ...]]) -> None:
-        if rows:
-            self.cur.executemany(self.insert_sql, rows)
-
-    def update(self, rows: list[tuple[Any, ...]]) -> None:
-        for start in range(0, len(rows), BATCH):
-            self.cur.executemany(self.update_sql, rows[start:start + BATCH])
-
-    def commit(self) -> None:
-        self.cur.execute("COMMIT")
-        self.active = False
-
-    def rollback(self) -> None:
-        if self.active:
-            self.active = False
-            self.cur.execute("ROLLBACK")
-
-    def close(self) -> None:
-        try:
-            self.cur.execute(f"PRAGMA cache_size = {int(self.cache_size)}")
-            self.cur.close()
-        finally:
-            self.raw.close()
-
-
-class _PostgresWriter(_Writer):
-    """psycopg 3: COPY for new people, pipelined executemany for updates."""
-
-    mark = "%s"
-
-    def begin(self) -> None:
-        self.active = True  # psycopg opens the transaction on the first statement
-
-    def insert(self, rows: list[tuple[Any, ...]]) -> None:
-        if rows:
-            sql = f"COPY people ({', '.join(_INSERT_COLUMNS)}) FROM STDIN"
-            with self.cur.copy(sql) as copy:
-                for row in rows:
-                    copy.write_row(row)
-
-    def commit(self) -> None:
-        self.raw.commit()
-        self.active = False
-
-    def rollback(self) -> None:
-        if self.active:
-            self.active = False
-            self.raw.rollback()
-
-    def close(self) -> None:
-        try:
-            self.cur.close()
-        finally:
-            self.raw.close()
-
-
-@contextmanager
-def _open_writer(engine: Engine) -> Iterator[_Writer]:
-    kind = {"sqlite": _Writer, "postgresql": _PostgresWriter}.get(engine.dialect.name)
-    if kind is None:
-        raise NotImplementedError(f"people import: SQLite or PostgreSQL, not {engine.dialect.name}")
-    dbapi_error = engine.dialect.loaded_dbapi.Error
-    try:
-        writer = kind(engine)
-        try:
-            yield writer
-        except BaseException:
-            with suppress(Exception):  # a dead connection must not hide the real error
-                writer.rollback()
-            raise
-        finally:
-            writer.close()
-    except dbapi_error as exc:  # raw DBAPI errors reach callers as SQLAlchemy's, as usual
-        raise DBAPIError.instance(None, None, exc, dbapi_error) from exc
