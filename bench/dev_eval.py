@@ -22,7 +22,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from knowledge import Matcher, load_knowledge  # noqa: E402
-from knowledge.evaluation import Report, evaluate, load_eval_set, matcher_judge  # noqa: E402
+from knowledge.evaluation import (  # noqa: E402
+    Report, evaluate, held_out, load_eval_set, matcher_judge,
+)
 
 DEV_SETS = [REPO / "tests" / "knowledge" / name for name in ("dev_set.yaml", "dev_set_2.yaml")]
 FOLDED = {"dev_set.yaml", "dev_set_2.yaml"}   # folded into the KB 2026-11-22 (bench/fold_dev.py)
@@ -39,18 +41,9 @@ def loo_report(matcher: Matcher) -> tuple[Report, float, float]:
     for k, doc in enumerate(idx.docs):
         if not doc.positive or doc.text in questions:
             continue
-        others = [d for j, d in enumerate(idx.docs)
-                  if d.entry == doc.entry and d.positive and j != k]
-        saved = idx.bags[doc.entry], idx.gram_bags[doc.entry]
-        idx.bags[doc.entry] = idx.bag(others)
-        idx.gram_bags[doc.entry] = idx.bag(others, by_grams=True)
-        matcher._hold_out = k
-        try:
+        with held_out(matcher, k):
             answer = matcher.ask(doc.text)
             ranked = [(s.entry.id, s.score) for s in matcher.rank(doc.text)[:3]]
-        finally:
-            matcher._hold_out = -1
-            idx.bags[doc.entry], idx.gram_bags[doc.entry] = saved
         want = idx.entries[doc.entry].id
         shown = ([answer.entry.id] if answer.kind == "answer"
                  else [s.entry.id for s in answer.suggestions])

@@ -16,6 +16,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from knowledge import Matcher, load_knowledge  # noqa: E402
+from knowledge.evaluation import held_out  # noqa: E402
 
 
 def main() -> None:
@@ -27,16 +28,9 @@ def main() -> None:
     for k, doc in enumerate(idx.docs):
         if not doc.positive:
             continue
-        others = [d for j, d in enumerate(idx.docs)
-                  if d.entry == doc.entry and d.positive and j != k]
-        saved = idx.bags[doc.entry], idx.gram_bags[doc.entry]
-        idx.bags[doc.entry] = idx.bag(others)
-        idx.gram_bags[doc.entry] = idx.bag(others, by_grams=True)
-        matcher._hold_out = k
-        ranked = [s.entry.id for s in matcher.rank(doc.text)[:3]]
-        scores = matcher.rank(doc.text)[:1]
-        matcher._hold_out = -1
-        idx.bags[doc.entry], idx.gram_bags[doc.entry] = saved
+        with held_out(matcher, k):
+            ranked = [s.entry.id for s in matcher.rank(doc.text)[:3]]
+            scores = matcher.rank(doc.text)[:1]
         want = idx.entries[doc.entry].id
         total += 1
         top1 += ranked[:1] == [want]

@@ -12,7 +12,8 @@ its ranked candidates ``[(entry_id, score)]`` and its verdict (answered entry, o
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -94,3 +95,21 @@ def matcher_judge(matcher: Any) -> Callable[[str], Verdict]:
             return Verdict([answer.entry.id], answer.entry.id, ranked)
         return Verdict([s.entry.id for s in answer.suggestions], None, ranked)
     return judge
+
+
+@contextmanager
+def held_out(matcher: Any, k: int) -> Iterator[Any]:
+    """Score as if the index's phrasing ``k`` were not in the KB: its entry's term and bigram
+    bags are rebuilt from the entry's other phrasings for the duration (leave-one-out)."""
+    idx = matcher.index
+    doc = idx.docs[k]
+    others = [d for j, d in enumerate(idx.docs) if d.entry == doc.entry and d.positive and j != k]
+    saved = idx.bags[doc.entry], idx.gram_bags[doc.entry]
+    idx.bags[doc.entry] = idx.bag(others)
+    idx.gram_bags[doc.entry] = idx.bag(others, by_grams=True)
+    matcher._hold_out = k
+    try:
+        yield doc
+    finally:
+        matcher._hold_out = -1
+        idx.bags[doc.entry], idx.gram_bags[doc.entry] = saved
