@@ -106,23 +106,23 @@ def unbound_notice(householder: Any) -> str:
 
 # ---- money ------------------------------------------------------------------------------
 
+def _payment_lines(facts: dict[str, Any]) -> list[str]:
+    """Who pays what: the own account, then each householder's family leg."""
+    return [f"本人个人账户支付：{format_fen(int(facts.get('own_fen', 0)))}"] + [
+        f"家庭共济（户主 {leg.get('name_masked', '')}）支付：{format_fen(int(leg['amount_fen']))}"
+        for leg in facts.get("legs") or []]
+
+
 def settle_summary(facts: dict[str, Any], amount_fen: int, purpose: str) -> str:
-    legs = facts.get("legs") or []
-    parts = [f"请确认结算：{purpose} {format_fen(amount_fen)}",
-             f"本人个人账户支付：{format_fen(int(facts.get('own_fen', 0)))}"]
-    parts += [f"家庭共济（户主 {leg.get('name_masked', '')}）支付：{format_fen(int(leg['amount_fen']))}"
-              for leg in legs]
+    parts = [f"请确认结算：{purpose} {format_fen(amount_fen)}", *_payment_lines(facts)]
     if facts.get("cash_fen"):
         parts.append(f"需现金支付：{format_fen(int(facts['cash_fen']))}")
     return lines(*parts)
 
 
 def settle_text(facts: dict[str, Any], amount_fen: int, purpose: str) -> str:
-    legs = facts.get("legs") or []
     parts = [f"✅ 结算成功：{purpose} {format_fen(int(facts.get('amount_fen', amount_fen)))}",
-             f"本人个人账户支付：{format_fen(int(facts.get('own_fen', 0)))}"]
-    parts += [f"家庭共济（户主 {leg.get('name_masked', '')}）支付：{format_fen(int(leg['amount_fen']))}"
-              for leg in legs]
+             *_payment_lines(facts)]
     parts.append(f"现金支付：{format_fen(int(facts.get('cash_fen', 0)))}")
     if facts.get("balance_fen") is not None:
         parts.append(f"您的个人账户余额：{format_fen(int(facts['balance_fen']))}")
