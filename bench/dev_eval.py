@@ -1,6 +1,6 @@
-"""Quality figures on the development sets (``tests/knowledge/dev_set.yaml`` and
-``dev_set_2.yaml``, the first edition's evaluation set, now tuning material; tune against these,
-never against the eval set), on the development hard negatives
+"""Quality figures on the development sets (``tests/knowledge/dev_set.yaml``; ``dev_set_2.yaml``
+and ``dev_set_3.yaml``, the first and second editions of the evaluation set, now tuning material;
+tune against these, never against the eval set), on the development hard negatives
 (``tests/knowledge/dev_offtopic.yaml``: off-topic questions only), each and combined, and
 band-aware leave-one-phrasing-out figures over the KB.
 
@@ -26,7 +26,8 @@ from knowledge.evaluation import (  # noqa: E402
     Report, evaluate, held_out, load_eval_set, matcher_judge,
 )
 
-DEV_SETS = [REPO / "tests" / "knowledge" / name for name in ("dev_set.yaml", "dev_set_2.yaml")]
+DEV_SETS = [REPO / "tests" / "knowledge" / name
+            for name in ("dev_set.yaml", "dev_set_2.yaml", "dev_set_3.yaml")]
 FOLDED = {"dev_set.yaml", "dev_set_2.yaml"}   # folded into the KB 2026-11-22 (bench/fold_dev.py)
 DEV_OFFTOPIC = [REPO / "tests" / "knowledge" / "dev_offtopic.yaml"]
 
