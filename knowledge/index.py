@@ -25,7 +25,8 @@ import yaml
 from knowledge.cache import cached, digest
 from knowledge.kb import Entry, KnowledgeBase
 from knowledge.normalize import Normalizer, default_normalizer
-from knowledge.segment import USERDICT_FILE, Segmenter, derive_dictionary, read_userdict
+from knowledge.segment import (GENERAL_MIN_FREQ, USERDICT_FILE, Segmenter, derive_dictionary,
+                               read_userdict)
 
 MATCHING_FILE = Path(__file__).with_name("matching.yaml")
 INDEX_VERSION = "4"
@@ -62,17 +63,37 @@ class Doc:
 
 
 @dataclass(frozen=True)
+class Marker:
+    label: str
+    any_of: tuple[str, ...] = ()
+    all_of: tuple[str, ...] = ()
+    not_before: tuple[str, ...] = ()   # an ``any`` word directly followed by one of these is
+                                       # not the marker (绑定了我 in 绑定了我父母)
+
+    def found(self, text: str) -> bool:
+        if self.all_of and not all(m in text for m in self.all_of):
+            return False
+        return not self.any_of or any(self._found(m, text) for m in self.any_of)
+
+    def _found(self, word: str, text: str) -> bool:
+        start = text.find(word)
+        while start >= 0:
+            end = start + len(word)
+            if not text.startswith(self.not_before, end):
+                return True
+            start = text.find(word, start + 1)
+        return False
+
+
+@dataclass(frozen=True)
 class IntentGroup:
     name: str
-    markers: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...]   # (label, any, all)
+    markers: tuple[Marker, ...]
 
     def label(self, text: str) -> str | None:
-        for name, any_of, all_of in self.markers:
-            if all_of and not all(m in text for m in all_of):
-                continue
-            if any_of and not any(m in text for m in any_of):
-                continue
-            return name
+        for marker in self.markers:
+            if marker.found(text):
+                return marker.label
         return None
 
 
@@ -83,7 +104,8 @@ def load_matching(path: Path = MATCHING_FILE) -> tuple[
     soft = frozenset(str(w) for w in data.get("soft") or [])
     groups = []
     for group in data.get("intents") or []:
-        markers = tuple((str(m["name"]), tuple(m.get("any") or ()), tuple(m.get("all") or ()))
+        markers = tuple(Marker(str(m["name"]), *(tuple(str(w) for w in m.get(key) or ())
+                                                 for key in ("any", "all", "not_before")))
                         for m in group["markers"])
         groups.append(IntentGroup(str(group["group"]), markers))
     foreign = frozenset(str(w) for w in data.get("foreign") or [])
@@ -196,7 +218,7 @@ class Index:
         extra = read_userdict()
         # canonical synonym forms stay whole, at their natural frequency when jieba knows them
         fallback = {word: VOCAB_FREQ for word in self.normalizer.vocabulary}
-        key = digest([INDEX_VERSION, self.kb.digest, USERDICT_FILE.read_bytes(),
+        key = digest([INDEX_VERSION, str(GENERAL_MIN_FREQ), self.kb.digest, USERDICT_FILE.read_bytes(),
                       repr(sorted(extra.items())), repr(sorted(fallback)), *normalised])
 
         def build() -> tuple[dict[str, int], int, dict[str, list[str]]]:
