@@ -199,7 +199,9 @@ class Index:
                 out.add(run)
                 run = ""
             out.add(w)
-            out.update(self.segmenter.parts(w))
+            # a sub-word counts only when the KB uses it (有效期 → 有效, not 效期): the parts of
+            # an unknown word would count its unknown content twice
+            out.update(p for p in self.segmenter.parts(w) if p in self.known)
         if run:
             out.add(run)
         return frozenset(self._broaden(out))

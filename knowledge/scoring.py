@@ -41,6 +41,7 @@ ANCHOR_MIN = 0.3         # a term used by this share of entries anchors a questi
 ANCHOR_PENALTY = 15.0    # raw points off a question with no anchor at all (pro rata below)
 NOVEL_MIN = 0.25         # share of the question's bigrams unseen in the KB that is still normal
 NOVEL_PENALTY = 60.0     # raw points per unit of that share above NOVEL_MIN
+NOVEL_RELIEF = 0.5       # share of that penalty a question anchored in the domain is spared
 # A question whose own words include a broadly shared KB term (domain_anchor) is about the KB;
 # its short words the KB never uses are then mostly the story around it (花销, 陪着): they weigh
 # less, so that they dilute its domain terms less. Runs of unknown characters longer than
@@ -113,7 +114,7 @@ def make_query(idx: Index, light_text: str, region: str | None) -> Query | None:
     foreign = frozenset(w for w in idx.foreign if w in text)
     content = {t: w for t, w in weights.items() if t not in idx.generic}
     return Query(text, weights, total, intents, regions, bool(named), gw, sum(gw.values()),
-                 foreign, offtopic_penalty(idx, weights, gw), sum(content.values()),
+                 foreign, offtopic_penalty(idx, weights, gw, anchored), sum(content.values()),
                  frozenset(weights), content, frozenset(gw))
 
 
@@ -132,15 +133,18 @@ def _names_kb_word(idx: Index, weights: dict[str, float]) -> bool:
     return any(t in idx.weights and _KB_WORD.fullmatch(t) for t in weights)
 
 
-def offtopic_penalty(idx: Index, weights: dict[str, float], gw: dict[str, float]) -> float:
-    """Raw points a question loses for looking unlike the whole KB (see ANCHOR_*, NOVEL_*)."""
+def offtopic_penalty(idx: Index, weights: dict[str, float], gw: dict[str, float],
+                     anchored: float = 0.0) -> float:
+    """Raw points a question loses for looking unlike the whole KB (see ANCHOR_*, NOVEL_*); in a
+    question anchored in the domain (``domain_anchor``), novel bigrams count less (NOVEL_RELIEF):
+    they are mostly the story around it."""
     breadth = idx.breadth
     anchor = max([breadth.get(t, 0.0) for t in weights] or [0.0])
     if anchor < ANCHOR_MIN and _names_kb_word(idx, weights):
         anchor = ANCHOR_MIN           # the bot's own commands and codes (bind, settle …)
     novel = sum(1 for g in gw if g not in idx.gram_weights) / max(len(gw), 1)
     return (ANCHOR_PENALTY * max(0.0, ANCHOR_MIN - anchor) / ANCHOR_MIN
-            + NOVEL_PENALTY * max(0.0, novel - NOVEL_MIN))
+            + NOVEL_PENALTY * (1.0 - NOVEL_RELIEF * anchored) * max(0.0, novel - NOVEL_MIN))
 
 
 def similarity(idx: Index, q: Query, doc: Doc, chars: float | None = None
