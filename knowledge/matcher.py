@@ -57,10 +57,10 @@ MAX_ENTRIES = 12         # candidate entries (by best phrasing) that get a full 
 MAX_POSTING = 60         # a term in more texts than this (or 4 % of them) is not looked up
 NOT_CHECKED = 6          # entries near the top whose not: phrasings are compared
 RAPIDFUZZ_MAX = 20_000   # up to this many texts the cheap stage is a character scan
-NOT_PENALTY = 20.0       # the question is closer to one of the entry's not: phrasings
+NOT_PENALTY = 10.0       # the question is closer to one of the entry's not: phrasings
 NOT_EXACT_PENALTY = 50.0  # the question is one of the entry's not: phrasings, word for word
 VARIANT_GAP = 40.0       # reported points within which a region's variant of an entry goes first
-NEAR_TIE = 2.0           # reported points within which a national entry still goes first
+NEAR_TIE = 5.0           # reported points within which a national entry still goes first
 MIN_MARGIN = 10.0        # raw points the best entry must lead the next by to answer directly
 
 
