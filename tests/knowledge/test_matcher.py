@@ -62,7 +62,8 @@ def test_empty_question_falls_back(fixture_matcher: Matcher, question: str) -> N
     ("question", "word"),
     [("你好", "您好"), ("您好！", "您好"), ("在吗？", "您好"), ("hi", "您好"), ("Hello", "您好"),
      ("谢谢", "不客气"), ("谢谢你啊", "不客气"), ("多谢！", "不客气"), ("thanks", "不客气"),
-     ("再见", "再见"), ("好的", "好的")],
+     ("再见", "再见"), ("好的", "好的"), ("你叫什么名字？", "共济助手"),
+     ("你是机器人还是真人", "机器人"), ("你能做什么呀", "/help")],
 )
 def test_smalltalk(fixture_matcher: Matcher, question: str, word: str) -> None:
     answer = fixture_matcher.ask(question)
@@ -240,3 +241,8 @@ def test_knowledge_imports_no_telegram_or_sqlalchemy() -> None:
             "print(bad); sys.exit(1 if bad else 0)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_question_about_the_bots_name_is_not_small_talk(fixture_matcher: Matcher) -> None:
+    # identity small talk is the whole message only: 姓名 questions stay questions
+    assert fixture_matcher.ask("你叫什么名字和身份证不一致怎么办").kind != "smalltalk"
