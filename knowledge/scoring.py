@@ -27,8 +27,8 @@ from knowledge.index import Doc, Index, grams
 BETA2 = 4.0              # F-beta²: > 1 favours covering the question over covering the phrasing
 TERM_SHARE = 0.2         # term overlap vs character similarity in a phrasing's score
 BAG_SHARE = 0.3          # entry vocabulary coverage vs best phrasing in an entry's score
-ANSWER_SHARE = 0.1       # how much of the question the entry's answer text covers
-GRAM_SHARE = 0.15        # how much of the question's character bigrams the entry's phrasings cover
+ANSWER_SHARE = 0.15       # how much of the question the entry's answer text covers
+GRAM_SHARE = 0.2        # how much of the question's character bigrams the entry's phrasings cover
 CONTENT_MIN = 0.15       # shared non-generic weight below which there is no shared content
 NO_CONTENT_FACTOR = 0.25 # … then the score is scaled by this
 FOREIGN_FACTOR = 0.4     # the question names another scheme or service the entry never mentions
@@ -38,16 +38,16 @@ INTENT_ABSENT_PENALTY = 15.0   # per intent group of the question none of the en
 # the bands, never the order): no term that many entries share (共济, 医保, 亲属 … the KB's own
 # ``breadth``), and character bigrams the KB never uses (微信零钱提现, 王者荣耀).
 ANCHOR_MIN = 0.3         # a term used by this share of entries anchors a question in the domain
-ANCHOR_PENALTY = 15.0    # raw points off a question with no anchor at all (pro rata below)
+ANCHOR_PENALTY = 8.0    # raw points off a question with no anchor at all (pro rata below)
 NOVEL_MIN = 0.25         # share of the question's bigrams unseen in the KB that is still normal
-NOVEL_PENALTY = 60.0     # raw points per unit of that share above NOVEL_MIN
-NOVEL_RELIEF = 0.7       # share of that penalty a question anchored in the domain is spared
+NOVEL_PENALTY = 40.0     # raw points per unit of that share above NOVEL_MIN
+NOVEL_RELIEF = 0.3       # share of that penalty a question anchored in the domain is spared
 # A question whose own words include a broadly shared KB term (domain_anchor) is about the KB;
 # its short words the KB never uses are then mostly the story around it (花销, 陪着): they weigh
 # less, so that they dilute its domain terms less. Runs of unknown characters longer than
 # CHATTER_LEN (王者荣耀) name a thing and keep their weight.
 ANCHOR_WEAK = 0.15       # below this share of entries a question's broadest term anchors nothing
-CHATTER_DISCOUNT = 0.7   # share of an unknown word's weight dropped in a fully anchored question
+CHATTER_DISCOUNT = 0.3   # share of an unknown word's weight dropped in a fully anchored question
 CHATTER_LEN = 2
 # Per candidate: the question's content words (non-generic terms) that neither the entry's
 # phrasings nor its answer use. Past half of the question's content weight, the match rests on
@@ -70,6 +70,12 @@ CALIBRATION = ((0.0, 0.0), (26.0, 50.0), (55.0, 72.0), (100.0, 100.0))
 # dev_set_3 (94.3 %, top-3 97.4 → 98.5 %); leave-one-phrasing-out 80.0 → 80.8 %, top-3 90.3 →
 # 91.7 %. REGION_UNKNOWN stays at 7: lower fits those questions (which name their city) but
 # breaks the rule that a regionless asker gets the national entry of a near tie.
+# A second fit (--off-weight 1: refusal counted like top-1) added 150 off-topic questions, 90 of
+# them near-domain traps (tests/knowledge/dev_offtopic_2.yaml: 起付线, 报销比例, 转移接续 … are
+# medical insurance but not family mutual aid) and moved ANSWER_SHARE, GRAM_SHARE,
+# CHATTER_DISCOUNT, NOVEL_RELIEF, ANCHOR_PENALTY, NOVEL_PENALTY and index.UNKNOWN_WEIGHT: refusal
+# there 80.7 → 90.0 % (dev_offtopic unchanged at 96.1 %), at a cost of top-1 81.2 → 80.1 % on
+# dev_set_4; leave-one-phrasing-out 82.3 → 82.5 %, top-3 92.0 → 92.3 %.
 EXACT = 0.999            # similarity of a normalised phrasing to itself
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 _KB_WORD = re.compile(r"[a-z]{3,}")      # an ASCII word long enough to mean something
