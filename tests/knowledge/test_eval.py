@@ -54,13 +54,16 @@ def report(real_matcher: Matcher):
 # blend weights were fitted on dev_set_4 (bench/tune_blend.py): top-1 96.0 %, top-3 99.1 %,
 # answered-right 67.4 %, answered-wrong 0.6 %, off-topic refused 83.6 %. Naive baseline on the
 # same set: 71.4 % / 89.8 % / 52.2 %.
+# Second run on the same set, after refitting the blend weights with near-domain off-topic dev
+# questions (dev_offtopic_2.yaml; the eval set's misses were not inspected): top-1 96.0 %, top-3
+# 99.1 %, answered-right 63.4 %, answered-wrong 0.6 %, off-topic refused 88.1 %.
 
 
 def test_top1_at_least_95_percent(report) -> None:
     assert report.rate("top1") >= 0.95, report.summary("matcher")
 
 
-@pytest.mark.xfail(strict=False, reason="measured 83.6 % on the third-edition eval set: "
+@pytest.mark.xfail(strict=False, reason="measured 88.1 % on the third-edition eval set: "
                                          "near-domain questions get suggestions")
 def test_off_topic_refused_at_least_95_percent(report) -> None:
     assert report.rate("off_refused") >= 0.95, report.summary("matcher")
