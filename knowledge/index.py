@@ -220,8 +220,9 @@ class Index:
         extra = read_userdict()
         # canonical synonym forms stay whole, at their natural frequency when jieba knows them
         fallback = {word: VOCAB_FREQ for word in self.normalizer.vocabulary}
-        key = digest([INDEX_VERSION, str(GENERAL_MIN_FREQ), self.kb.digest, USERDICT_FILE.read_bytes(),
-                      repr(sorted(extra.items())), repr(sorted(fallback)), *normalised])
+        key = digest([INDEX_VERSION, str(GENERAL_MIN_FREQ), self.kb.digest,
+                      USERDICT_FILE.read_bytes(), repr(sorted(extra.items())),
+                      repr(sorted(fallback)), *normalised])
 
         def build() -> tuple[dict[str, int], int, dict[str, list[str]]]:
             words, total = derive_dictionary(normalised, extra, fallback)

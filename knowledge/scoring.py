@@ -27,8 +27,8 @@ from knowledge.index import Doc, Index, grams
 BETA2 = 4.0              # F-beta²: > 1 favours covering the question over covering the phrasing
 TERM_SHARE = 0.2         # term overlap vs character similarity in a phrasing's score
 BAG_SHARE = 0.3          # entry vocabulary coverage vs best phrasing in an entry's score
-ANSWER_SHARE = 0.15       # how much of the question the entry's answer text covers
-GRAM_SHARE = 0.2        # how much of the question's character bigrams the entry's phrasings cover
+ANSWER_SHARE = 0.15      # how much of the question the entry's answer text covers
+GRAM_SHARE = 0.2         # how much of the question's character bigrams the entry's phrasings cover
 CONTENT_MIN = 0.15       # shared non-generic weight below which there is no shared content
 NO_CONTENT_FACTOR = 0.25 # … then the score is scaled by this
 FOREIGN_FACTOR = 0.4     # the question names another scheme or service the entry never mentions
@@ -38,7 +38,7 @@ INTENT_ABSENT_PENALTY = 15.0   # per intent group of the question none of the en
 # the bands, never the order): no term that many entries share (共济, 医保, 亲属 … the KB's own
 # ``breadth``), and character bigrams the KB never uses (微信零钱提现, 王者荣耀).
 ANCHOR_MIN = 0.3         # a term used by this share of entries anchors a question in the domain
-ANCHOR_PENALTY = 8.0    # raw points off a question with no anchor at all (pro rata below)
+ANCHOR_PENALTY = 8.0     # raw points off a question with no anchor at all (pro rata below)
 NOVEL_MIN = 0.25         # share of the question's bigrams unseen in the KB that is still normal
 NOVEL_PENALTY = 40.0     # raw points per unit of that share above NOVEL_MIN
 NOVEL_RELIEF = 0.3       # share of that penalty a question anchored in the domain is spared

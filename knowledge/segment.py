@@ -24,7 +24,7 @@ import jieba
 
 USERDICT_FILE = Path(__file__).with_name("userdict.txt")
 DOMAIN_FREQ = 200_000      # domain words outweigh any split of them
-GENERAL_MIN_FREQ = 100      # full-dictionary words at least this common are kept as well
+GENERAL_MIN_FREQ = 100     # full-dictionary words at least this common are kept as well
 _MAX_WORD = 8              # longest dictionary word worth looking for
 
 
@@ -48,9 +48,9 @@ def derive_dictionary(
     texts: Iterable[str], extra: Mapping[str, int], fallback: Mapping[str, int] | None = None,
     general_min: int = GENERAL_MIN_FREQ,
 ) -> tuple[dict[str, int], int]:
-    """Full-dictionary words occurring in ``texts``, plus ``extra`` (frequency raised to at
-    least the given one) and ``fallback`` (used only for words the full dictionary lacks);
-    and the full dictionary's total."""
+    """Full-dictionary words occurring in ``texts`` or at least ``general_min`` frequent, plus
+    ``extra`` (frequency raised to at least the given one) and ``fallback`` (used only for words
+    the full dictionary lacks); and the full dictionary's total."""
     pieces: set[str] = set()
     for text in texts:
         n = len(text)
