@@ -122,9 +122,12 @@ def grams(text: str) -> frozenset[str]:
 class Index:
     """The precomputed KB: docs, term weights, per-entry term bags and intents."""
 
-    def __init__(self, kb: KnowledgeBase, normalizer: Normalizer | None = None) -> None:
+    def __init__(self, kb: KnowledgeBase, normalizer: Normalizer | None = None,
+                 outside: Sequence[Entry] = ()) -> None:
         self.kb = kb
-        self.entries: tuple[Entry, ...] = kb.entries
+        # the FAQ's entries, then the out-of-scope topics (``knowledge.outside``)
+        self.entries: tuple[Entry, ...] = (*kb.entries, *outside)
+        self.outside: frozenset[int] = frozenset(range(len(kb.entries), len(self.entries)))
         self.normalizer = normalizer or default_normalizer()
         self.generic, self.soft, self.intent_groups, self.foreign = load_matching()
         texts = [(i, True, t)
@@ -276,9 +279,9 @@ class Index:
         """Per non-generic term, the share of entries whose vocabulary uses it: the terms most
         entries share (共济, 医保, 亲属 …) are what makes a question one about this KB at all."""
         df: Counter[str] = Counter()
-        for bag in self.bags:
+        for bag in self.bags[:len(self.kb.entries)]:     # the FAQ's own, not outside topics
             df.update(t for t, credit in bag.items() if credit >= ANCHOR_CREDIT)
-        n = max(len(self.entries), 1)
+        n = max(len(self.kb.entries), 1)
         return {t: c / n for t, c in df.items() if t not in self.generic}
 
     def _bags(self, docs: Sequence[Doc], by_grams: bool = False) -> list[Bag]:

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import heapq
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -44,6 +44,8 @@ from rapidfuzz import fuzz, process
 from knowledge.index import Index
 from knowledge.kb import Entry, KnowledgeBase
 from knowledge.normalize import light
+from knowledge.outside import TOPIC as OUTSIDE_TOPIC
+from knowledge.outside import load_outside
 from knowledge.scoring import (EXACT, TERM_SHARE, Query, calibrated, entry_score, make_query,
                                raw_score, similarity)
 from knowledge.smalltalk import SmallTalk, Texts
@@ -94,13 +96,19 @@ class Answer:
     score: float
     suggestions: list[Suggestion] = field(default_factory=list)
     text: str = ""
+    outside: Entry | None = None  # the out-of-scope topic a fallback is about (knowledge.outside)
 
 
 class Matcher:
     def __init__(self, kb: KnowledgeBase, *, answer_threshold: float, suggest_threshold: float,
-                 max_suggestions: int, hotline: str = "12333") -> None:
+                 max_suggestions: int, hotline: str = "12333",
+                 outside: Sequence[Entry] | None = None) -> None:
+        """``outside``: the out-of-scope topics (default: ``knowledge/out_of_scope.yaml``)."""
         self.kb = kb
-        self.index = Index(kb)
+        if outside is None:
+            outside = load_outside(taken=(e.id for e in kb.entries))
+        self.index = Index(kb, outside=outside)
+        self._outside_ids = frozenset(e.id for e in outside)
         self.answer_threshold = float(answer_threshold)
         self.suggest_threshold = float(suggest_threshold)
         self.max_suggestions = int(max_suggestions)
@@ -129,10 +137,16 @@ class Matcher:
             return Answer(question, "fallback", None, 0.0, [], self.texts.empty)
         ranked, exact = self._rank(self.smalltalk.strip(text), region)
         best = ranked[0] if ranked else None
+        if (best is not None and best.entry.id in self._outside_ids
+                and best.score >= self.suggest_threshold):
+            # a neighbouring topic the assistant does not cover: say so, and where to ask
+            return Answer(question, "fallback", None, best.score, [],
+                          self.texts.outside(best.entry.answer), outside=best.entry)
         if (best is not None and best.score >= self.answer_threshold
                 and (best.entry.id in exact or self._clear_lead(ranked))):
             return Answer(question, "answer", best.entry, best.score, [], best.entry.answer)
-        offered = [s for s in ranked if s.score >= self.suggest_threshold][: self.max_suggestions]
+        offered = [s for s in ranked if s.score >= self.suggest_threshold
+                   and s.entry.id not in self._outside_ids][: self.max_suggestions]
         score = best.score if best else 0.0
         if offered:
             lines = [self.texts.suggest_intro]
@@ -266,7 +280,7 @@ class Matcher:
         for i, s in enumerate(scored[1:], 1):
             if scored[0].score - s.score > NEAR_TIE:
                 break
-            if s.entry.region == "national":
+            if s.entry.region == "national" and s.entry.topic != OUTSIDE_TOPIC:
                 return [s, *scored[:i], *scored[i + 1:]]
         return scored
 

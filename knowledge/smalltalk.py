@@ -106,9 +106,14 @@ class Texts:
     empty: str
     suggest_intro: str
     suggest_outro: str
+    out_of_scope: str             # {reply}: the topic's own line (``knowledge.outside``)
 
     @classmethod
     def load(cls, hotline: str, path: Path = TEXTS_FILE) -> Texts:
         data = _read(path)
         return cls(*(str(data[k]).strip().replace("{hotline}", hotline)
-                     for k in ("fallback", "empty", "suggest_intro", "suggest_outro")))
+                     for k in ("fallback", "empty", "suggest_intro", "suggest_outro",
+                               "out_of_scope")))
+
+    def outside(self, reply: str) -> str:
+        return self.out_of_scope.replace("{reply}", reply.strip())

@@ -71,7 +71,9 @@ def follow_up(svc: Services, asker: Asker | None, question: str, answer: Any, *,
     if answer.kind == "answer" and answer.entry is not None and personal:
         return personal_note(svc, answer.entry, asker)
     if answer.kind == "fallback" and question:
-        best = answer.entry.id if answer.entry is not None else None
+        # a neighbouring topic the KB does not cover (oos_…) tells staff what was asked about
+        near = answer.entry or getattr(answer, "outside", None)
+        best = near.id if near is not None else None
         store_unanswered(svc, question, best, float(answer.score or 0))
     return None
 
