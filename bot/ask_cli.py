@@ -52,6 +52,8 @@ def to_plain(answer: Answer) -> str:
     lines = [f"问：{answer.question}", f"答：{answer.text}"]
     if answer.kind == "answer" and answer.entry is not None:
         lines.append(f"（条目 {answer.entry.id}，匹配度 {answer.score:g}）")
+    elif answer.outside is not None:      # a neighbouring topic the KB does not cover
+        lines.append(f"（不在知识库范围：{answer.outside.id}，匹配度 {answer.score:g}）")
     return "\n".join(lines)
 
 

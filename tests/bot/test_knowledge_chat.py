@@ -171,3 +171,12 @@ def test_linking_refreshes_what_the_bot_knows_about_the_asker(console_run):
                         + "东营最多能绑几个\n")
     assert "您已绑定" not in turns[1].all_text
     assert "最多可绑定7人；您已绑定0人" in turns[-1].all_text
+
+
+def test_neighbouring_topic_is_referred_and_kept_for_staff(harness):
+    [reply] = harness.send("住院报销比例是多少啊")
+    assert "不属于医保个人账户家庭共济" in reply.text and "12333" in reply.text
+    assert "您是不是想问" not in reply.text
+    harness.send(f":as {STAFF}")
+    [report] = harness.send("/unanswered")
+    assert "住院报销比例是多少啊" in report.text and "oos_reimbursement" in report.text
