@@ -29,6 +29,9 @@ Scoring (all KB-side work is done once, in ``knowledge.index``):
 6. Bands from configuration: ≥ answer_threshold (and a clear lead over the runner-up) answers;
    ≥ suggest_threshold offers up to
    ``max_suggestions`` "did you mean" entries; below, an honest fallback with the hotline.
+7. Out-of-scope topics (``knowledge.outside``: reimbursement ratios, 异地就医备案 …) are scored
+   like entries. One on top (from ``OUTSIDE_FLOOR``) makes the answer an honest fallback that
+   names the topic and where to ask; they are never answered or suggested.
 """
 
 from __future__ import annotations
