@@ -92,8 +92,9 @@ def main() -> None:
     kb = load_knowledge()
     queries = _queries(kb, args.queries)
     matcher = Matcher(kb, answer_threshold=72, suggest_threshold=50, max_suggestions=3)
-    phr = sum(len(e.phrasings) + 1 + len(e.nots) for e in kb.entries)
-    print(f"real KB: {len(kb.entries)} entries, {phr} texts: median "
+    phr = len(matcher.index.docs)
+    topics = len(matcher.index.outside)
+    print(f"real KB: {len(kb.entries)} entries + {topics} out-of-scope topics, {phr} texts: median "
           f"{median_ms(matcher, queries):.3f} ms/query over {len(queries)} queries")
     t = time.perf_counter()
     big = synthetic(kb, args.synthetic)
