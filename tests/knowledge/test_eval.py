@@ -57,14 +57,20 @@ def report(real_matcher: Matcher):
 # Second run on the same set, after refitting the blend weights with near-domain off-topic dev
 # questions (dev_offtopic_2.yaml; the eval set's misses were not inspected): top-1 96.0 %, top-3
 # 99.1 %, answered-right 63.4 %, answered-wrong 0.6 %, off-topic refused 88.1 %.
+# That set then became development material (dev_set_5.yaml, not folded).
+# Fourth-edition eval set (session 3; written independently from bench/canonical_dump.py; n=322,
+# two per entry; off-topic n=76, 23 of them medical insurance but not family mutual aid), first
+# run, 2026-11-22, after the out-of-scope topics (knowledge/out_of_scope.yaml) and the third blend
+# fit: top-1 96.9 %, top-3 99.4 %, answered-right 76.4 %, answered-wrong 0.3 %, off-topic refused
+# 96.1 % (23 of the 76 referred by a topic, 48 plain fallbacks, 2 small talk, 3 suggestions).
+# The same matcher without the topics (outside=()): 96.9 / 99.7 / 92.1 %. Naive baseline: 69.9 %
+# / 86.6 % / 60.5 %. The misses were not printed or read.
 
 
 def test_top1_at_least_95_percent(report) -> None:
     assert report.rate("top1") >= 0.95, report.summary("matcher")
 
 
-@pytest.mark.xfail(strict=False, reason="measured 88.1 % on the third-edition eval set: "
-                                         "near-domain questions get suggestions")
 def test_off_topic_refused_at_least_95_percent(report) -> None:
     assert report.rate("off_refused") >= 0.95, report.summary("matcher")
 
