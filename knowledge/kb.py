@@ -29,7 +29,7 @@ MIN_PHRASINGS = 8
 _REQUIRED = ("id", "topic", "region", "question", "phrasings", "answer", "sources",
              "related", "not")
 _OPTIONAL = ("reason",)
-_ID = re.compile(r"[a-z][a-z0-9_]*")
+ID_PATTERN = re.compile(r"[a-z][a-z0-9_]*")
 _LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
@@ -82,14 +82,14 @@ def _seeds_dir(seeds_dir: str | Path | None) -> Path:
     return Path(os.environ.get("GONGJI_SEEDS_DIR") or DEFAULT_SEEDS_DIR)
 
 
-def _text(raw: Mapping[str, Any], key: str, where: str) -> str:
+def required_text(raw: Mapping[str, Any], key: str, where: str) -> str:
     value = raw.get(key)
     if not isinstance(value, str) or not value.strip():
         raise KnowledgeError(f"{where}: {key}: must be non-empty text")
     return value.strip()
 
 
-def _texts(raw: Mapping[str, Any], key: str, where: str, minimum: int = 0) -> tuple[str, ...]:
+def text_list(raw: Mapping[str, Any], key: str, where: str, minimum: int = 0) -> tuple[str, ...]:
     value = raw.get(key)
     if value is None:
         value = []
@@ -117,7 +117,7 @@ def _entry(raw: Any, file: str, index: int) -> Entry:
     for key in _REQUIRED:
         if key not in raw:
             raise KnowledgeError(f"{where}: {key}: missing")
-    if not isinstance(entry_id, str) or not _ID.fullmatch(entry_id):
+    if not isinstance(entry_id, str) or not ID_PATTERN.fullmatch(entry_id):
         raise KnowledgeError(f"{where}: id: must be snake_case text")
     region = raw.get("region")
     if region not in REGIONS:
@@ -127,14 +127,14 @@ def _entry(raw: Any, file: str, index: int) -> Entry:
         raise KnowledgeError(f"{where}: reason: {reason!r} is not a reason code")
     return Entry(
         id=entry_id,
-        topic=_text(raw, "topic", where),
+        topic=required_text(raw, "topic", where),
         region=region,
-        question=_text(raw, "question", where),
-        phrasings=_texts(raw, "phrasings", where, MIN_PHRASINGS),
-        answer=_text(raw, "answer", where),
-        sources=_texts(raw, "sources", where),   # [] allowed: entries about the bot itself
-        related=_texts(raw, "related", where),
-        nots=_texts(raw, "not", where),
+        question=required_text(raw, "question", where),
+        phrasings=text_list(raw, "phrasings", where, MIN_PHRASINGS),
+        answer=required_text(raw, "answer", where),
+        sources=text_list(raw, "sources", where),   # [] allowed: entries about the bot itself
+        related=text_list(raw, "related", where),
+        nots=text_list(raw, "not", where),
         reason=reason,
         file=file,
     )

@@ -19,7 +19,8 @@ from typing import Any
 
 import yaml
 
-from knowledge.kb import _ID, MIN_PHRASINGS, Entry, KnowledgeError, _text, _texts
+from knowledge.kb import (ID_PATTERN, MIN_PHRASINGS, Entry, KnowledgeError, required_text,
+                          text_list)
 
 OUTSIDE_FILE = Path(__file__).with_name("out_of_scope.yaml")
 TOPIC = "out_of_scope"
@@ -47,15 +48,15 @@ def load_outside(path: Path = OUTSIDE_FILE, *, taken: Iterable[str] = ()) -> tup
         unknown = [key for key in raw if key not in _KEYS]
         if unknown:
             raise KnowledgeError(f"{where}: {unknown[0]}: unknown key")
-        if (not isinstance(topic_id, str) or not _ID.fullmatch(topic_id)
+        if (not isinstance(topic_id, str) or not ID_PATTERN.fullmatch(topic_id)
                 or not topic_id.startswith(PREFIX)):
             raise KnowledgeError(f"{where}: id: must be snake_case text starting with {PREFIX}")
         if topic_id in used:
             raise KnowledgeError(f"{where}: id: already used")
         used.add(topic_id)
         out.append(Entry(id=topic_id, topic=TOPIC, region="national",
-                         question=_text(raw, "topic", where),
-                         phrasings=_texts(raw, "phrasings", where, MIN_PHRASINGS),
-                         answer=_text(raw, "reply", where),
+                         question=required_text(raw, "topic", where),
+                         phrasings=text_list(raw, "phrasings", where, MIN_PHRASINGS),
+                         answer=required_text(raw, "reply", where),
                          sources=(), related=(), nots=(), file=name))
     return tuple(out)
