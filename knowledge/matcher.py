@@ -47,7 +47,6 @@ from rapidfuzz import fuzz, process
 from knowledge.index import Index
 from knowledge.kb import Entry, KnowledgeBase
 from knowledge.normalize import light
-from knowledge.outside import TOPIC as OUTSIDE_TOPIC
 from knowledge.outside import load_outside
 from knowledge.scoring import (EXACT, TERM_SHARE, Query, calibrated, entry_score, make_query,
                                raw_score, similarity)
@@ -230,7 +229,7 @@ class Matcher:
         order.sort(key=raw.__getitem__, reverse=True)
         scored = [Suggestion(idx.entries[e], round(calibrated(raw[e]), 1)) for e in order]
         exact = {idx.entries[e].id for e, (sim, _) in best.items() if sim >= EXACT}
-        scored = self._national_first(q, scored, exact)
+        scored = self._national_first(q, scored, exact, self._outside_ids)
         if scored and (scored[0].entry.id not in exact or not q.named):
             # (an exact phrasing naming its region was placed by the KB authors: keep it)
             scored = self._regional_variant_first(q, scored)
@@ -279,10 +278,11 @@ class Matcher:
         return any(similarity(self.index, q, docs[k])[0] >= sim for k in self.index.not_docs[entry])
 
     @staticmethod
-    def _national_first(q: Query, scored: list[Suggestion], exact: set[str]
-                        ) -> list[Suggestion]:
+    def _national_first(q: Query, scored: list[Suggestion], exact: set[str],
+                        outside: frozenset[str]) -> list[Suggestion]:
         """With no region known or named, a near-equal national entry beats a regional one
-        (unless the question is word for word one of the regional entry's phrasings)."""
+        (unless the question is word for word one of the regional entry's phrasings); an
+        out-of-scope topic (``outside``: their ids) is no national variant of anything."""
         if q.regions or not scored or scored[0].entry.region == "national":
             return scored
         if scored[0].entry.id in exact:
@@ -290,7 +290,7 @@ class Matcher:
         for i, s in enumerate(scored[1:], 1):
             if scored[0].score - s.score > NEAR_TIE:
                 break
-            if s.entry.region == "national" and s.entry.topic != OUTSIDE_TOPIC:
+            if s.entry.region == "national" and s.entry.id not in outside:
                 return [s, *scored[:i], *scored[i + 1:]]
         return scored
 

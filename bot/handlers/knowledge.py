@@ -72,7 +72,7 @@ def follow_up(svc: Services, asker: Asker | None, question: str, answer: Any, *,
         return personal_note(svc, answer.entry, asker)
     if answer.kind == "fallback" and question:
         # a neighbouring topic the KB does not cover (oos_…) tells staff what was asked about
-        near = answer.entry or getattr(answer, "outside", None)
+        near = answer.entry or answer.outside
         best = near.id if near is not None else None
         store_unanswered(svc, question, best, float(answer.score or 0))
     return None
