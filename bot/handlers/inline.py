@@ -17,6 +17,14 @@ MAX_ANSWER = 3500
 def results_for(svc: Any, question: str) -> list[InlineQueryResultArticle]:
     """The answer and its suggestions as articles (best first, no duplicates)."""
     answer = svc.matcher.ask(question)
+    if answer.outside is not None:
+        # a neighbouring topic the KB does not cover: the referral, to pass on as it is
+        topic = answer.outside
+        return [InlineQueryResultArticle(
+            id=topic.id[:64], title=f"不在家庭共济范围：{topic.question}"[:100],
+            description=topic.answer.replace("\n", " ")[:120],
+            input_message_content=InputTextMessageContent(answer.text[:MAX_ANSWER]),
+        )]
     entries = [answer.entry] if answer.kind == "answer" and answer.entry is not None else []
     entries += [s.entry for s in answer.suggestions]
     seen: set[str] = set()

@@ -149,6 +149,12 @@ def test_inline_mode_offers_answers(harness):
     assert harness.send(":inline ") == []  # empty query: an empty answer, nothing shown
 
 
+def test_inline_mode_passes_on_the_referral_for_a_neighbouring_topic(harness):
+    sent = harness.send(":inline 住院报销比例是多少啊")
+    assert len(sent) == 1 and sent[0].kind == "inline"
+    assert "不属于医保个人账户家庭共济" in sent[0].text and "12333" in sent[0].text
+
+
 def test_staff_reports_are_staff_only_and_audited(harness):
     for command in ("/unanswered", "/stats"):
         [refused] = harness.send(command)
