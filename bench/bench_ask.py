@@ -103,7 +103,8 @@ def main() -> None:
     phr = sum(len(e.phrasings) + 1 for e in big.entries)
     print(f"synthetic KB: {len(big.entries)} entries, {phr} texts (index built in {built:.1f} s): "
           f"median {median_ms(big_matcher, queries, rounds=1):.3f} ms/query")
-    print(f"cold start: python -m bot ask \"怎么绑定家人\": median {cold_start():.3f} s wall (5 runs)")
+    print(f"cold start: python -m bot ask \"怎么绑定家人\": "
+          f"median {cold_start():.3f} s wall (5 runs)")
 
 
 if __name__ == "__main__":

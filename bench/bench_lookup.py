@@ -24,9 +24,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from bench_import import fresh_engine, synthetic_rows, write_csv  # noqa: E402
 from sqlalchemy import Connection, Engine, select  # noqa: E402
 
-from bench_import import fresh_engine, synthetic_rows, write_csv  # noqa: E402
 from rules.importer import import_people  # noqa: E402
 from rules.policy import Policies  # noqa: E402
 from rules.schema import Person  # noqa: E402

@@ -72,7 +72,7 @@ def setup(svc: Any, path: Path, users: int) -> None:
     import_people(svc.engine, path, svc.policies)
     fam = svc.family
     with svc.sessions.begin() as s:
-        for i, (holder, relative) in enumerate(pairs):
+        for i, (holder, _relative) in enumerate(pairs):
             hid = fam.find_person(holder).facts["person"].id
             s.add(Link(user_id=USER0 + i, person_id=hid, linked_at=svc.clock.now()))
     for i, (holder, relative) in enumerate(pairs):
@@ -156,7 +156,8 @@ async def main_async(args: argparse.Namespace) -> int:
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--db", help="SQLAlchemy URL of an EMPTY database or schema "
                                 "(default: a fresh SQLite file)")
     p.add_argument("--users", type=int, default=200)

@@ -27,7 +27,11 @@ sys.path.insert(0, str(REPO))
 
 from knowledge import Matcher, load_knowledge  # noqa: E402
 from knowledge.evaluation import (  # noqa: E402
-    Report, evaluate, held_out, load_eval_set, matcher_judge,
+    Report,
+    evaluate,
+    held_out,
+    load_eval_set,
+    matcher_judge,
 )
 
 DEV_SETS = [REPO / "tests" / "knowledge" / name

@@ -59,7 +59,8 @@ def run_people_import(settings: Settings, file: str) -> int:
         create_schema(engine)
         report = import_people(engine, path, Policies.load())
     except ImportRefused as exc:
-        print(f"导入被拒绝：{len(exc.errors)} 行有错误，本文件的任何一行都没有写入。", file=sys.stderr)
+        print(f"导入被拒绝：{len(exc.errors)} 行有错误，本文件的任何一行都没有写入。",
+              file=sys.stderr)
         for line_no, message in exc.errors:
             print(f"第{line_no}行: {message}", file=sys.stderr)
         return 1
@@ -75,8 +76,8 @@ def run_people_import(settings: Settings, file: str) -> int:
     print(f"导入完成：共 {report.rows} 行 — 新增 {report.inserted} 人，更新 {report.updated} 人，"
           f"未变 {report.unchanged} 人（用时 {report.seconds:.2f} 秒{rate}）。")
     if report.balance_differs:
-        print(f"注意：{report.balance_differs} 人的 CSV 余额与系统余额不同；已有人员的余额以台账为准，"
-              f"未被覆盖。")
+        print(f"注意：{report.balance_differs} 人的 CSV 余额与系统余额不同；"
+              "已有人员的余额以台账为准，未被覆盖。")
     return 0
 
 

@@ -34,7 +34,8 @@ from rules.clock import Clock, SystemClock
 log = logging.getLogger(__name__)
 
 USER_COMMANDS = [
-    ("start", "开始 / 验证身份"), ("help", "使用说明"), ("me", "我的身份"), ("unlink", "解除本账号关联"),
+    ("start", "开始 / 验证身份"), ("help", "使用说明"), ("me", "我的身份"),
+    ("unlink", "解除本账号关联"),
     ("balance", "个人账户余额"), ("open", "开通家庭共济（承诺书）"),
     ("bind", "绑定亲属：身份证号 姓名 关系"), ("unbind", "解除绑定"),
     ("limit", "设置亲属使用限额"), ("order", "设置扣款顺序"), ("family", "我的共济家庭"),

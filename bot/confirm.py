@@ -154,7 +154,8 @@ async def _finish(update: Update, text: str, code: str | None = None) -> None:
     assert query is not None
     await query.answer()
     try:
-        await query.edit_message_text(text, reply_markup=keyboard([why_button(code)] if code else None))
+        await query.edit_message_text(
+            text, reply_markup=keyboard([why_button(code)] if code else None))
     except Exception:
         log.debug("could not edit confirmation message", exc_info=True)
 

@@ -93,7 +93,8 @@ class Console:
             await self.contact(self.user_id, _need(arg, ":contact PHONE"))
         elif name == ":contact-of":
             who, _, phone = arg.partition(" ")
-            await self.contact(_int(who, ":contact-of ID PHONE"), _need(phone, ":contact-of ID PHONE"))
+            await self.contact(_int(who, ":contact-of ID PHONE"),
+                               _need(phone, ":contact-of ID PHONE"))
         elif name == ":tap":
             await self.tap(arg)
         elif name == ":sleep":
@@ -105,7 +106,8 @@ class Console:
                                ":tap :sleep :inline）")
 
     async def contact(self, owner_id: int, phone: str) -> None:
-        contact = {"phone_number": phone.strip(), "first_name": f"用户{owner_id}", "user_id": owner_id}
+        contact = {"phone_number": phone.strip(), "first_name": f"用户{owner_id}",
+                   "user_id": owner_id}
         await self._feed({"message": self._message(contact=contact)})
 
     async def inline(self, query: str) -> None:
@@ -187,7 +189,8 @@ def render(sent: Sent) -> str:
     tag = {"toast": "（提示）", "inline": "（内联结果）", "edit": "（已更新）"}.get(sent.kind, "")
     out = f"🤖 → {sent.chat_id}{tag}\n{sent.text}"
     if sent.buttons:
-        out += "\n" + "\n".join("  " + "  ".join(f"[{b.label}]" for b in row) for row in sent.buttons)
+        out += "\n" + "\n".join("  " + "  ".join(f"[{b.label}]" for b in row)
+                                for row in sent.buttons)
     return out
 
 
@@ -243,14 +246,16 @@ def try_this() -> list[str]:
     holder, wife = by_name("张建国"), by_name("李秀兰")
     bind = (f"① 绑定：:contact {holder.phone} 后输入 {holder.id_number[-4:]}（{holder.name}），"
             f"再 /open，然后 /bind {wife.id_number} {wife.name} 配偶")
-    settle = (f"② 结算：:as {DEFAULT_USER + 1}，:contact {wife.phone} 后输入 {wife.id_number[-4:]}，"
+    settle = (f"② 结算：:as {DEFAULT_USER + 1}，:contact {wife.phone} "
+              f"后输入 {wife.id_number[-4:]}，"
               "/settle 100 门诊 两次（东营：个账不足时5分钟内再刷走家庭共济）")
     return [bind, settle, "③ 提问：直接输入“东营最多能绑几个人？”；/help 查看全部命令"]
 
 
 def _welcome(out: TextIO, loaded: bool, interactive: bool, settings: Settings) -> None:
     if interactive:
-        print("共济助手控制台 — 每行是一条发给机器人的消息；:as ID 切换用户，Ctrl-D 退出。", file=out)
+        print("共济助手控制台 — 每行是一条发给机器人的消息；:as ID 切换用户，Ctrl-D 退出。",
+              file=out)
     staff = f"（工作人员：:as {settings.staff_ids[0]}）" if settings.staff_ids else ""
     print(f"您现在是 Telegram 用户 {DEFAULT_USER}{staff}", file=out)
     if loaded or interactive:

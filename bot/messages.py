@@ -16,16 +16,19 @@ REASON_TEXT: dict[Reason, str] = {
     Reason.UNKNOWN_PERSON: "没有查到这个身份证号的参保人员。",
     Reason.NAME_MISMATCH: "姓名与身份证号不一致，请核对。",
     Reason.NOT_LINKED: "您还没有绑定身份，请先发送 /start 完成身份验证。",
-    Reason.CONTACT_NOT_OWN: "请分享您本人的手机号（点击“分享我的手机号”按钮），不能转发他人的名片。",
+    Reason.CONTACT_NOT_OWN: ("请分享您本人的手机号（点击“分享我的手机号”按钮），"
+                             "不能转发他人的名片。"),
     Reason.PHONE_NOT_FOUND: "这个手机号没有对应的参保人员，请使用参保登记时留的手机号。",
     Reason.VERIFY_FAILED: "身份证号后4位不正确，请重新输入。",
     Reason.TOO_MANY_ATTEMPTS: "验证失败次数过多，请1小时后再试。",
     Reason.PRIVATE_ONLY: "为保护隐私，账户操作只能在与我的私聊中进行。",
     Reason.FORBIDDEN: "您没有权限进行这个操作。",
-    Reason.NO_PERSONAL_ACCOUNT: "只有参加职工医保并有个人账户的人员才能开通家庭共济（未退休的灵活就业人员没有个人账户）。",
+    Reason.NO_PERSONAL_ACCOUNT: ("只有参加职工医保并有个人账户的人员才能开通家庭共济"
+                                 "（未退休的灵活就业人员没有个人账户）。"),
     Reason.ACCOUNT_NOT_OPEN: "您还没有开通家庭共济账户，请先发送 /open 阅读并同意承诺书。",
     Reason.NOT_INSURED: "对方没有参加基本医疗保险，不能绑定为共济亲属。",
-    Reason.UNKNOWN_RELATION: "没有识别出亲属关系，请用：配偶、父母、子女、配偶父母、兄弟姐妹、祖父母、外祖父母、孙子女、外孙子女。",
+    Reason.UNKNOWN_RELATION: ("没有识别出亲属关系，请用：配偶、父母、子女、配偶父母、"
+                              "兄弟姐妹、祖父母、外祖父母、孙子女、外孙子女。"),
     Reason.RELATION_NOT_ALLOWED: "您所在地区的政策不允许绑定这种关系的亲属。",
     Reason.SELF_BINDING: "不能绑定您自己。",
     Reason.OUT_OF_SCOPE: "对方的参保地不在允许的范围内（需同省参保）。",

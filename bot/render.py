@@ -86,7 +86,8 @@ def bound_notice(householder: Any, relation: str, hotline: str = "12333") -> str
     return lines(
         f"通知：{householder.name}（{mask_id(householder.id_number)}）已将您绑定为其医保个人账户"
         f"家庭共济亲属（关系：{relation}）。",
-        f"您就医、购药时可按规定使用其个人账户资金。发送 /family 查看详情；如有疑问请联系对方或拨打{hotline}。",
+        f"您就医、购药时可按规定使用其个人账户资金。发送 /family 查看详情；"
+        f"如有疑问请联系对方或拨打{hotline}。",
     )
 
 
@@ -100,8 +101,8 @@ def unbound_text(name: str, id_number: str) -> str:
 
 
 def unbound_notice(householder: Any) -> str:
-    return (f"通知：{householder.name}（{mask_id(householder.id_number)}）已解除与您的家庭共济绑定，"
-            "您不能再使用其个人账户资金。")
+    return (f"通知：{householder.name}（{mask_id(householder.id_number)}）"
+            "已解除与您的家庭共济绑定，您不能再使用其个人账户资金。")
 
 
 # ---- money ------------------------------------------------------------------------------
@@ -140,14 +141,17 @@ def spent_notice(patient: Any, amount_fen: int, purpose: str, remaining_fen: int
 
 
 def contribute_summary(row: Any, amount_fen: int, purpose: str) -> str:
-    return lines("请确认代缴：", f"为 {who(row.name, row.id_number)} 代缴{purpose.removesuffix('缴费')} {format_fen(amount_fen)}",
+    return lines("请确认代缴：",
+                 f"为 {who(row.name, row.id_number)} "
+                 f"代缴{purpose.removesuffix('缴费')} {format_fen(amount_fen)}",
                  "费用从您的个人账户扣除。")
 
 
 def contributed_text(name: str, id_number: str, amount_fen: int, purpose: str,
                      facts: dict[str, Any]) -> str:
     balance = facts.get("balance_fen")
-    return lines(f"✅ 已为 {who(name, id_number)} 代缴{purpose.removesuffix('缴费')} {format_fen(amount_fen)}。",
+    return lines(f"✅ 已为 {who(name, id_number)} "
+                 f"代缴{purpose.removesuffix('缴费')} {format_fen(amount_fen)}。",
                  f"您的个人账户余额：{format_fen(int(balance))}" if balance is not None else None)
 
 
@@ -214,7 +218,8 @@ def family_text(view: Any, policies: Any, *, own: bool = True) -> str:
     me = "我" if own else "其"
     parts: list[str] = []
     if view.relatives:
-        parts.append(f"👨‍👩‍👧 {me}绑定的共济亲属" + ("（序号可用于 /unbind /limit /contribute）：" if own else "："))
+        parts.append(f"👨‍👩‍👧 {me}绑定的共济亲属"
+                     + ("（序号可用于 /unbind /limit /contribute）：" if own else "："))
         parts += [f"{r.index}. {who(r.name, r.id_number)} {relation_name(policies, r.relation)}\n"
                   f"   {_usage_line(r.limit_fen, r.used_fen)}" for r in view.relatives]
     elif view.account_open:
@@ -223,10 +228,12 @@ def family_text(view: Any, policies: Any, *, own: bool = True) -> str:
     if view.payers:
         if parts:
             parts.append("")
-        head = f"🧾 为{me}共济的户主" + ("（按扣款顺序，/order 可调整）：" if view.ordered and own else "：")
+        head = f"🧾 为{me}共济的户主" + (
+            "（按扣款顺序，/order 可调整）：" if view.ordered and own else "：")
         parts.append(head)
         for p in view.payers:
-            parts.append(f"{p.index}. {who(p.name, p.id_number)}（{'我' if own else '本人'}是其{relation_name(policies, p.relation)}）\n"
+            parts.append(f"{p.index}. {who(p.name, p.id_number)}"
+                         f"（{'我' if own else '本人'}是其{relation_name(policies, p.relation)}）\n"
                          f"   {_usage_line(p.limit_fen, p.used_fen)}")
             others = "、".join(f"{who(o.name, o.id_number)}{relation_name(policies, o.relation)}"
                               for o in p.others)

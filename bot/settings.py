@@ -114,7 +114,8 @@ def _build(cls: type, raw: Any, where: str, path: Path) -> Any:
 
 
 def _coerce(hint: Any, value: Any, dotted: str, path: Path) -> Any:
-    if dataclasses.is_dataclass(hint):
+    # a type hint is a class, never a dataclass instance: isinstance narrows it for _build
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         return _build(hint, value, dotted, path)
     origin = typing.get_origin(hint)
     if origin is tuple:

@@ -26,8 +26,13 @@ import yaml
 from knowledge.cache import cached, digest
 from knowledge.kb import Entry, KnowledgeBase
 from knowledge.normalize import Normalizer, default_normalizer
-from knowledge.segment import (GENERAL_MIN_FREQ, USERDICT_FILE, Segmenter, derive_dictionary,
-                               read_userdict)
+from knowledge.segment import (
+    GENERAL_MIN_FREQ,
+    USERDICT_FILE,
+    Segmenter,
+    derive_dictionary,
+    read_userdict,
+)
 
 MATCHING_FILE = Path(__file__).with_name("matching.yaml")
 INDEX_VERSION = "4"
@@ -139,14 +144,15 @@ class Index:
         answers = [self.normalizer.normalize(e.answer) for e in self.entries]
         self._cuts: dict[str, list[str]] = {}
         self.segmenter = self._segmenter([*normalised, *answers])
-        pos_terms = [self.terms(s) for s, (_, positive, _) in zip(normalised, texts) if positive]
+        pos_terms = [self.terms(s) for s, (_, positive, _) in zip(normalised, texts, strict=True)
+                     if positive]
         # An entry's answer is weak evidence: people ask in the words they expect back.
         self.answer_terms: list[frozenset[str]] = [self.terms(a) for a in answers]
         self.known: frozenset[str] = frozenset().union(*pos_terms, *self.answer_terms)
         self.weights = self._weights(texts, pos_terms)
         docs: list[Doc] = []
         pos_iter = iter(pos_terms)
-        for (entry, positive, _), text in zip(texts, normalised):
+        for (entry, positive, _), text in zip(texts, normalised, strict=True):
             # ``not:`` phrasings are questions someone might ask: treat them like queries.
             terms = next(pos_iter) if positive else self.query_terms(text)
             docs.append(Doc(entry, positive, text, terms, self.total(terms), grams(text)))
@@ -165,7 +171,7 @@ class Index:
             if not d.positive:
                 self.not_docs[d.entry].append(k)
         positive_texts: list[list[str]] = [[] for _ in self.entries]
-        for (entry, positive, _), text in zip(texts, normalised):
+        for (entry, positive, _), text in zip(texts, normalised, strict=True):
             if positive:
                 positive_texts[entry].append(text)
         self.intents = [self._entry_intents(t) for t in positive_texts]
@@ -173,7 +179,7 @@ class Index:
         # per entry: the foreign words (matching.yaml) its own texts use
         self.entry_foreign: list[frozenset[str]] = [
             frozenset(w for w in self.foreign if any(w in t for t in (*texts_, answer)))
-            for texts_, answer in zip(positive_texts, answers)]
+            for texts_, answer in zip(positive_texts, answers, strict=True)]
 
     # -- text → terms ---------------------------------------------------------------------
     def strip_regions(self, text: str) -> tuple[str, frozenset[str]]:
@@ -247,7 +253,7 @@ class Index:
                  pos_terms: Sequence[frozenset[str]]) -> dict[str, float]:
         per_entry: dict[int, set[str]] = {}
         positives = [entry for entry, positive, _ in texts if positive]
-        for entry, terms in zip(positives, pos_terms):
+        for entry, terms in zip(positives, pos_terms, strict=True):
             per_entry.setdefault(entry, set()).update(terms)
         if ANSWER_DF:
             for entry, terms in enumerate(self.answer_terms):
@@ -271,7 +277,7 @@ class Index:
     def _gram_weights(self) -> dict[str, float]:
         """Inverse entry frequency of each character bigram (phrasings and answers)."""
         df: Counter[str] = Counter()
-        for bag, answer in zip(self.gram_bags, self.answer_grams):
+        for bag, answer in zip(self.gram_bags, self.answer_grams, strict=True):
             df.update(set(bag) | answer)
         n = max(len(self.entries), 1)
         top = math.log(1 + n)
@@ -309,10 +315,10 @@ class Index:
 
     def _entry_intents(self, texts: Sequence[str]) -> Mapping[str, str]:
         """Per intent group, the label most of the entry's texts carry (if at least half)."""
-        out = {}
+        out: dict[str, str] = {}
         for group in self.intent_groups:
-            labels = Counter(group.label(t) for t in texts)
-            labels.pop(None, None)
+            # texts without a label in this group do not vote
+            labels = Counter(label for label in map(group.label, texts) if label is not None)
             if labels:
                 label, count = labels.most_common(1)[0]
                 if count * 2 >= len(texts):

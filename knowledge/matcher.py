@@ -48,8 +48,16 @@ from knowledge.index import Index
 from knowledge.kb import Entry, KnowledgeBase
 from knowledge.normalize import light
 from knowledge.outside import load_outside
-from knowledge.scoring import (EXACT, TERM_SHARE, Query, calibrated, entry_score, make_query,
-                               raw_score, similarity)
+from knowledge.scoring import (
+    EXACT,
+    TERM_SHARE,
+    Query,
+    calibrated,
+    entry_score,
+    make_query,
+    raw_score,
+    similarity,
+)
 from knowledge.smalltalk import SmallTalk, Texts
 
 Kind = Literal["answer", "suggest", "fallback", "smalltalk"]

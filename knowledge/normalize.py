@@ -5,7 +5,8 @@
 Steps: NFKC (full-width letters, digits and spaces become half-width), invisible characters
 dropped, case folded, punctuation/symbols/whitespace removed (a space survives only between two
 ASCII words), then one longest-first pass that maps synonyms to their canonical form and
-deletes filler words and story-telling chatter (听人说, 那玩意儿, 急死了 …). The word lists live in ``synonyms.yaml``, not here.
+deletes filler words and story-telling chatter (听人说, 那玩意儿, 急死了 …). The word lists
+live in ``synonyms.yaml``, not here.
 """
 
 from __future__ import annotations

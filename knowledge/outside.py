@@ -19,8 +19,7 @@ from typing import Any
 
 import yaml
 
-from knowledge.kb import (ID_PATTERN, MIN_PHRASINGS, Entry, KnowledgeError, required_text,
-                          text_list)
+from knowledge.kb import ID_PATTERN, MIN_PHRASINGS, Entry, KnowledgeError, required_text, text_list
 
 OUTSIDE_FILE = Path(__file__).with_name("out_of_scope.yaml")
 TOPIC = "out_of_scope"

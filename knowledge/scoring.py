@@ -238,7 +238,7 @@ def region_adjustment(q: Query, region: str) -> float:
 
 def calibrated(raw: float) -> float:
     raw = max(0.0, min(100.0, raw))
-    for (x0, y0), (x1, y1) in zip(CALIBRATION, CALIBRATION[1:]):
+    for (x0, y0), (x1, y1) in zip(CALIBRATION, CALIBRATION[1:], strict=False):
         if raw <= x1:
             return y0 + (y1 - y0) * (raw - x0) / (x1 - x0)
     return 100.0
@@ -246,7 +246,7 @@ def calibrated(raw: float) -> float:
 
 def raw_score(score: float) -> float:
     """Inverse of ``calibrated``."""
-    for (x0, y0), (x1, y1) in zip(CALIBRATION, CALIBRATION[1:]):
+    for (x0, y0), (x1, y1) in zip(CALIBRATION, CALIBRATION[1:], strict=False):
         if score <= y1:
             return x0 + (x1 - x0) * (score - y0) / (y1 - y0)
     return 100.0

@@ -42,7 +42,7 @@ from sqlalchemy import Engine
 
 from rules.identity import check_digit, clean_text, mask_id, normalize_id, normalize_phone
 from rules.money import AmountError, parse_yuan
-from rules.people_writer import BATCH, FIELDS, Writer, open_writer
+from rules.people_writer import BATCH, Writer, open_writer
 from rules.policy import Policies
 
 COLUMNS = (

@@ -49,7 +49,9 @@ class Writer:
         # A big page cache for this import: a million random id_number keys go into the
         # unique index. Restored in close() so the pooled connection goes back as it was.
         self.cur.execute("PRAGMA cache_size")
-        self.cache_size = self.cur.fetchone()[0]
+        row = self.cur.fetchone()
+        assert row is not None  # PRAGMA cache_size always returns one row
+        self.cache_size = row[0]
         self.cur.execute("PRAGMA cache_size = -262144")
         self.cur.execute("BEGIN IMMEDIATE")
         self.active = True

@@ -130,11 +130,13 @@ class Policies:
         self.purpose_names: dict[str, str] = dict(vocabulary["purpose_names"])
 
     @classmethod
-    def load(cls, regions_file: Path = REGIONS_FILE, vocabulary_file: Path = VOCABULARY_FILE) -> Policies:
+    def load(cls, regions_file: Path = REGIONS_FILE,
+             vocabulary_file: Path = VOCABULARY_FILE) -> Policies:
         raw = yaml.safe_load(Path(regions_file).read_text(encoding="utf-8")) or {}
         if set(raw) - {"regions"}:
             raise _fail(Path(regions_file), sorted(set(raw) - {"regions"})[0], "unknown key")
-        regions = {k: _region(Path(regions_file), k, v) for k, v in (raw.get("regions") or {}).items()}
+        regions = {k: _region(Path(regions_file), k, v)
+                   for k, v in (raw.get("regions") or {}).items()}
         vocab = yaml.safe_load(Path(vocabulary_file).read_text(encoding="utf-8")) or {}
         for section, allowed in (("relations", RELATIONS), ("purposes", PURPOSES),
                                  ("relation_names", RELATIONS), ("purpose_names", PURPOSES)):

@@ -111,6 +111,7 @@ async def open_agree(update: Update, context: Any) -> None:
         text = f"✅ 已开通家庭共济账户（承诺书版本 {LETTER_VERSION}）。现在可以用 /bind 绑定亲属。"
         await query.edit_message_text(text)
     else:
+        assert d.code is not None  # a refused Decision always has a code
         await reply_refusal(update, context, d.code, d.facts)
 
 
@@ -127,6 +128,7 @@ async def bind_cmd(update: Update, context: Any) -> None:
     svc = services(context)
     d = await call(svc.family.check_bind, person.id, id_text, name, relation_word)
     if not d.ok:
+        assert d.code is not None  # a refused Decision always has a code
         await reply_refusal(update, context, d.code, d.facts)
         return
     relation = render.relation_name(svc.policies, svc.policies.relation(relation_word))
@@ -141,8 +143,10 @@ async def bind_cmd(update: Update, context: Any) -> None:
 async def do_bind(context: Any, pending: confirm.Pending, person: Any, key: str) -> confirm.Outcome:
     """Bind once confirmed; tell the relative who bound them."""
     p, svc = pending.payload, services(context)
-    d = await call(svc.family.bind, person.id, p["id_number"], p["name"], p["relation_word"], key=key)
+    d = await call(svc.family.bind, person.id, p["id_number"], p["name"], p["relation_word"],
+                   key=key)
     if not d.ok:
+        assert d.code is not None  # a refused Decision always has a code
         return confirm.Outcome(refusal(d.code, d.facts), code=d.code)
     relation = render.relation_name(svc.policies, svc.policies.relation(p["relation_word"]))
     outcome = confirm.Outcome(render.bound_text(p["name"], p["id_number"], relation))
@@ -178,11 +182,13 @@ async def unbind_cmd(update: Update, context: Any) -> None:
 
 
 @confirm.executor("unbind")
-async def do_unbind(context: Any, pending: confirm.Pending, person: Any, key: str) -> confirm.Outcome:
+async def do_unbind(context: Any, pending: confirm.Pending, person: Any,
+                    key: str) -> confirm.Outcome:
     """Unbind once confirmed; tell the relative."""
     p, svc = pending.payload, services(context)
     d = await call(svc.family.unbind, person.id, p["id_number"], key=key)
     if not d.ok:
+        assert d.code is not None  # a refused Decision always has a code
         return confirm.Outcome(refusal(d.code, d.facts), code=d.code)
     outcome = confirm.Outcome(render.unbound_text(p["name"], p["id_number"]))
     user_id = await call(linked_user, svc.sessions, p["relative_id"])
@@ -227,6 +233,7 @@ async def order_cmd(update: Update, context: Any) -> None:
     svc = services(context)
     d = await call(svc.family.set_order, person.id, list(refs), key=update_key(update))
     if not d.ok:
+        assert d.code is not None  # a refused Decision always has a code
         await reply_refusal(update, context, d.code, d.facts)
         return
     view = await call(svc.family.family, person.id)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, bindparam, delete, select
 from telegram import Update
@@ -22,6 +22,9 @@ from telegram.ext import Application, ApplicationHandlerStop, TypeHandler
 from bot.context import Batcher, Context, Services, reply, services, single_statement
 from bot.state import ProcessedUpdate
 from rules.db import is_sqlite
+
+if TYPE_CHECKING:
+    from sqlalchemy.dialects import postgresql, sqlite
 
 log = logging.getLogger(__name__)
 
@@ -39,13 +42,17 @@ _SEEN = select(ProcessedUpdate.update_id).where(
 def _record(engine: Engine) -> Any:
     """INSERT … ON CONFLICT DO NOTHING RETURNING update_id (SQLite ≥ 3.35 and PostgreSQL)."""
     dialect = engine.dialect.name
+    # Each dialect has its own Insert class; both spell ON CONFLICT DO NOTHING the same way.
+    upsert: sqlite.Insert | postgresql.Insert
     if dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert as upsert
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+        upsert = sqlite_insert(ProcessedUpdate)
     elif dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as upsert
+        from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+        upsert = postgresql_insert(ProcessedUpdate)
     else:  # pragma: no cover — the bot supports SQLite and PostgreSQL only
         raise RuntimeError(f"unsupported database: {dialect}")
-    return (upsert(ProcessedUpdate).on_conflict_do_nothing(index_elements=["update_id"])
+    return (upsert.on_conflict_do_nothing(index_elements=["update_id"])
             .returning(ProcessedUpdate.update_id))
 
 

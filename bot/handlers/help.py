@@ -108,7 +108,8 @@ async def unlink(update: Update, context: Context) -> None:
         return
     await call(linking.unlink, services(context), update.effective_user.id)  # type: ignore[union-attr]
     log.info("user unlinked (person_id=%s)", person.id)
-    await reply(update, context, "已解除本 Telegram 账号与参保人的关联。需要时发送 /start 重新验证。")
+    await reply(update, context,
+                "已解除本 Telegram 账号与参保人的关联。需要时发送 /start 重新验证。")
 
 
 def register(app: Application[Any, Any, Any, Any, Any, Any]) -> None:

@@ -146,7 +146,8 @@ async def answer_question(update: Update, context: Context, question: str) -> No
         await reply(update, context, answer.text or ASK_USAGE)
     else:
         hotline = svc.settings.knowledge.hotline
-        await reply(update, context, f"{answer.text or FALLBACK.format(hotline=hotline)}\n{RECORDED}")
+        await reply(update, context,
+                    f"{answer.text or FALLBACK.format(hotline=hotline)}\n{RECORDED}")
 
 
 def personal_note_applies(entry: Any) -> bool:
@@ -233,7 +234,8 @@ async def button(update: Update, context: Context) -> None:
     if kind == "fb":
         entry_id, _, flag = rest.rpartition(":")
         helpful = flag == "1"
-        stored = await call(store_feedback, services(context), query.from_user.id, entry_id, helpful)
+        stored = await call(store_feedback, services(context), query.from_user.id, entry_id,
+                            helpful)
         await query.answer(THANKS[helpful] if stored else "这条问答已更新，请重新提问。")
         return
     await query.answer()
@@ -244,7 +246,8 @@ async def button(update: Update, context: Context) -> None:
 
 
 def store_feedback(svc: Services, user_id: int, entry_id: str, helpful: bool) -> bool:
-    """One vote per user and entry (pressing the other button changes it); False if no such entry."""
+    """One vote per user and entry (pressing the other button changes it); False if no such
+    entry."""
     if _entry(svc.kb, entry_id) is None:
         return False
     with svc.sessions.begin() as s:
@@ -260,7 +263,8 @@ def store_feedback(svc: Services, user_id: int, entry_id: str, helpful: bool) ->
 async def other_message(update: Update, context: Context) -> None:
     """Stickers, photos … in a private chat: say what works."""
     if update.effective_message and is_private(update):
-        await reply(update, context, "我只能看懂文字消息和命令。发送 /help 查看能做什么，或直接用文字提问。")
+        await reply(update, context,
+                    "我只能看懂文字消息和命令。发送 /help 查看能做什么，或直接用文字提问。")
 
 
 async def unknown_command(update: Update, context: Context) -> None:

@@ -33,7 +33,8 @@ DEFAULT_PURPOSE = "pharmacy"
 
 
 def purpose_usage(context: Any, command: str) -> str:
-    return render.USAGE[command].format(purposes=" ".join(services(context).policies.purpose_names.values()))
+    return render.USAGE[command].format(
+        purposes=" ".join(services(context).policies.purpose_names.values()))
 
 
 async def settle_args(update: Update, context: Any, args: list[str], command: str,
@@ -76,6 +77,7 @@ async def settle_outcome(context: Any, patient: Any, amount: int, purpose: str, 
     svc = services(context)
     d = await call(svc.family.settle, patient.id, amount, purpose, key=key)
     if not d.ok:
+        assert d.code is not None  # a refused Decision always has a code
         return confirm.Outcome(refusal(d.code, d.facts), code=d.code)
     name = render.purpose_name(svc.policies, purpose)
     notices = await spent_notices(context, patient, d.facts, name)
@@ -102,7 +104,8 @@ async def settle_cmd(update: Update, context: Any) -> None:
     preview = await call(svc.family.preview_settlement, person.id, amount, purpose)
     if preview.ok and preview.facts.get("uses_family"):
         payload = {"person_id": person.id, "amount_fen": amount, "purpose": purpose}
-        summary = render.settle_summary(preview.facts, amount, render.purpose_name(svc.policies, purpose))
+        summary = render.settle_summary(preview.facts, amount,
+                                        render.purpose_name(svc.policies, purpose))
         await confirm.ask(update, context, "settle", payload, summary, "确认支付")
         return
     await send_outcome(update, context, await settle_outcome(context, person, amount, purpose,
@@ -110,7 +113,8 @@ async def settle_cmd(update: Update, context: Any) -> None:
 
 
 @confirm.executor("settle")
-async def do_settle(context: Any, pending: confirm.Pending, person: Any, key: str) -> confirm.Outcome:
+async def do_settle(context: Any, pending: confirm.Pending, person: Any,
+                    key: str) -> confirm.Outcome:
     """A confirmed settlement that uses family money."""
     p = pending.payload
     return await settle_outcome(context, person, int(p["amount_fen"]), p["purpose"], key)
@@ -153,13 +157,15 @@ async def do_contribute(context: Any, pending: confirm.Pending, person: Any, key
     amount = int(p["amount_fen"])
     d = await call(svc.family.contribute, person.id, p["id_number"], amount, key=key)
     if not d.ok:
+        assert d.code is not None  # a refused Decision always has a code
         return confirm.Outcome(refusal(d.code, d.facts), code=d.code)
     name = render.purpose_name(svc.policies, "resident_contribution")
     facts = dict(d.facts)
     if "balance_fen" not in facts:
         householder = await call(svc.family.person, person.id)
         facts["balance_fen"] = householder.balance_fen if householder else None
-    outcome = confirm.Outcome(render.contributed_text(p["name"], p["id_number"], amount, name, facts))
+    outcome = confirm.Outcome(render.contributed_text(p["name"], p["id_number"], amount, name,
+                                                      facts))
     user_id = await call(linked_user, svc.sessions, int(p["relative_id"]))
     if user_id is not None:
         outcome.notices.append((user_id, render.contributed_notice(person, amount, name)))

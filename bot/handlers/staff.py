@@ -56,6 +56,7 @@ async def find(update: Update, context: Any, id_text: str) -> Any | None:
     d = await call(services(context).family.find_person, id_text)
     if d.ok:
         return d.facts["person"]
+    assert d.code is not None  # a refused Decision always has a code
     await reply_refusal(update, context, d.code, d.facts)
     return None
 
@@ -122,7 +123,8 @@ async def settle_for_cmd(update: Update, context: Any) -> None:
         payload = {"staff": staff_id, "patient_id": patient.id, "amount_fen": amount,
                    "purpose": purpose}
         summary = (f"代 {render.who(patient.name, patient.id_number)} 结算。\n"
-                   + render.settle_summary(preview.facts, amount, render.purpose_name(svc.policies, purpose)))
+                   + render.settle_summary(preview.facts, amount,
+                                           render.purpose_name(svc.policies, purpose)))
         await confirm.ask(update, context, "settle_for", payload, summary, "确认支付")
         return
     await send_outcome(update, context, await settle_outcome(context, patient, amount, purpose,
@@ -135,6 +137,7 @@ async def do_settle_for(context: Any, pending: confirm.Pending, _person: Any, ke
     """A confirmed terminal settlement that uses family money."""
     p = pending.payload
     patient = await call(services(context).family.person, int(p["patient_id"]))
+    assert patient is not None  # found when settle_for asked; people are never deleted
     await record(context, int(p["staff"]), "settle_for_confirmed",
                  f"{mask_id(patient.id_number)} {render.format_fen(int(p['amount_fen']))}")
     return await settle_outcome(context, patient, int(p["amount_fen"]), p["purpose"], key)
@@ -152,6 +155,7 @@ async def credit_cmd(update: Update, context: Any) -> None:
     d = await call(services(context).family.credit_month, args[0])
     await record(context, staff_id, "credit", f"{args[0]} ok={d.ok} {d.facts}")
     if not d.ok:
+        assert d.code is not None  # a refused Decision always has a code
         await reply_refusal(update, context, d.code, d.facts)
         return
     f = d.facts

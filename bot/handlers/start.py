@@ -34,8 +34,10 @@ WELCOME = (
     "为了保护您的账户，请先验证身份：点击下方“分享我的手机号”按钮，"
     "然后输入您身份证号的后4位。\n直接提问不需要验证，例如：家庭共济能绑定哪些亲属？"
 )
-ASK_TAIL = "已收到您的手机号。请输入您本人身份证号的后4位（最后一位是X的请输入X）。发送 /cancel 可取消。"
-TAKEN = "该参保人已与另一个 Telegram 账号关联。如需换到本账号，请先在原账号发送 /unlink，或拨打 {hotline} 咨询。"
+ASK_TAIL = ("已收到您的手机号。请输入您本人身份证号的后4位（最后一位是X的请输入X）。"
+            "发送 /cancel 可取消。")
+TAKEN = ("该参保人已与另一个 Telegram 账号关联。"
+         "如需换到本账号，请先在原账号发送 /unlink，或拨打 {hotline} 咨询。")
 
 
 def share_keyboard() -> ReplyKeyboardMarkup:
@@ -56,8 +58,9 @@ async def start(update: Update, context: Context) -> None:
     assert user is not None and update.effective_message is not None
     person = await linked_person(context, user.id)
     if person is not None:
-        await reply(update, context, f"您已完成身份验证：{person.name}（{mask_id(person.id_number)}）。"
-                                     "发送 /help 查看能做什么，/me 查看身份。")
+        await reply(update, context,
+                    f"您已完成身份验证：{person.name}（{mask_id(person.id_number)}）。"
+                    "发送 /help 查看能做什么，/me 查看身份。")
         return
     if await call(linking.locked, services(context), user.id):
         await reply_refusal(update, context, Reason.TOO_MANY_ATTEMPTS)
@@ -97,8 +100,9 @@ async def maybe_verify_tail(update: Update, context: Context) -> bool:
         person = await linked_person(context, user.id)
         name = person.name if person else ""
         log.info("user linked (person_id=%s)", result.person_id)
-        await reply(update, context, f"验证成功，欢迎您，{name}！现在可以使用账户功能了：\n"
-                                     "/me 我的身份  /balance 余额  /family 共济家庭  /help 全部功能")
+        await reply(update, context,
+                    f"验证成功，欢迎您，{name}！现在可以使用账户功能了：\n"
+                    "/me 我的身份  /balance 余额  /family 共济家庭  /help 全部功能")
         return True
     await _refuse(update, context, result)
     return True

@@ -1,8 +1,8 @@
 """A transcript harness for the account, money and staff tests.
 
 It builds the real Application (``bot.app.build_application``) on the in-process loopback
-Bot API, with its services on a test database and a manual clock, and feeds it updates the way Telegram
-would (``Application.process_update``). People are inserted directly and users linked by
+Bot API, with its services on a test database and a manual clock, and feeds it updates the way
+Telegram would (``Application.process_update``). People are inserted directly and users linked by
 a ``links`` row, so these tests do not depend on the /start flow.
 """
 
@@ -103,7 +103,8 @@ class Chat:
     def press(self, user_id: int, sent: Sent, label: str = "", *,
               update_id: int | None = None) -> list[Sent]:
         """``user_id`` presses the button of ``sent`` whose label contains ``label``."""
-        button = next(b for row in sent.buttons for b in row if label in b.label and b.callback_data)
+        button = next(b for row in sent.buttons for b in row
+                      if label in b.label and b.callback_data)
         message = {"message_id": sent.message_id, "date": int(self.clock.now().timestamp()),
                    "chat": self.api.chat(sent.chat_id), "from": {"id": 7_000_000_001,
                    "is_bot": True, "first_name": "共济助手"}, "text": sent.text}

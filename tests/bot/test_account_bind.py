@@ -139,7 +139,8 @@ def test_dongying_exclusive_rules_and_duplicates(chat: Chat) -> None:
 def test_max_relatives_in_dongying(chat: Chat) -> None:
     me = opened(chat, HH, place="dongying")
     for i in range(7):
-        bind_direct(chat, me, chat.person(None, place="dongying", name=f"孩{i}", scheme="resident"), "子女")
+        bind_direct(chat, me,
+                    chat.person(None, place="dongying", name=f"孩{i}", scheme="resident"), "子女")
     eighth = chat.person(None, place="dongying", name="孩八", scheme="resident")
     assert "[MAX_RELATIVES]" in texts(chat.send(HH, f"/bind {eighth.id_number} 孩八 子女"))
 

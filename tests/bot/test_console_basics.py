@@ -42,7 +42,8 @@ def test_bad_directives_explain_without_traceback(db_url, tmp_path, line):
 def test_plain_mode_prints_the_default_user_and_try_this(db_url, tmp_path, capsys):
     script = tmp_path / "s.txt"
     script.write_text("/help\n", encoding="utf-8")
-    code = main(["console", "--config", str(write_config(tmp_path, db_url)), "--script", str(script)])
+    code = main(["console", "--config", str(write_config(tmp_path, db_url)),
+                 "--script", str(script)])
     out = capsys.readouterr().out
     assert code == 0
     assert str(DEFAULT_USER) in out
@@ -112,7 +113,8 @@ def test_menus_for_private_chats_and_each_staff_user(harness):
 
 
 def test_group_chat_ignores_chatter_but_answers_commands(console_run):
-    turns = console_run(":group -777\n大家好今天吃什么\n/me\n/balance\n/ask 家庭共济能绑定哪些亲属\n")
+    turns = console_run(":group -777\n大家好今天吃什么\n/me\n/balance\n"
+                        "/ask 家庭共济能绑定哪些亲属\n")
     assert turns[1].replies == []
     assert turns[2].codes == ["PRIVATE_ONLY"] and turns[3].codes == ["PRIVATE_ONLY"]
     assert turns[4].replies and turns[4].replies[0]["to"] == -777 and not turns[4].codes

@@ -49,7 +49,8 @@ def test_related_button_opens_that_entry(console_run):
     assert turns[1].all_text.startswith("问：") and "解除" in turns[1].all_text
 
 
-VAGUE = ["限额怎么", "绑定", "共济", "家人", "我想问下那个共济的钱", "绑定 亲属 多少", "钱", "怎么办理"]
+VAGUE = ["限额怎么", "绑定", "共济", "家人", "我想问下那个共济的钱", "绑定 亲属 多少", "钱",
+         "怎么办理"]
 
 
 def test_did_you_mean_offers_buttons_that_answer(console_run, harness):
@@ -120,7 +121,8 @@ def by(name):
 
 
 def test_personalised_answer_in_a_region_without_a_maximum(console_run):
-    turns = console_run(link_script(JINAN, USER) + "最多能绑几个人\n:group -3\n/ask 最多能绑几个人\n")
+    turns = console_run(link_script(JINAN, USER)
+                        + "最多能绑几个人\n:group -3\n/ask 最多能绑几个人\n")
     assert "没有规定绑定人数上限；您已绑定0人" in turns[-3].all_text
     assert turns[-1].replies and "您已绑定" not in turns[-1].all_text  # not in front of a group
 
@@ -173,7 +175,8 @@ def test_staff_reports_are_staff_only_and_audited(harness):
 
 
 def test_linking_refreshes_what_the_bot_knows_about_the_asker(console_run):
-    turns = console_run(f":as {USER}\n东营最多能绑几个\n" + link_script(HOLDER, USER)[len(f":as {USER}\n"):]
+    turns = console_run(f":as {USER}\n东营最多能绑几个\n"
+                        + link_script(HOLDER, USER)[len(f":as {USER}\n"):]
                         + "东营最多能绑几个\n")
     assert "您已绑定" not in turns[1].all_text
     assert "最多可绑定7人；您已绑定0人" in turns[-1].all_text

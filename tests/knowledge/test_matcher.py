@@ -81,7 +81,8 @@ def test_greeting_before_a_question_is_ignored(fixture_matcher: Matcher) -> None
     [("history命令怎么用", "history命令怎么用"), ("hint怎么绑定", "hint怎么绑定"),
      ("hello world", "world"), ("hi怎么绑定", "怎么绑定"), ("hi啊怎么绑定", "怎么绑定"),
      ("hey你好怎么解绑", "怎么解绑"), ("heyday", "heyday"), ("怎么绑定thanks", "怎么绑定"),
-     ("怎么绑定 thanks", "怎么绑定"), ("怎么绑定3q", "怎么绑定"), ("怎么绑定 kthx", "怎么绑定 kthx"),
+     ("怎么绑定 thanks", "怎么绑定"), ("怎么绑定3q", "怎么绑定"),
+     ("怎么绑定 kthx", "怎么绑定 kthx"),
      ("python thx", "python"), ("pythx", "pythx"), ("你好怎么解绑谢谢", "怎么解绑")],
 )
 def test_ascii_smalltalk_only_as_whole_words(fixture_matcher: Matcher, text: str,
@@ -176,7 +177,8 @@ def test_off_topic_falls_back(fixture_matcher: Matcher, real_matcher: Matcher,
 
 
 @pytest.mark.parametrize("question", ["123456", "13800138000", "1+1", "https://www.baidu.com",
-                                      "www.taobao.com", "How do I reset my password?", "qwertyuiop"])
+                                      "www.taobao.com", "How do I reset my password?",
+                                      "qwertyuiop"])
 def test_no_chinese_and_no_kb_word_falls_back(real_matcher: Matcher, question: str) -> None:
     answer = real_matcher.ask(question)
     assert answer.kind == "fallback" and answer.suggestions == [], answer.kind

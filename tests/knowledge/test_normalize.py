@@ -49,7 +49,8 @@ def test_normalize(text: str, expected: str) -> None:
     assert normalize(text) == expected
 
 
-@pytest.mark.parametrize("text", ["怎么绑定家人", "ＡＢＣ 断交", "请问解除绑定", "🙂🙂", "\x00\x01"])
+@pytest.mark.parametrize("text",
+                         ["怎么绑定家人", "ＡＢＣ 断交", "请问解除绑定", "🙂🙂", "\x00\x01"])
 def test_normalize_is_idempotent(text: str) -> None:
     once = normalize(text)
     assert normalize(once) == once

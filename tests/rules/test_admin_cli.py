@@ -86,7 +86,8 @@ def test_bad_rows_are_listed_on_stderr_with_exit_1(
     captured = capsys.readouterr()
     lines = captured.err.splitlines()
     assert "没有写入" in lines[0]
-    assert lines[1].startswith("第3行: 身份证号无效") and lines[2].startswith("第4行: balance 金额无效")
+    assert (lines[1].startswith("第3行: 身份证号无效")
+            and lines[2].startswith("第4行: balance 金额无效"))
     assert bad_check not in captured.err and "Traceback" not in captured.err
     assert captured.out == ""
     assert count_people(db_url) == 0
@@ -96,7 +97,8 @@ def test_bad_rows_are_listed_on_stderr_with_exit_1(
     (None, "找不到文件"),
     ("dir", "不是文件"),
     (b"", "第1行: 文件为空"),
-    (",".join(COLUMNS).encode() + b"\n" + "张三".encode("gbk") + b"\n", "第2行: 文件不是 UTF-8 编码"),
+    (",".join(COLUMNS).encode() + b"\n" + "张三".encode("gbk") + b"\n",
+     "第2行: 文件不是 UTF-8 编码"),
     (b"id_number,name\n", "第1行: 表头不对"),
 ])
 def test_unusable_files_give_a_message_not_a_traceback(

@@ -6,8 +6,8 @@ Runs on SQLite and, with TEST_DATABASE_URL, on PostgreSQL (the ``engine`` fixtur
 from __future__ import annotations
 
 import csv
-from datetime import date
 from collections.abc import Iterator, Sequence
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -258,7 +258,8 @@ BAD_ROWS = [
     pytest.param({"lapsed_since": "2026-08"}, "应留空", id="active-with-month"),
     pytest.param({"status": "lapsed", "lapsed_since": "2026-13"}, "YYYY-MM", id="month-13"),
     pytest.param({"status": "lapsed", "lapsed_since": "202608"}, "YYYY-MM", id="month-format"),
-    pytest.param({"status": "lapsed", "lapsed_since": "2999-01"}, "不能晚于本月", id="future-month"),
+    pytest.param({"status": "lapsed", "lapsed_since": "2999-01"}, "不能晚于本月",
+                 id="future-month"),
     pytest.param({"balance": "1.234"}, "balance 金额无效", id="three-decimals"),
     pytest.param({"balance": "-5"}, "balance 金额无效", id="negative"),
     pytest.param({"balance": ""}, "balance 金额无效", id="empty-balance"),
@@ -313,7 +314,8 @@ def test_duplicate_id_in_the_file_is_refused(sqlite_engine: Engine, tmp_path: Pa
                                              second: str) -> None:
     with pytest.raises(ImportRefused) as refused:
         import_people(sqlite_engine, write(tmp_path, [row(), row(RELATIVE), row(second)]), POLICIES)
-    assert refused.value.errors == [(4, f"身份证号与前面的行重复：{HOLDER[:4]}{'*' * 10}{HOLDER[-4:]}")]
+    assert refused.value.errors == [
+        (4, f"身份证号与前面的行重复：{HOLDER[:4]}{'*' * 10}{HOLDER[-4:]}")]
     assert count(sqlite_engine) == 0
 
 
@@ -328,7 +330,8 @@ def test_duplicate_of_an_existing_person_is_refused(engine: Engine, tmp_path: Pa
 def test_refused_update_leaves_existing_people_untouched(engine: Engine, tmp_path: Path) -> None:
     import_people(engine, write(tmp_path, three_rows()), POLICIES)
     before = people(engine)
-    rows = [row(name="改名"), row(make_id("37050219900210068"), name="新人"), row(RELATIVE, scheme="x")]
+    rows = [row(name="改名"), row(make_id("37050219900210068"), name="新人"),
+            row(RELATIVE, scheme="x")]
     with pytest.raises(ImportRefused):
         import_people(engine, write(tmp_path, rows, name="v2.csv"), POLICIES)
     assert people(engine) == before
