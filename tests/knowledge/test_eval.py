@@ -65,6 +65,9 @@ def report(real_matcher: Matcher):
 # 96.1 % (23 of the 76 referred by a topic, 48 plain fallbacks, 2 small talk, 3 suggestions).
 # The same matcher without the topics (outside=()): 96.9 / 99.7 / 92.1 %. Naive baseline: 69.9 %
 # / 86.6 % / 60.5 %. The misses were not printed or read.
+# Second run, session 4, after the answer band moved from raw 55 to raw 46 (fitted on the dev
+# sets with bench/sweep_bands.py; the misses were not read): top-1 96.9 %, top-3 99.4 %,
+# answered-right 84.2 % (was 76.4 %), answered-wrong 0.3 % (unchanged), off-topic refused 96.1 %.
 
 
 def test_top1_at_least_95_percent(report) -> None:
