@@ -5,9 +5,10 @@ Scoring (all KB-side work is done once, in ``knowledge.index``):
 1. Small talk (你好, 谢谢 …) is answered before any matching.
 2. The question is normalised (``knowledge.normalize``), the regions it names are noted, and
    it is segmented with the KB's small jieba dictionary.
-3. Cheap stage: rapidfuzz scans every KB phrasing (C speed) and keeps the ``CHEAP_K`` closest by
-   spelling; on very large KBs (synthetic 50k texts) an inverted index over the question's
-   most telling terms takes its place (terms found in a large share of the KB are skipped).
+3. Cheap stage: rapidfuzz scans every KB phrasing (C speed, on single-byte character codes:
+   ``_Code``) and keeps the ``CHEAP_K`` closest by spelling; on very large KBs (synthetic 50k
+   texts) an inverted index over the question's most telling terms takes its place (terms found
+   in a large share of the KB are skipped).
 4. Fine stage, on those texts only (``knowledge.scoring``): a weighted term overlap (F1 of how
    much of the question and of the phrasing the shared terms cover; rare domain words weigh
    most, 怎么/办理 little) blended with a character-level similarity. An entry scores its best
