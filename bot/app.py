@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
 from telegram import (
     BotCommand,
     BotCommandScopeAllPrivateChats,
@@ -44,7 +45,8 @@ USER_COMMANDS = [
 ]
 STAFF_COMMANDS = [
     ("lookup", "查询参保人"), ("settle_for", "代为结算"), ("credit", "月度划入"),
-    ("audit", "账目核查"), ("unanswered", "未解答的问题"), ("stats", "统计"),
+    ("audit", "账目核查"), ("unanswered", "未解答的问题"), ("teach", "把问题加入知识库"),
+    ("stats", "统计"),
 ]
 GROUP_COMMANDS = [("ask", "提问"), ("why", "解释原因代码"), ("help", "使用说明")]
 
@@ -93,7 +95,8 @@ def build_application(settings: Settings, *, request: BaseRequest | None = None,
 def create_services(settings: Settings, clock: Clock) -> Services:
     """Engine, schema (SQLite), FamilyService, knowledge base and matcher (blocking)."""
     import bot.state  # noqa: F401  (bot tables share the metadata)
-    from knowledge import Matcher, load_knowledge
+    from bot import learned
+    from knowledge import load_knowledge
     from rules.db import create_schema, is_sqlite, make_engine, session_factory
     from rules.policy import Policies
     from rules.service import FamilyService
@@ -106,14 +109,17 @@ def create_services(settings: Settings, clock: Clock) -> Services:
         create_schema(engine)
     policies = Policies.load()
     kb = load_knowledge()
-    k = settings.knowledge
-    matcher = Matcher(kb, answer_threshold=k.answer_threshold,
-                      suggest_threshold=k.suggest_threshold, max_suggestions=k.max_suggestions,
-                      hotline=k.hotline)
+    sessions = session_factory(engine)
+    try:
+        taught, version = learned.load_learned(sessions)
+    except SQLAlchemyError:  # a database not yet upgraded: answer from the YAML alone
+        log.warning("taught questions not loaded (run `python -m bot db upgrade`)", exc_info=True)
+        taught, version = {}, 0
     return Services(
-        settings=settings, engine=engine, sessions=session_factory(engine), policies=policies,
+        settings=settings, engine=engine, sessions=sessions, policies=policies,
         family=FamilyService(engine, policies, clock, retries=db.retries), kb=kb,
-        matcher=matcher, clock=clock,
+        matcher=learned.build_matcher(settings, kb.with_phrasings(taught)), clock=clock,
+        knowledge_version=version, knowledge_checked=clock.now(),
     )
 
 

@@ -53,8 +53,8 @@ class AskerCache:
 
 
 class AnswerCache:
-    """(question, region) → the matcher's Answer. The knowledge base never changes while the
-    process runs, and people ask the same few questions over and over."""
+    """(question, region) → the matcher's Answer: people ask the same few questions over and
+    over. One cache serves one matcher; a rebuilt matcher (bot.learned) gets a new cache."""
 
     def __init__(self, size: int = 4096) -> None:
         self.size = size

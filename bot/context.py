@@ -13,6 +13,7 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from sqlalchemy import bindparam, select
@@ -61,6 +62,8 @@ class Services:
     askers: AskerCache = field(default_factory=AskerCache)
     answers: AnswerCache = field(default_factory=AnswerCache)
     batchers: dict[str, Batcher[Any, Any]] = field(default_factory=dict)  # see handlers/errors.py
+    knowledge_version: int = 0   # newest taught question in ``matcher`` (see bot/learned.py)
+    knowledge_checked: datetime | None = None  # when this process last looked for new ones
 
 
 class BotData(dict[str, Any]):

@@ -23,6 +23,9 @@ USAGE = {
     "lookup": "用法：/lookup 身份证号",
     "settle_for": "用法：/settle_for 身份证号 金额 [用途]\n用途：{purposes}（默认 购药）",
     "credit": "用法：/credit YYYY-MM，例如 /credit 2026-11",
+    "teach": ("用法：/teach 编号 条目ID，例如 /teach 12 binding_unbind\n"
+              "编号是 /unanswered 每行开头的 #数字；条目ID 见其中的“最接近”，"
+              "或用 python -m bot ask --json 查。"),
 }
 
 SCHEME = {"employee": "职工医保", "resident": "居民医保", "none": "未参保"}

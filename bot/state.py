@@ -85,3 +85,17 @@ class UnansweredQuestion(Base):
     best_entry: Mapped[str | None] = mapped_column(String(64))
     score: Mapped[float] = mapped_column()
     at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class LearnedPhrasing(Base):
+    """An unanswered question staff taught the knowledge base (/teach): from then on every
+    replica matches it as one more phrasing of the entry."""
+
+    __tablename__ = "learned_phrasings"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    entry_id: Mapped[str] = mapped_column(String(64))
+    question: Mapped[str] = mapped_column(Text)  # as kept in ``unanswered``: already redacted
+    # one question teaches one entry, however often (or on however many replicas) it is sent
+    unanswered_id: Mapped[int] = mapped_column(ForeignKey("unanswered.id"), unique=True)
+    taught_by: Mapped[int] = mapped_column(BigInteger)
+    at: Mapped[datetime] = mapped_column(DateTime)

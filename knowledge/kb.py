@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +74,22 @@ class KnowledgeBase:
 
     def __len__(self) -> int:
         return len(self.entries)
+
+    def with_phrasings(self, extra: Mapping[str, Sequence[str]]) -> KnowledgeBase:
+        """This KB with more phrasings for some entries (questions staff taught it, see
+        ``bot.learned``). Ids it does not have are skipped, as are blank phrasings and ones the
+        entry already has; the digest (which keys the derived caches) covers what was added."""
+        added: list[str] = []
+        entries = []
+        for e in self.entries:
+            known = set(e.phrasings)
+            more = [p for p in dict.fromkeys(t.strip() for t in extra.get(e.id, ()))
+                    if p and p not in known]
+            entries.append(replace(e, phrasings=e.phrasings + tuple(more)) if more else e)
+            added += [f"{e.id}\n{p}" for p in more]
+        if not added:
+            return self
+        return KnowledgeBase.of(entries, digest([self.digest, *added]))
 
 
 def _seeds_dir(seeds_dir: str | Path | None) -> Path:

@@ -35,7 +35,8 @@ GROUP_HELP = """在群里我只回答政策问题：/ask 问题，或 /why 代�
 STAFF_HELP = """
 工作人员
 /lookup 身份证号  /settle_for 身份证号 金额 [用途]  /credit YYYY-MM
-/audit 账目核查  /unanswered 未解答的问题  /stats 统计"""
+/audit 账目核查  /unanswered 未解答的问题  /stats 统计
+/teach 编号 条目ID 把未解答的问题加为某条问答的问法"""
 
 ROLE_SCHEME = {"employee": "职工医保", "resident": "居民医保", "none": "未参保"}
 ROLE_STATUS = {"active": "正常参保", "lapsed": "断缴"}

@@ -7,6 +7,7 @@ from typing import Any
 from telegram import InlineQueryResultArticle, InputTextMessageContent, Update
 from telegram.ext import Application, InlineQueryHandler
 
+from bot import learned
 from bot.context import Context, call, services
 from rules.identity import clean_text
 
@@ -49,7 +50,9 @@ async def inline_query(update: Update, context: Context) -> None:
     query = update.inline_query
     assert query is not None
     question = clean_text(query.query)[:500]
-    results = await call(results_for, services(context), question) if question else []
+    svc = services(context)
+    await learned.keep_current(svc)
+    results = await call(results_for, svc, question) if question else []
     await query.answer(results, cache_time=60)
 
 

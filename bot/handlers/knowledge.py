@@ -9,6 +9,7 @@ from sqlalchemy import select
 from telegram import Update
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
+from bot import learned
 from bot.caches import Asker
 from bot.context import Buttons, Context, Services, call, is_private, lookup_asker, reply, services
 from bot.handlers import reports
@@ -129,6 +130,7 @@ def cached(svc: Services, update: Update, question: str) -> tuple[Any, str | Non
 async def answer_question(update: Update, context: Context, question: str) -> None:
     """Answer ``question`` from the knowledge base; personal notes only in a private chat."""
     svc = services(context)
+    await learned.keep_current(svc)
     question = tidy(question)
     result = cached(svc, update, question)
     if result is None:

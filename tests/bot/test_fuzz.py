@@ -11,7 +11,8 @@ from tests.bot.conftest import HOLDER, STAFF
 COMMANDS = [
     "/start", "/start faq_", "/help", "/me", "/cancel", "/unlink", "/ask", "/why", "/unanswered",
     "/stats", "/balance", "/open", "/bind", "/unbind", "/limit", "/order", "/family", "/settle",
-    "/pay", "/contribute", "/history", "/lookup", "/settle_for", "/credit", "/audit", "",
+    "/pay", "/contribute", "/history", "/lookup", "/settle_for", "/credit", "/audit", "/teach",
+    "/teach 1", "",
 ]
 NASTY = [
     "", " ", "\u200b\u200d\ufeff", "\u202eRTL\u202c", "مرحبا", "😀👨‍👩‍👧‍👦", "１２０．５０",
