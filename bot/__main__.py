@@ -43,6 +43,12 @@ def _parser() -> argparse.ArgumentParser:
 
     audit = sub.add_parser("audit", help="check every ledger invariant")
     _common(audit)
+
+    kb = sub.add_parser("kb", help="the knowledge base")
+    kb_sub = kb.add_subparsers(dest="kb_command", required=True)
+    taught = kb_sub.add_parser("taught", help="print the questions staff taught (/teach) as a "
+                                              "question set for bench/fold_dev.py")
+    _common(taught)
     return p
 
 
@@ -74,6 +80,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from bot.admin_cli import run_audit
 
         return run_audit(settings)
+    if args.command == "kb":
+        from bot.admin_cli import run_kb_taught
+
+        return run_kb_taught(settings)
     if args.command == "console":
         from bot.console import run_console
 

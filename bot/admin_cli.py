@@ -144,3 +144,30 @@ def _create_missing_tables(settings: Settings) -> int:
     shown = _shown_url(settings.database.url)
     print(f"未找到迁移模块（rules.migrate），已按当前模型创建缺少的表：{shown}")
     return 0
+
+
+def run_kb_taught(settings: Settings) -> int:
+    """``kb taught``: the questions staff taught the bot (/teach), printed as a labelled question
+    set (``questions: [{q, entry}]``) that ``bench/fold_dev.py --set FILE`` folds into the YAML."""
+    import yaml
+    from sqlalchemy.orm import sessionmaker
+
+    from bot.learned import load_learned
+
+    engine: Engine | None = None
+    try:
+        engine = _engine(settings)
+        if not inspect(engine).has_table("learned_phrasings"):
+            return _err("数据库里还没有 learned_phrasings 表：请先运行 gongji db upgrade。")
+        taught, _ = load_learned(sessionmaker(engine))
+    except SQLAlchemyError as exc:
+        return _db_failed(settings, exc)
+    finally:
+        if engine is not None:
+            engine.dispose()
+    questions = [{"q": q, "entry": entry} for entry, qs in sorted(taught.items()) for q in qs]
+    print("# Questions staff taught the bot (/teach), already masked. Fold them into")
+    print("# knowledge/faq/*.yaml with: .venv/bin/python bench/fold_dev.py --set THIS_FILE")
+    print(yaml.safe_dump({"questions": questions}, allow_unicode=True, sort_keys=False,
+                         width=1000), end="")
+    return 0

@@ -9,9 +9,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from bot.__main__ import main
 from bot.learned import REFRESH_SECONDS
 from bot.settings import load_settings
 from bot.state import LearnedPhrasing, UnansweredQuestion
+from knowledge.evaluation import load_eval_set
 from rules.schema import Note
 from tests.bot.conftest import STAFF, Harness, write_config
 
@@ -113,3 +115,21 @@ def test_another_replica_answers_it_within_the_refresh_window(db_url: str,
     finally:
         first.close()
         second.close()
+
+
+def test_taught_questions_export_as_a_set_fold_dev_reads(db_url: str, tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str]
+                                                         ) -> None:
+    config = write_config(tmp_path, db_url)
+    harness = Harness(load_settings(config))
+    try:
+        number = ask_unanswered(harness)
+        harness.send(f":as {STAFF}")
+        harness.send(f"/teach {number} {ENTRY}")
+    finally:
+        harness.close()
+    capsys.readouterr()
+    assert main(["kb", "taught", "--config", str(config)]) == 0
+    exported = tmp_path / "taught.yaml"
+    exported.write_text(capsys.readouterr().out, encoding="utf-8")
+    assert load_eval_set(exported) == ([(QUESTION, ENTRY)], [])
