@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, func, select, update
 
-from rules import importer
+from rules import importer, people_rows
 from rules.db import create_schema, make_engine
 from rules.demo import DEMO, DEMO_CSV, load_demo_if_empty
 from rules.identity import make_id, normalize_id, normalize_phone
@@ -386,7 +386,7 @@ def test_unreadable_files_are_refused(sqlite_engine: Engine, tmp_path: Path, con
 
 # --- the fast paths agree with the reference normalisers -----------------------------------
 
-VALIDATOR = importer._Validator(POLICIES)
+VALIDATOR = people_rows.RowValidator(POLICIES)
 VALID_IDS = st.builds(  # well-formed IDs, some born before 1900 or in the future, some "x"
     lambda born, seq, lower: make_id(f"370502{born:%Y%m%d}{seq:03d}").translate(lower),
     st.dates(date(1890, 1, 1), date(2040, 12, 31)), st.integers(0, 999),
@@ -399,7 +399,7 @@ VALID_IDS = st.builds(  # well-formed IDs, some born before 1900 or in the futur
 def test_fast_id_check_agrees_with_normalize_id(text_: str) -> None:
     try:
         fast: str | None = VALIDATOR.id_number(text_)
-    except importer._RowError:
+    except people_rows.RowError:
         fast = None
     assert fast == normalize_id(text_)
 
@@ -412,8 +412,8 @@ def test_fast_amount_agrees_with_parse_yuan(text_: str) -> None:
     except AmountError:
         expected = None
     try:
-        fast: int | None = importer._fen(text_, "balance")
-    except importer._RowError:
+        fast: int | None = people_rows._fen(text_, "balance")
+    except people_rows.RowError:
         fast = None
     assert fast == expected
 
@@ -422,8 +422,8 @@ def test_fast_amount_agrees_with_parse_yuan(text_: str) -> None:
 @given(st.from_regex(r"(\+86 ?)?1[0-9]{2}[ -]?[0-9]{4}[ -]?[0-9]{4}|[0-9 ]{0,12}", fullmatch=True))
 def test_fast_phone_agrees_with_normalize_phone(text_: str) -> None:
     try:
-        fast: str | None = importer._Validator.phone(text_)
-    except importer._RowError:
+        fast: str | None = people_rows.RowValidator.phone(text_)
+    except people_rows.RowError:
         fast = None
     assert fast == (normalize_phone(text_) if text_.strip() else None)
 
