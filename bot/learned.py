@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -30,6 +31,7 @@ log = logging.getLogger(__name__)
 
 REFRESH_SECONDS = 60.0   # how stale another replica's matcher may be after a /teach
 Outcome = Literal["taught", "already", "no_question", "no_entry"]
+_REBUILDING = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -66,10 +68,12 @@ def learned_version(sessions: sessionmaker[Session]) -> int:
 
 def rebuild(svc: Services) -> None:
     """Rebuild this process's matcher from the YAML knowledge base plus every taught question
-    (blocking: run it in a worker thread). Answers cached for the old matcher are dropped."""
-    extra, version = load_learned(svc.sessions)
-    matcher = build_matcher(svc.settings, svc.kb.with_phrasings(extra))
-    svc.matcher, svc.answers, svc.knowledge_version = matcher, AnswerCache(), version
+    (blocking: run it in a worker thread). Answers cached for the old matcher are dropped.
+    One rebuild at a time, so a slow one that read the table earlier never replaces a newer."""
+    with _REBUILDING:
+        extra, version = load_learned(svc.sessions)
+        matcher = build_matcher(svc.settings, svc.kb.with_phrasings(extra))
+        svc.matcher, svc.answers, svc.knowledge_version = matcher, AnswerCache(), version
     log.info("matcher rebuilt with %d taught questions", sum(map(len, extra.values())))
 
 
