@@ -133,3 +133,23 @@ def test_taught_questions_export_as_a_set_fold_dev_reads(db_url: str, tmp_path: 
     exported = tmp_path / "taught.yaml"
     exported.write_text(capsys.readouterr().out, encoding="utf-8")
     assert load_eval_set(exported) == ([(QUESTION, ENTRY)], [])
+
+
+def test_two_replicas_teaching_the_same_question_at_once_store_it_once(db_url: str,
+                                                                       tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from bot import learned
+
+    settings = load_settings(write_config(tmp_path, db_url))
+    first, second = Harness(settings), Harness(settings)
+    try:
+        number = ask_unanswered(first)
+        with ThreadPoolExecutor(2) as pool:
+            done = list(pool.map(lambda svc: learned.teach(svc, number, ENTRY, STAFF),
+                                 [first.services, second.services]))
+        assert sorted(d.outcome for d in done) == ["already", "taught"]
+        assert taught_rows(first) == [(ENTRY, QUESTION, STAFF)]
+    finally:
+        first.close()
+        second.close()
