@@ -28,6 +28,9 @@ def _parser() -> argparse.ArgumentParser:
     ask.add_argument("--config")
     ask.add_argument("--json", action="store_true")
     ask.add_argument("--region", help="prefer this region's entries (e.g. dongying)")
+    ask.add_argument("--taught", action="store_true",
+                     help="also match the questions staff taught (/teach), from the database")
+    ask.add_argument("--db", help="with --taught: SQLAlchemy database URL (overrides config)")
     ask.add_argument("question", nargs="*", help="the question; none: one per line on stdin")
 
     people = sub.add_parser("people", help="the registry of insured people")

@@ -3,8 +3,8 @@
 A taught question becomes one more phrasing of its entry in every replica's matcher: the
 replica that takes /teach rebuilds its matcher at once, and the others notice the table's
 newest id when a question arrives, at most REFRESH_SECONDS after their last look. The YAML
-files stay the reviewed knowledge base (``python -m bot ask`` reads only them); a taught
-question belongs there too once someone folds it in.
+files stay the reviewed knowledge base (``python -m bot ask`` reads only them unless given
+``--taught``); ``python -m bot kb taught`` prints the taught questions for folding them in.
 """
 
 from __future__ import annotations

@@ -133,6 +133,11 @@ def test_taught_questions_export_as_a_set_fold_dev_reads(db_url: str, tmp_path: 
     exported = tmp_path / "taught.yaml"
     exported.write_text(capsys.readouterr().out, encoding="utf-8")
     assert load_eval_set(exported) == ([(QUESTION, ENTRY)], [])
+    # `ask` answers from the YAML alone, unless told to read what staff taught
+    assert main(["ask", "--json", "--config", str(config), QUESTION]) == 0
+    assert '"entry": null' in capsys.readouterr().out
+    assert main(["ask", "--json", "--taught", "--config", str(config), QUESTION]) == 0
+    assert f'"entry": "{ENTRY}"' in capsys.readouterr().out
 
 
 def test_two_replicas_teaching_the_same_question_at_once_store_it_once(db_url: str,
