@@ -146,10 +146,9 @@ def _create_missing_tables(settings: Settings) -> int:
     return 0
 
 
-def run_kb_taught(settings: Settings) -> int:
-    """``kb taught``: the questions staff taught the bot (/teach), printed as a labelled question
-    set (``questions: [{q, entry}]``) that ``bench/fold_dev.py --set FILE`` folds into the YAML."""
-    import yaml
+def load_taught(settings: Settings) -> dict[str, list[str]] | None:
+    """The questions staff taught the bot (/teach) by entry, or None after saying on stderr
+    why they cannot be read (no such table yet, database unreachable)."""
     from sqlalchemy.orm import sessionmaker
 
     from bot.learned import load_learned
@@ -158,13 +157,25 @@ def run_kb_taught(settings: Settings) -> int:
     try:
         engine = _engine(settings)
         if not inspect(engine).has_table("learned_phrasings"):
-            return _err("数据库里还没有 learned_phrasings 表：请先运行 gongji db upgrade。")
-        taught, _ = load_learned(sessionmaker(engine))
+            _err("数据库里还没有 learned_phrasings 表：请先运行 gongji db upgrade。")
+            return None
+        return load_learned(sessionmaker(engine))[0]
     except SQLAlchemyError as exc:
-        return _db_failed(settings, exc)
+        _db_failed(settings, exc)
+        return None
     finally:
         if engine is not None:
             engine.dispose()
+
+
+def run_kb_taught(settings: Settings) -> int:
+    """``kb taught``: the questions staff taught the bot (/teach), printed as a labelled question
+    set (``questions: [{q, entry}]``) that ``bench/fold_dev.py --set FILE`` folds into the YAML."""
+    import yaml
+
+    taught = load_taught(settings)
+    if taught is None:
+        return 1
     questions = [{"q": q, "entry": entry} for entry, qs in sorted(taught.items()) for q in qs]
     print("# Questions staff taught the bot (/teach), already masked. Fold them into")
     print("# knowledge/faq/*.yaml with: .venv/bin/python bench/fold_dev.py --set THIS_FILE")

@@ -71,7 +71,9 @@ def run_ask(settings: Settings, args: argparse.Namespace, *, stdin: TextIO | Non
         print(f"知识库错误 (knowledge base error): {exc}", file=sys.stderr)
         return 2
     if getattr(args, "taught", False):
-        taught = _taught(settings)
+        from bot.admin_cli import load_taught
+
+        taught = load_taught(settings)
         if taught is None:
             return 1
         kb = kb.with_phrasings(taught)
@@ -91,27 +93,3 @@ def run_ask(settings: Settings, args: argparse.Namespace, *, stdin: TextIO | Non
         first = False
     return 0
 
-
-def _taught(settings: Settings) -> dict[str, list[str]] | None:
-    """The questions staff taught the bot (``--taught``), or None after saying why not."""
-    from sqlalchemy import inspect
-    from sqlalchemy.exc import SQLAlchemyError
-    from sqlalchemy.orm import sessionmaker
-
-    from bot.learned import load_learned
-    from rules.db import make_engine
-    from rules.identity import redact
-
-    engine = make_engine(settings.database.url)
-    try:
-        if not inspect(engine).has_table("learned_phrasings"):
-            print("数据库里还没有 learned_phrasings 表：请先运行 gongji db upgrade。",
-                  file=sys.stderr)
-            return None
-        return load_learned(sessionmaker(engine))[0]
-    except SQLAlchemyError as exc:
-        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-        print(f"数据库错误：{redact(reason)}", file=sys.stderr)
-        return None
-    finally:
-        engine.dispose()
