@@ -37,6 +37,8 @@ class Reason(StrEnum):
     ORDER_NOT_SUPPORTED = "ORDER_NOT_SUPPORTED"
     NOT_RESIDENT = "NOT_RESIDENT"
     EXPIRED = "EXPIRED"
+    PLAN_CHANGED = "PLAN_CHANGED"
+    INVALID_MONTH = "INVALID_MONTH"
 
 
 ALL_CODES: tuple[str, ...] = tuple(r.value for r in Reason)
