@@ -1,107 +1,135 @@
-"""Who may bind whom: the ordered checks, and the writes of open/bind/unbind/limit/order.
+"""Binding operations: load one snapshot, decide with rules/binding_rules.py, write guarded.
 
-Every check reads; none writes. The order of the checks is the order the issue fixes, so the
-reason code a user sees is the first rule their request breaks.
+Each operation reads everything its decision needs in one go (after locking the people it
+touches, so concurrent binds touching either person are decided one at a time), calls a pure
+``decide_*`` function, and applies the result with updates that re-check what the decision
+assumed (a binding still active, its used amount unchanged); a miss raises Conflict and the
+unit of work retries the whole operation.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from sqlalchemy import func, insert, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy.orm import Session, aliased
 
+from rules.binding_rules import (
+    BIND_ATTEMPTS,
+    BIND_WINDOW_SECONDS,
+    BindRequest,
+    BindSnapshot,
+    Bond,
+    PersonFacts,
+    Tie,
+    decide_bind,
+    decide_leave,
+    decide_limit,
+    decide_order,
+    decide_unbind,
+    for_stranger,
+    identity_miss,
+)
 from rules.codes import Reason
 from rules.decision import Decision
-from rules.identity import clean_text, normalize_id
+from rules.identity import normalize_id
 from rules.ledger import lock_household, lock_people
-from rules.money import MAX_FEN
-from rules.policy import Policies, RegionPolicy
-from rules.registry import by_id_number, payer_bindings, relatives, resolve_ref
-from rules.schema import Binding, FamilyAccount, Person
-from rules.unit_of_work import TxnContext
+from rules.policy import Policies
+from rules.schema import Binding, FamilyAccount, Note, Person
+from rules.unit_of_work import Conflict, TxnContext
 from rules.views import has_personal_account
 
+__all__ = ["BindRequest", "bind", "check_bind", "guarded_check_bind", "leave", "open_account",
+           "set_limit", "set_order", "unbind"]
 
-@dataclass(frozen=True)
-class BindRequest:
-    householder_id: int
-    id_number_text: str
-    name: str
-    relation_word: str
+BIND_MISS = "bind_identity_miss"  # audit_log action of one counted /bind identity miss
 
 
-def _active_count(s: Session, **where: int) -> int:
-    q = select(func.count()).select_from(Binding).where(Binding.removed_at.is_(None))
-    for column, value in where.items():
-        q = q.where(getattr(Binding, column) == value)
+# ---- loading ------------------------------------------------------------------------------
+
+def _facts(s: Session, p: Person | None) -> PersonFacts | None:
+    if p is None:
+        return None
+    return PersonFacts(id=p.id, id_number=p.id_number, name=p.name, province=p.province,
+                       city=p.city, region=p.region, scheme=p.scheme, employment=p.employment,
+                       account_open=s.get(FamilyAccount, p.id) is not None)
+
+
+def _bonds(s: Session, ids: list[int]) -> tuple[Bond, ...]:
+    """Every active binding touching one of ``ids``, with both sides' regions."""
+    holder, rel = aliased(Person), aliased(Person)
+    q = (select(Binding.id, Binding.householder_id, Binding.relative_id, Binding.relation,
+                holder.region, rel.region)
+         .join(holder, holder.id == Binding.householder_id)
+         .join(rel, rel.id == Binding.relative_id)
+         .where(Binding.removed_at.is_(None),
+                or_(Binding.householder_id.in_(ids), Binding.relative_id.in_(ids)))
+         .order_by(Binding.id))
+    return tuple(Bond(*row) for row in s.execute(q).all())
+
+
+def _misses(s: Session, householder_id: int, now: datetime) -> int:
+    since = now - timedelta(seconds=BIND_WINDOW_SECONDS)
+    q = (select(func.count()).select_from(Note)
+         .where(Note.actor == _actor(householder_id), Note.action == BIND_MISS, Note.at > since))
     return int(s.execute(q).scalar_one())
 
 
-def _in_scope(policy: RegionPolicy, householder: Person, relative: Person) -> bool:
-    if policy.scope == "same_province":
-        return householder.province == relative.province
-    if policy.scope == "same_city":
-        return householder.province == relative.province and householder.city == relative.city
-    return True
+def _actor(person_id: int) -> str:
+    return f"person:{person_id}"
 
 
-def householder_gate(s: Session, householder: Person | None) -> Decision | None:
-    """Refusal when this person cannot act as a householder at all, else None."""
-    if householder is None:
-        return Decision.refuse(Reason.UNKNOWN_PERSON)
-    if not has_personal_account(householder.scheme, householder.employment):
-        return Decision.refuse(Reason.NO_PERSONAL_ACCOUNT)
-    if s.get(FamilyAccount, householder.id) is None:
-        return Decision.refuse(Reason.ACCOUNT_NOT_OPEN)
-    return None
+def load_bind(s: Session, req: BindRequest, now: datetime | None = None) -> BindSnapshot:
+    """The bind snapshot: both people, every binding touching them, recent misses."""
+    number = normalize_id(req.id_number_text)
+    relative = (s.execute(select(Person).where(Person.id_number == number)).scalar_one_or_none()
+                if number else None)
+    householder = s.get(Person, req.householder_id)
+    ids = [req.householder_id] + ([relative.id] if relative else [])
+    return BindSnapshot(householder=_facts(s, householder), relative=_facts(s, relative),
+                        bonds=_bonds(s, ids),
+                        misses=_misses(s, req.householder_id, now) if now else 0)
 
+
+def _relative_ties(s: Session, householder_id: int) -> list[Tie]:
+    """The householder's active relatives in 序号 order: oldest binding first."""
+    q = (select(Binding, Person).join(Person, Person.id == Binding.relative_id)
+         .where(Binding.householder_id == householder_id, Binding.removed_at.is_(None))
+         .order_by(Binding.created_at, Binding.id))
+    return [Tie(b.id, p.id, p.id_number, p.name, b.relation, b.limit_fen, b.used_fen)
+            for b, p in s.execute(q).all()]
+
+
+def _payer_ties(s: Session, relative_id: int) -> list[Tie]:
+    """The householders paying for this person, in payment order (as /family lists them)."""
+    q = (select(Binding, Person).join(Person, Person.id == Binding.householder_id)
+         .where(Binding.relative_id == relative_id, Binding.removed_at.is_(None))
+         .order_by(Binding.payer_rank.is_(None), Binding.payer_rank, Binding.created_at,
+                   Binding.id))
+    return [Tie(b.id, p.id, p.id_number, p.name, b.relation, b.limit_fen, b.used_fen)
+            for b, p in s.execute(q).all()]
+
+
+# ---- operations ---------------------------------------------------------------------------
 
 def check_bind(s: Session, policies: Policies, req: BindRequest) -> Decision:
-    """The bind rules in order; allowed facts carry relative_id, relation, region."""
-    householder = s.get(Person, req.householder_id)
-    gate = householder_gate(s, householder)
-    if gate is not None or householder is None:
-        return gate or Decision.refuse(Reason.UNKNOWN_PERSON)
-    number = normalize_id(req.id_number_text)
-    if number is None:
-        return Decision.refuse(Reason.INVALID_ID)
-    relative = by_id_number(s, number)
-    if relative is None:
-        return Decision.refuse(Reason.UNKNOWN_PERSON)
-    if clean_text(req.name) != clean_text(relative.name):
-        return Decision.refuse(Reason.NAME_MISMATCH)
-    if relative.id == householder.id:
-        return Decision.refuse(Reason.SELF_BINDING)
-    policy = policies.get(householder.region)
-    relation = policies.relation(req.relation_word)
-    if relation is None:
-        return Decision.refuse(Reason.UNKNOWN_RELATION, word=clean_text(req.relation_word))
-    facts = {"relative_id": relative.id, "relation": relation, "region": policy.key}
-    return _check_pair(s, policy, householder, relative, facts)
+    """The bind rules in order, every code as it is (engine view; writes nothing)."""
+    return decide_bind(policies, load_bind(s, req), req)
 
 
-def _check_pair(s: Session, policy: RegionPolicy, householder: Person, relative: Person,
-                facts: dict[str, object]) -> Decision:
-    if facts["relation"] not in policy.relations:
-        return Decision.refuse(Reason.RELATION_NOT_ALLOWED, **facts)
-    if relative.scheme not in ("employee", "resident"):
-        return Decision.refuse(Reason.NOT_INSURED, **facts)
-    if not _in_scope(policy, householder, relative):
-        return Decision.refuse(Reason.OUT_OF_SCOPE, scope=policy.scope, **facts)
-    if _active_count(s, householder_id=householder.id, relative_id=relative.id):
-        return Decision.refuse(Reason.ALREADY_BOUND, **facts)
-    if policy.max_relatives is not None and \
-            _active_count(s, householder_id=householder.id) >= policy.max_relatives:
-        return Decision.refuse(Reason.MAX_RELATIVES, max_relatives=policy.max_relatives, **facts)
-    if policy.exclusive:
-        if _active_count(s, relative_id=relative.id):
-            return Decision.refuse(Reason.RELATIVE_ALREADY_BOUND, **facts)
-        if _active_count(s, householder_id=relative.id):
-            return Decision.refuse(Reason.RELATIVE_IS_HOUSEHOLDER, **facts)
-        if _active_count(s, relative_id=householder.id):
-            return Decision.refuse(Reason.HOUSEHOLDER_IS_BOUND, **facts)
-    return Decision.allow(**facts)
+def guarded_check_bind(s: Session, policies: Policies, req: BindRequest,
+                       now: datetime) -> Decision:
+    """What a householder sees when asking to bind: rate-limited, stranger details withheld.
+
+    Runs in a write transaction with the householder locked, so concurrent attempts are
+    counted one at a time and cannot pass the limit together.
+    """
+    lock_people(s, [req.householder_id])
+    decision = decide_bind(policies, load_bind(s, req, now), req, max_misses=BIND_ATTEMPTS)
+    if identity_miss(decision):
+        s.execute(insert(Note).values(at=now, actor=_actor(req.householder_id), action=BIND_MISS,
+                                      details=""))
+    return for_stranger(decision)
 
 
 def open_account(s: Session, ctx: TxnContext, householder_id: int, letter_version: str,
@@ -124,10 +152,11 @@ def open_account(s: Session, ctx: TxnContext, householder_id: int, letter_versio
 
 def bind(s: Session, ctx: TxnContext, policies: Policies, req: BindRequest) -> Decision:
     number = normalize_id(req.id_number_text)
-    relative = by_id_number(s, number) if number else None
-    # Lock both people first so concurrent binds touching either are checked one at a time.
-    lock_people(s, [req.householder_id] + ([relative.id] if relative else []))
-    decision = check_bind(s, policies, req)
+    relative_id = (s.execute(select(Person.id).where(Person.id_number == number)).scalar()
+                   if number else None)
+    # Lock both people first: every binding a bind rule reads touches one of them.
+    lock_people(s, [req.householder_id] + ([relative_id] if relative_id else []))
+    decision = decide_bind(policies, load_bind(s, req), req)
     if not decision.ok:
         return decision
     rid = decision.facts["relative_id"]
@@ -135,68 +164,59 @@ def bind(s: Session, ctx: TxnContext, policies: Policies, req: BindRequest) -> D
         householder_id=req.householder_id, relative_id=rid, relation=decision.facts["relation"],
         created_at=ctx.now, removed_at=None, limit_fen=None, used_fen=0, payer_rank=None,
     ).returning(Binding.id)).scalar_one()
-    index = _active_count(s, householder_id=req.householder_id)
+    index = len(_relative_ties(s, req.householder_id))
     return Decision.allow(binding_id=binding_id, index=index, **decision.facts)
 
 
-def _active_relative(s: Session, householder_id: int, ref: str) -> tuple[Decision, Binding | None]:
-    rows = relatives(s, householder_id)
-    found = resolve_ref(ref, [(r.person_id, r.id_number) for r in rows])
-    if not found.ok:
-        return found, None
-    row = rows[found.facts["position"]]
-    found_binding = s.get(Binding, row.binding_id)
-    return Decision.allow(relative_id=row.person_id, index=row.index), found_binding
+def _end(s: Session, binding_id: int, now: datetime) -> None:
+    """Mark a binding removed; it must still be active (else another writer won: retry)."""
+    done = s.execute(update(Binding).where(Binding.id == binding_id, Binding.removed_at.is_(None))
+                     .values(removed_at=now))
+    if done.rowcount != 1:  # type: ignore[attr-defined]
+        raise Conflict(f"binding {binding_id} changed")
 
 
 def unbind(s: Session, ctx: TxnContext, householder_id: int, ref: str) -> Decision:
     lock_household(s, householder_id)
-    found, binding = _active_relative(s, householder_id, ref)
-    if binding is None:
-        return found
-    s.execute(update(Binding).where(Binding.id == binding.id).values(removed_at=ctx.now))
-    return Decision.allow(binding_id=binding.id, used_fen=binding.used_fen, **found.facts)
+    decision = decide_unbind(_relative_ties(s, householder_id), ref)
+    if decision.ok:
+        _end(s, int(decision.facts["binding_id"]), ctx.now)
+    return decision
+
+
+def leave(s: Session, ctx: TxnContext, relative_id: int, ref: str) -> Decision:
+    """A relative ends their own binding to one householder; facts householder_id, index."""
+    lock_people(s, [relative_id])
+    decision = decide_leave(_payer_ties(s, relative_id), ref)
+    if decision.ok:
+        lock_people(s, [int(decision.facts["householder_id"])])
+        _end(s, int(decision.facts["binding_id"]), ctx.now)
+    return decision
 
 
 def set_limit(s: Session, ctx: TxnContext, householder_id: int, ref: str,
               limit_fen: int | None) -> Decision:
-    """Set, change or remove (None) a relative's cumulative limit.
-
-    A limit below what is already used is accepted but stored as the used amount: spending
-    simply stops, and ``used ≤ limit`` stays an invariant the audit can check.
-    """
-    if limit_fen is not None and not 0 <= limit_fen <= MAX_FEN:
-        return Decision.refuse(Reason.INVALID_AMOUNT)
+    """Set, change or remove (None) a relative's cumulative limit (see decide_limit)."""
     lock_household(s, householder_id)
-    found, binding = _active_relative(s, householder_id, ref)
-    if binding is None:
-        return found
-    below = limit_fen is not None and limit_fen < binding.used_fen
-    stored = binding.used_fen if below else limit_fen
-    s.execute(update(Binding).where(Binding.id == binding.id).values(limit_fen=stored))
-    return Decision.allow(binding_id=binding.id, limit_fen=stored, requested_fen=limit_fen,
-                          used_fen=binding.used_fen, below_used=below, **found.facts)
+    decision = decide_limit(_relative_ties(s, householder_id), ref, limit_fen)
+    if decision.ok:
+        done = s.execute(update(Binding).where(
+            Binding.id == decision.facts["binding_id"], Binding.removed_at.is_(None),
+            Binding.used_fen == decision.facts["used_fen"],
+        ).values(limit_fen=decision.facts["limit_fen"]))
+        if done.rowcount != 1:  # type: ignore[attr-defined]
+            raise Conflict(f"binding {decision.facts['binding_id']} changed")
+    return decision
 
 
 def set_order(s: Session, policies: Policies, relative_id: int, refs: list[str]) -> Decision:
     person = s.get(Person, relative_id)
     if person is None:
         return Decision.refuse(Reason.UNKNOWN_PERSON)
-    if not policies.get(person.region).ordered:
-        return Decision.refuse(Reason.ORDER_NOT_SUPPORTED, region=person.region)
     lock_people(s, [relative_id])
-    pairs = payer_bindings(s, relative_id)
-    current = [b for b, _p in pairs]
-    rows = [(p.id, p.id_number) for _b, p in pairs]
-    chosen: list[Binding] = []
-    for ref in refs:
-        found = resolve_ref(ref, rows)
-        if not found.ok:
-            return found
-        b = current[found.facts["position"]]
-        if b not in chosen:
-            chosen.append(b)
-    final = chosen + [b for b in current if b not in chosen]
-    for rank, b in enumerate(final, start=1):
-        s.execute(update(Binding).where(Binding.id == b.id).values(payer_rank=rank))
-    return Decision.allow(order=[b.householder_id for b in final])
+    decision = decide_order(policies.get(person.region), _payer_ties(s, relative_id), refs)
+    if not decision.ok:
+        return decision
+    for rank, binding_id in enumerate(decision.facts["bindings"], start=1):
+        s.execute(update(Binding).where(Binding.id == binding_id).values(payer_rank=rank))
+    return Decision.allow(order=decision.facts["order"])

@@ -5,9 +5,11 @@ from __future__ import annotations
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
+# the 序号/ID-number resolver lives with the pure binding rules; re-exported for settlement
+from rules.binding_rules import resolve_ref as resolve_ref
 from rules.codes import Reason
 from rules.decision import Decision
-from rules.identity import clean_text, normalize_id
+from rules.identity import normalize_id
 from rules.schema import Binding, FamilyAccount, Person
 from rules.views import PayerRow, PersonView, RelativeRow
 
@@ -81,33 +83,3 @@ def payers(s: Session, relative_id: int, with_others: bool = True) -> list[Payer
                              limit_fen=b.limit_fen, used_fen=b.used_fen, bound_at=b.created_at,
                              others=others))
     return rows
-
-
-def _ref_kind(ref: str) -> tuple[str, int | str | None]:
-    """('index', n) for a 序号, ('id', number) for a valid ID number, ('bad_id', None) for
-    something that looks like a malformed one, else ('unknown', None)."""
-    text = clean_text(ref)
-    if text.isdigit() and len(text) <= 4:
-        return "index", int(text)
-    number = normalize_id(text)
-    if number is not None:
-        return "id", number
-    return ("bad_id", None) if len(text) >= 15 else ("unknown", None)
-
-
-def resolve_ref(ref: str, rows: list[tuple[int, str]]) -> Decision:
-    """Pick one of ``rows`` = [(person_id, id_number)] (in display order) from what was typed.
-
-    INVALID_ID for something that looks like a malformed ID number, NOT_BOUND when nothing
-    matches; allowed with facts position (0-based) otherwise.
-    """
-    kind, value = _ref_kind(ref)
-    if kind == "index" and isinstance(value, int) and 1 <= value <= len(rows):
-        return Decision.allow(position=value - 1)
-    if kind == "id":
-        for pos, (_pid, number) in enumerate(rows):
-            if number == value:
-                return Decision.allow(position=pos)
-    if kind == "bad_id":
-        return Decision.refuse(Reason.INVALID_ID)
-    return Decision.refuse(Reason.NOT_BOUND, ref=clean_text(ref))

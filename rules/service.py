@@ -74,8 +74,19 @@ class FamilyService:
 
     def check_bind(self, householder_id: int, id_number_text: str, name: str,
                    relation_word: str) -> Decision:
+        """The bind rules with every code as it is; reads only (tests, staff)."""
         req = BindRequest(householder_id, id_number_text, name, relation_word)
         return self.uow.read(lambda s: binding_ops.check_bind(s, self.policies, req))
+
+    def request_bind(self, householder_id: int, id_number_text: str, name: str,
+                     relation_word: str) -> Decision:
+        """A householder's /bind before 确认: like check_bind, but "no such person" and
+        "wrong name" are one UNKNOWN_PERSON, and after BIND_ATTEMPTS such misses within the
+        hour every request is TOO_MANY_ATTEMPTS (misses counted atomically, in audit_log)."""
+        req = BindRequest(householder_id, id_number_text, name, relation_word)
+        now = self.clock.now()
+        with self.uow.sessions.begin() as s:
+            return binding_ops.guarded_check_bind(s, self.policies, req, now)
 
     def bind(self, householder_id: int, id_number_text: str, name: str, relation_word: str, *,
              key: str) -> Decision:
@@ -86,6 +97,12 @@ class FamilyService:
     def unbind(self, householder_id: int, relative_ref: str, *, key: str) -> Decision:
         return self.uow.run(key, "unbind", householder_id, self.clock.now(),
                             lambda s, ctx: binding_ops.unbind(s, ctx, householder_id, relative_ref))
+
+    def leave(self, relative_id: int, householder_ref: str, *, key: str) -> Decision:
+        """A relative ends their own binding to the householder named by 序号 (payer order,
+        as /family shows) or ID number; facts householder_id, binding_id, relation."""
+        return self.uow.run(key, "leave", relative_id, self.clock.now(),
+                            lambda s, ctx: binding_ops.leave(s, ctx, relative_id, householder_ref))
 
     def set_limit(self, householder_id: int, relative_ref: str, limit_fen: int | None, *,
                   key: str) -> Decision:

@@ -37,7 +37,7 @@ CAST: dict[str, dict[str, Any]] = {
 }
 FAMILY_PURPOSES = {"H0": {"outpatient", "pharmacy", "resident_contribution"},
                    "H1": {"outpatient", "pharmacy", "health_check", "resident_contribution"}}
-EXCLUSIVE = {"H1"}
+EXCLUSIVE = {"H1", "R1"}  # Dongying people: exclusivity follows them across regions
 MODE = {"R0": "ordered", "R1": "retry_window", "R2": "ordered"}
 
 
@@ -74,7 +74,7 @@ class Model:
 def expect_bind(m: Model, h: str, r: str) -> Reason | None:
     if m.active(h, r):
         return Reason.ALREADY_BOUND
-    if h in EXCLUSIVE and m.active(r=r):
+    if m.active(r=r) and {h, r, *(b.h for b in m.active(r=r))} & EXCLUSIVE:
         return Reason.RELATIVE_ALREADY_BOUND
     return None
 
