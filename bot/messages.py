@@ -45,8 +45,12 @@ REASON_TEXT: dict[Reason, str] = {
     Reason.PURPOSE_NOT_ALLOWED: "本地区家庭共济资金不能用于这项支出。",
     Reason.ORDER_NOT_SUPPORTED: "您所在地区不支持设置共济扣款顺序。",
     Reason.NOT_RESIDENT: "只能为参加城乡居民医保的亲属代缴居民医保费。",
-    Reason.EXPIRED: "这个确认按钮已超过10分钟失效，请重新发起操作。",
+    # No fixed duration: the TTL is configurable (confirmation_ttl_seconds); see refusal().
+    Reason.EXPIRED: "这个确认按钮已过有效时间，请重新发起操作。",
+    Reason.INVALID_MONTH: "月度划入只能为本月或上月（北京时间）执行，月份格式为 YYYY-MM。",
 }
+
+EXPIRED_AFTER = "这个确认按钮已超过{duration}的有效时间，请重新发起操作。"
 
 # The Dongying prompt, restated from [001]: a re-swipe within the window uses family money.
 RETRY_PROMPT = "您存在有效的家庭共济绑定关系，{minutes}分钟内再次刷卡，可以走家庭共济消费。"
@@ -59,4 +63,13 @@ def refusal(code: Reason | str, facts: dict[str, Any] | None = None) -> str:
     if reason is Reason.INSUFFICIENT_BALANCE and facts and facts.get("retry_window_seconds"):
         minutes = max(1, int(facts["retry_window_seconds"]) // 60)
         text += RETRY_PROMPT.format(minutes=minutes)
+    if reason is Reason.EXPIRED and facts and facts.get("ttl_seconds"):
+        text = EXPIRED_AFTER.format(duration=duration(int(facts["ttl_seconds"])))
+    if reason is Reason.INVALID_MONTH and facts and facts.get("allowed"):
+        text += "现在可以划入：" + "、".join(str(m) for m in facts["allowed"]) + "。"
     return f"{text}[{reason.value}]"
+
+
+def duration(seconds: int) -> str:
+    """``600`` → ``10分钟``, ``90`` → ``90秒``: never rounds a window up or down."""
+    return f"{seconds // 60}分钟" if seconds >= 60 and seconds % 60 == 0 else f"{seconds}秒"

@@ -8,13 +8,17 @@ without an applied decision, no month credited twice to one person.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from datetime import datetime
 
 from sqlalchemy import Engine, func, or_, select
 from sqlalchemy.engine import Connection
 
+from rules.clock import SystemClock, china_month
+from rules.credit import MONTH as CREDIT_MONTH
 from rules.ledger import FAMILY_KINDS
-from rules.schema import Binding, LedgerEntry, Person, Transaction
+from rules.schema import Binding, LedgerEntry, Note, Person, Transaction
 
 MAX_REPORTED = 50  # per check; a corrupted database should not print a million lines
 
@@ -100,9 +104,45 @@ def credited_once(conn: Connection) -> list[str]:
             for r in conn.execute(q)]
 
 
+def credit_periods_valid(conn: Connection, now: datetime | None = None) -> list[str]:
+    """Every credit names a real month ``YYYY-MM`` no later than the current China month
+    (review H3: ``/credit 9999-12`` minted a month in advance and the audit passed)."""
+    current = china_month(now or SystemClock().now())
+    q = (select(LedgerEntry.period, func.count().label("n")).where(LedgerEntry.kind == "credit")
+         .group_by(LedgerEntry.period).order_by(LedgerEntry.period))
+    return [f"credit for an invalid month: {r.period!r} ({r.n} credits; now {current})"
+            for r in conn.execute(q)
+            if r.period is None or not CREDIT_MONTH.fullmatch(r.period) or r.period > current
+            ][:MAX_REPORTED]
+
+
+_TOKEN = re.compile(r"\btoken=(\S+)")
+_KEY = re.compile(r"\bkey=(\S+)")
+
+
+def staff_credits_confirmed(conn: Connection) -> list[str]:
+    """A staff credit (transaction key ``staff:…``) ran only after 确认: the audit log holds its
+    confirmation (naming the key) by the staff member who asked for that token's summary."""
+    asked: set[tuple[str, str]] = set()
+    confirmed: dict[str, tuple[str, str]] = {}
+    for n in conn.execute(select(Note.actor, Note.action, Note.details)
+                          .where(Note.action.in_(("staff_credit", "staff_credit_confirmed")))):
+        token, key = _TOKEN.search(n.details or ""), _KEY.search(n.details or "")
+        if token and n.action == "staff_credit":
+            asked.add((token.group(1), n.actor))
+        elif token and key:
+            confirmed[key.group(1)] = (token.group(1), n.actor)
+    q = (select(Transaction.id, Transaction.key)
+         .where(Transaction.kind == "credit", Transaction.key.like("staff:%"),
+                Transaction.id.in_(select(LedgerEntry.txn_id).distinct()))
+         .order_by(Transaction.id))
+    return [f"staff credit without 确认: transaction {r.id} ({r.key})" for r in conn.execute(q)
+            if confirmed.get(r.key) not in asked][:MAX_REPORTED]
+
 CHECKS: tuple[Check, ...] = (
     balances_match_ledger, no_negative_balance, used_within_limit, used_matches_ledger,
     settlements_balanced, keys_applied_once, credited_once,
+    credit_periods_valid, staff_credits_confirmed,
 )
 
 

@@ -7,16 +7,39 @@ month a no-op for everyone already paid, even when two runs race.
 from __future__ import annotations
 
 import re
+from datetime import datetime
 
 from sqlalchemy import and_, exists, func, insert, literal, select, update
 from sqlalchemy.orm import Session, aliased
 
+from rules.clock import china_month
+from rules.codes import Reason
 from rules.decision import Decision
 from rules.schema import LedgerEntry, Person
 from rules.unit_of_work import TxnContext
 from rules.views import PERSONAL_ACCOUNT_EMPLOYMENT
 
-MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+MONTH = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])")  # used with fullmatch: no trailing junk
+
+
+def previous_month(month: str) -> str:
+    """The month before ``YYYY-MM``."""
+    year, mon = int(month[:4]), int(month[5:7])
+    return f"{year - 1}-12" if mon == 1 else f"{year}-{mon - 1:02d}"
+
+
+def allowed_months(now: datetime) -> tuple[str, str]:
+    """The months a credit may run for at ``now``: the current China month and the one before.
+
+    Any other month is refused, so a typo (``2062-11``) or a replayed old month can neither mint
+    a month of credits in advance nor block a future month.
+    """
+    current = china_month(now)
+    return current, previous_month(current)
+
+
+def month_allowed(month: str, now: datetime) -> bool:
+    return bool(MONTH.fullmatch(month)) and month in allowed_months(now)
 
 
 def eligible():  # type: ignore[no-untyped-def]
@@ -25,16 +48,36 @@ def eligible():  # type: ignore[no-untyped-def]
                 Person.status == "active", Person.monthly_credit > 0)
 
 
-def credit_month(s: Session, ctx: TxnContext, month: str) -> Decision:
-    if not MONTH.match(month):
-        raise ValueError(f"month must be YYYY-MM, got {month!r}")
+def _due(month: str):  # type: ignore[no-untyped-def]
+    """Eligible people not yet credited for ``month``."""
     paid = aliased(LedgerEntry)
     already = exists().where(paid.person_id == Person.id, paid.period == month,
                              paid.kind == "credit")
+    return and_(eligible(), ~already)
+
+
+def refuse_month(month: str, now: datetime) -> Decision:
+    current, previous = allowed_months(now)
+    return Decision.refuse(Reason.INVALID_MONTH, month=month, allowed=[current, previous])
+
+
+def preview_month(s: Session, now: datetime, month: str) -> Decision:
+    """What ``credit_month`` would pay now (people, total), without writing; or INVALID_MONTH."""
+    if not month_allowed(month, now):
+        return refuse_month(month, now)
+    people, total = s.execute(
+        select(func.count(), func.coalesce(func.sum(Person.monthly_credit), 0))
+        .where(_due(month))).one()
+    return Decision.allow(month=month, people=int(people), total_fen=int(total))
+
+
+def credit_month(s: Session, ctx: TxnContext, month: str) -> Decision:
+    if not month_allowed(month, ctx.now):
+        return refuse_month(month, ctx.now)
     rows = select(
         literal(ctx.id), Person.id, literal(None), Person.monthly_credit, literal("credit"),
         literal(month), literal(ctx.now),
-    ).where(eligible(), ~already)
+    ).where(_due(month))
     s.execute(insert(LedgerEntry).from_select(
         ["txn_id", "person_id", "binding_id", "delta_fen", "kind", "period", "created_at"], rows))
     mine = LedgerEntry.txn_id == ctx.id

@@ -147,10 +147,22 @@ class FamilyService:
                                                   relative_ref, amount_fen, purpose),
                             purpose=purpose)
 
-    def credit_month(self, month: str) -> Decision:
-        """Credit every eligible person once for ``month``; running it again pays nobody twice."""
-        key = f"credit:{month}:{uuid.uuid4().hex}"  # each run is its own operation
-        return self.uow.run(key, "credit", None, self.clock.now(),
+    def preview_credit(self, month: str) -> Decision:
+        """What ``credit_month`` would pay now (facts people, total_fen), or INVALID_MONTH."""
+        now = self.clock.now()
+        return self.uow.read(lambda s: credit_ops.preview_month(s, now, month))
+
+    def credit_month(self, month: str, *, key: str | None = None) -> Decision:
+        """Credit every eligible person once for ``month``; running it again pays nobody twice.
+
+        Only the current or the previous China month: any other is INVALID_MONTH, written
+        nowhere. ``key`` (a confirmed staff run) makes a replay return the first Decision.
+        """
+        now = self.clock.now()
+        if not credit_ops.month_allowed(month, now):
+            return credit_ops.refuse_month(month, now)
+        key = key or f"credit:{month}:{uuid.uuid4().hex}"  # each unkeyed run is its own operation
+        return self.uow.run(key, "credit", None, now,
                             lambda s, ctx: credit_ops.credit_month(s, ctx, month))
 
     # queries

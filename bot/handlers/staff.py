@@ -10,7 +10,6 @@ as /settle, so a mistyped amount never reaches a householder's account unseen.
 from __future__ import annotations
 
 import logging
-import re
 from typing import Any
 
 from telegram import Update
@@ -19,6 +18,7 @@ from telegram.ext import Application, CommandHandler
 from bot import confirm, render
 from bot.context import call, is_private, is_staff, reply, reply_refusal, services, update_key
 from bot.handlers.money import send_outcome, settle_args, settle_outcome
+from bot.messages import refusal
 from rules.codes import Reason
 from rules.identity import mask_id
 from rules.schema import Note
@@ -144,23 +144,53 @@ async def do_settle_for(context: Any, pending: confirm.Pending, _person: Any, ke
 
 
 async def credit_cmd(update: Update, context: Any) -> None:
-    """/credit YYYY-MM: the monthly personal-account credit (idempotent per month)."""
+    """/credit YYYY-MM: show whom the monthly credit pays and the total, then 确认."""
     staff_id = await staff_only(update, context)
     if staff_id is None:
         return
     args = context.args or []
-    if len(args) != 1 or not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", args[0]):
+    if not args:
         await reply(update, context, render.USAGE["credit"])
         return
-    d = await call(services(context).family.credit_month, args[0])
-    await record(context, staff_id, "credit", f"{args[0]} ok={d.ok} {d.facts}")
+    month = " ".join(args)  # "2026-11 x" is one bad month, not a month and some junk
+    preview = await call(services(context).family.preview_credit, month)
+    if not preview.ok:
+        await record(context, staff_id, "credit_refused", f"{render.redact(month)[:40]!r}")
+        assert preview.code is not None  # a refused Decision always has a code
+        await reply_refusal(update, context, preview.code, preview.facts)
+        return
+    people, total = int(preview.facts["people"]), int(preview.facts["total_fen"])
+    if people == 0:
+        await record(context, staff_id, "credit", f"{month} people=0")
+        await reply(update, context,
+                    f"{month} 没有需要划入的人员（都已划入过、断缴或没有个人账户）。")
+        return
+    summary = render.lines(
+        f"月度划入 {month}：将为 {people} 人的个人账户划入，合计 {render.format_fen(total)}。",
+        "已划入过、断缴或没有个人账户的人员不划入；同一月份不会重复划入。")
+    token = await confirm.ask(update, context, "credit", {"staff": staff_id, "month": month},
+                              summary, "确认划入")
+    await record(context, staff_id, "credit",
+                 f"{month} people={people} total={render.format_fen(total)} token={token}")
+
+
+@confirm.executor("credit")
+async def do_credit(context: Any, pending: confirm.Pending, _person: Any, key: str,
+                    ) -> confirm.Outcome:
+    """A confirmed monthly credit: runs once under the confirmation's key."""
+    month, staff_id = str(pending.payload["month"]), int(pending.payload["staff"])
+    key = f"staff:{key}"  # the audit checks every staff:… credit against these notes
+    d = await call(services(context).family.credit_month, month, key=key)
+    f = d.facts
+    await record(context, staff_id, "credit_confirmed",
+                 f"{month} token={pending.token} key={key} ok={d.ok} "
+                 f"credited={_count(f.get('credited'))} "
+                 f"total={render.format_fen(int(f.get('total_fen', 0)))}")
     if not d.ok:
         assert d.code is not None  # a refused Decision always has a code
-        await reply_refusal(update, context, d.code, d.facts)
-        return
-    f = d.facts
-    await reply(update, context, render.lines(
-        f"✅ {args[0]} 月度划入完成：本次划入 {_count(f.get('credited', 0))} 人，"
+        return confirm.Outcome(refusal(d.code, d.facts), code=d.code)
+    return confirm.Outcome(render.lines(
+        f"✅ {month} 月度划入完成：本次划入 {_count(f.get('credited', 0))} 人，"
         f"合计 {render.format_fen(int(f.get('total_fen', 0)))}。",
         f"跳过 {_count(f.get('skipped', 0))} 人（断缴、已划入过或没有个人账户）。",
         "同一月份重复执行不会重复划入。"))

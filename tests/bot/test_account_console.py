@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from rules.clock import SystemClock, china_month
 from rules.identity import mask_id
 from tests.bot.conftest import HOLDER, STAFF, WIFE, Turn, link_script
 
@@ -50,9 +51,10 @@ def test_bind_settle_unbind_transcript(console_run: Callable[[str], list[Turn]])
 
 
 def test_staff_commands_through_the_console(console_run: Callable[[str], list[Turn]]) -> None:
+    month = china_month(SystemClock().now())  # the console's clock starts now
     turns = console_run(f""":as {STAFF}
 /lookup {HOLDER.id_number}
-/credit 2026-11
+/credit {month}
 /audit
 :as {HH}
 /audit
@@ -60,5 +62,5 @@ def test_staff_commands_through_the_console(console_run: Callable[[str], list[Tu
     lookup, credit, audit, forbidden = turns[1], turns[2], turns[3], turns[5]
     assert mask_id(HOLDER.id_number) in lookup.all_text
     assert HOLDER.id_number not in lookup.all_text
-    assert "2026-11" in credit.all_text and "核查通过" in audit.all_text
+    assert month in credit.all_text and "核查通过" in audit.all_text
     assert forbidden.codes == ["FORBIDDEN"]

@@ -85,15 +85,16 @@ def test_settle_for_usage_and_amount(chat: Chat) -> None:
 
 def test_credit_month_is_idempotent(chat: Chat) -> None:
     worker = chat.person(None, place="jinan", balance=0, monthly_credit=20_000)
-    first = texts(chat.send(STAFF, "/credit 2026-11"))
-    assert "2026-11" in first and "¥200.00" in first
+    summary = texts(chat.send(STAFF, "/credit 2026-11"))
+    assert "2026-11" in summary and "1 人" in summary and "¥200.00" in summary
+    assert balance(chat, worker) == 0  # nothing moves before 确认
+    first = texts(chat.tap(STAFF, "确认"))
+    assert "月度划入完成" in first and "¥200.00" in first
     assert balance(chat, worker) == 20_000
-    # credit_month keys each run by clock time + id(object()); on a frozen manual clock two runs
-    # may share a key and replay the first result, so let a second pass (reported to rules).
     chat.clock.advance(1)
     second = texts(chat.send(STAFF, "/credit 2026-11"))
-    assert "¥0.00" in second and balance(chat, worker) == 20_000
-    assert "用法：/credit" in texts(chat.send(STAFF, "/credit 2026-13"))
+    assert "没有需要划入" in second and balance(chat, worker) == 20_000
+    assert "[INVALID_MONTH]" in texts(chat.send(STAFF, "/credit 2026-13"))
 
 
 def test_audit_clean_then_violation(chat: Chat) -> None:
@@ -124,13 +125,15 @@ def test_every_staff_action_is_kept_masked_in_the_audit_log(chat: Chat) -> None:
     chat.send(STAFF, f"/settle_for {relative.id_number} 10")
     chat.send(STAFF, f"/settle_for {relative.id_number} 10")
     chat.tap(STAFF, "确认")
+    chat.person(None, place="jinan", monthly_credit=100)
     chat.send(STAFF, "/credit 2026-11")
+    chat.tap(STAFF, "确认划入")
     chat.send(STAFF, "/audit")
     with chat.services.sessions() as s:
         notes = s.scalars(select(Note).order_by(Note.id)).all()
     assert [n.action for n in notes] == [
         "staff_lookup", "staff_settle_for", "staff_settle_for", "staff_settle_for_confirmed",
-        "staff_credit", "staff_audit"]
+        "staff_credit", "staff_credit_confirmed", "staff_audit"]
     assert all(n.actor == f"tg:{STAFF}" for n in notes)
     joined = " ".join(n.details for n in notes)
     assert mask_id(relative.id_number) in joined and relative.id_number not in joined

@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 
 import pytest
+from sqlalchemy import func, select
 
 from rules.audit import audit
 from rules.codes import Reason
 from rules.identity import make_id
+from rules.schema import Transaction
 from tests.rules.concurrency import race
 from tests.rules.factories import World
 
@@ -25,17 +27,17 @@ def _people(w: World) -> dict[str, int]:
 
 
 def test_credit_month_pays_each_eligible_person_once(engine) -> None:
-    w = World(engine)
+    w = World(engine)  # the clock is in 2026-11, China time: 2026-10 and 2026-11 may be credited
     who = _people(w)
-    first = w.svc.credit_month("2026-11")
+    first = w.svc.credit_month("2026-10")
     assert first.ok and first.facts["credited"] == 2 and first.facts["total_fen"] == 800
     assert first.facts["skipped"] == 3
-    again = w.svc.credit_month("2026-11")
+    again = w.svc.credit_month("2026-10")
     assert again.facts["credited"] == 0 and again.facts["total_fen"] == 0
-    assert w.svc.credit_month("2026-12").facts["credited"] == 2
+    assert w.svc.credit_month("2026-11").facts["credited"] == 2
     expect = {"employed": 600, "retired": 1_000, "flexible": 0, "lapsed": 900, "resident": 0}
     assert {k: w.balance(pid) for k, pid in who.items()} == expect
-    assert [row.period for row in w.svc.history(who["retired"])] == ["2026-12", "2026-11"]
+    assert [row.period for row in w.svc.history(who["retired"])] == ["2026-11", "2026-10"]
     assert audit(engine) == []
 
 
@@ -48,9 +50,32 @@ def test_credit_month_races_pay_once(engine) -> None:
     assert audit(engine) == []
 
 
-def test_credit_month_rejects_bad_month(engine) -> None:
-    with pytest.raises(ValueError):
-        World(engine).svc.credit_month("2026-13")
+@pytest.mark.parametrize("month", [
+    "1900-01", "9999-12", "2099-06", "2062-11", "2026-12", "2026-09", "2025-11",
+    "2026-13", "2026-00", "2026-11x", "2026-11\n", " 2026-11", "2026-1", "２０２６-11", "",
+])
+def test_credit_month_refuses_any_other_month_and_writes_nothing(engine, month: str) -> None:
+    w = World(engine)
+    worker = w.person(monthly_credit=500, balance=0)
+    for d in (w.svc.preview_credit(month), w.svc.credit_month(month)):
+        assert d.code == Reason.INVALID_MONTH and d.facts["allowed"] == ["2026-11", "2026-10"]
+    assert w.balance(worker) == 0
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(Transaction)).scalar_one() == 0
+
+
+def test_credit_months_follow_china_time(engine) -> None:
+    # 17:00 UTC on 30 November is already 1 December in China
+    w = World(engine, start=datetime(2026, 11, 30, 17, 0))
+    w.person(monthly_credit=500, balance=0)
+    assert w.svc.preview_credit("2026-12").facts == {"month": "2026-12", "people": 1,
+                                                      "total_fen": 500}
+    assert w.svc.credit_month("2026-10").code == Reason.INVALID_MONTH
+    assert w.svc.credit_month("2026-12").facts["credited"] == 1
+    assert w.svc.preview_credit("2026-12").facts["people"] == 0  # already paid
+    w.clock.set(datetime(2027, 1, 5, 1))  # January: December is now the previous month
+    assert w.svc.credit_month("2026-11").code == Reason.INVALID_MONTH
+    assert w.svc.credit_month("2027-01").facts["credited"] == 1
 
 
 @pytest.mark.parametrize("since,now,months,band,suspended_from", [

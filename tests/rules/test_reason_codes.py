@@ -185,6 +185,11 @@ def not_resident(w: World) -> Decision:
     return w.svc.contribute(h, "1", 100, key=w.key())
 
 
+def invalid_month(w: World) -> Decision:
+    w.person(monthly_credit=500)
+    return w.svc.credit_month("2099-06")  # the clock is in 2026-11 (China time)
+
+
 CASES: list[tuple[Case, Reason]] = [
     (invalid_id, Reason.INVALID_ID),
     (unknown_person, Reason.UNKNOWN_PERSON),
@@ -214,6 +219,7 @@ CASES: list[tuple[Case, Reason]] = [
     (purpose_not_allowed_contribute, Reason.PURPOSE_NOT_ALLOWED),
     (order_not_supported, Reason.ORDER_NOT_SUPPORTED),
     (not_resident, Reason.NOT_RESIDENT),
+    (invalid_month, Reason.INVALID_MONTH),
 ]
 
 
