@@ -19,11 +19,12 @@ import logging
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, select
 from sqlalchemy import update as sql_update
+from sqlalchemy.orm import Session
 from telegram import Update
 from telegram.ext import Application, CallbackQueryHandler
 
@@ -42,6 +43,10 @@ from bot.context import (
 from bot.messages import refusal
 from bot.state import Confirmation
 from rules.codes import Reason
+from rules.decision import Decision
+from rules.planning import SettlePlan
+from rules.settlement import Pin
+from rules.unit_of_work import AlreadyClaimed
 
 log = logging.getLogger(__name__)
 
@@ -69,18 +74,67 @@ class Outcome:
     text: str
     notices: list[tuple[int, str]] = field(default_factory=list)
     code: str | None = None  # a refusal keeps its 为什么? button
+    # a fresh summary to send after the old one (PLAN_CHANGED): text, token, 确认 label
+    fresh: tuple[str, str, str] | None = None
+    replayed: bool = False  # a stored outcome shown again: nobody else is told twice
 
 
 Executor = Callable[[Any, Pending, Any, str], Awaitable[Outcome]]
 _EXECUTORS: dict[str, Executor] = {}
+_PINNED: set[str] = set()  # actions whose executor claims the token in its own transaction
 
 
-def executor(action: str) -> Callable[[Executor], Executor]:
-    """Register the coroutine that performs ``action`` once confirmed."""
+def executor(action: str, *, pinned: bool = False) -> Callable[[Executor], Executor]:
+    """Register the coroutine that performs ``action`` once confirmed.
+
+    A *pinned* executor runs a plan stored with the token and claims the token itself, in
+    the same database transaction as the money it moves (:class:`TokenClaim`); it returns
+    ``None`` in place of an Outcome when another press or a 取消 claimed the token first.
+    """
     def wrap(fn: Executor) -> Executor:
         _EXECUTORS[action] = fn
+        if pinned:
+            _PINNED.add(action)
         return fn
     return wrap
+
+
+class TokenClaim:
+    """A token's single use, taken inside the action's transaction (rules.unit_of_work.Claim):
+    claiming, paying and recording what the press showed commit together or not at all."""
+
+    def __init__(self, token: str, now: datetime, describe: Callable[[Decision], str]) -> None:
+        self.token, self.now, self.describe = token, now, describe
+
+    def take(self, s: Session) -> None:
+        done = cast(CursorResult[Any], s.execute(
+            sql_update(Confirmation)
+            # result, not used_at: a claim a crashed older replica left without an outcome is
+            # taken again, and the action's key replays whatever it did
+            .where(Confirmation.token == self.token, Confirmation.result.is_(None))
+            .values(used_at=self.now)))
+        if done.rowcount != 1:
+            raise AlreadyClaimed(self.token)
+
+    def record(self, s: Session, decision: Decision) -> None:
+        s.execute(sql_update(Confirmation).where(Confirmation.token == self.token)
+                  .values(result=self.describe(decision)))
+
+
+def pinner(svc: Services, owner: int, action: str, payload: dict[str, Any]) -> Pin:
+    """Stores a plan behind a fresh token, in the caller's transaction (rules.settlement.Pin):
+    the summary a redelivered update replays is then the very one that can be confirmed."""
+    def pin(s: Session, plan: SettlePlan) -> str:
+        token = secrets.token_urlsafe(8)
+        now = svc.clock.now()
+        ttl = timedelta(seconds=svc.settings.confirmation_ttl_seconds)
+        s.add(Confirmation(
+            token=token, owner_user_id=owner, action=action,
+            payload=json.dumps({**payload, "plan": plan.to_json()}, ensure_ascii=False),
+            created_at=now, expires_at=now + ttl, used_at=None, result=None))
+        s.flush()
+        return token
+    return pin
 
 
 def _insert(svc: Services, owner: int, action: str, payload: dict[str, Any]) -> str:
@@ -142,10 +196,22 @@ async def ask(update: Update, context: Any, action: str, payload: dict[str, Any]
     user = update.effective_user
     assert user is not None
     token = await call(_insert, services(context), user.id, action, payload)
+    await show(update, context, token, summary, label)
+    return token
+
+
+def summary_message(context: Any, token: str, summary: str, label: str,
+                    ) -> tuple[str, list[list[tuple[str, str]]]]:
+    """The text and buttons of a summary waiting for 确认."""
     minutes = max(1, services(context).settings.confirmation_ttl_seconds // 60)
     text = f"{summary}\n\n请在{minutes}分钟内点击“{label}”完成操作；点击前不会有任何更改。"
-    await reply(update, context, text, [[(label, f"cf:{token}"), ("取消", f"cx:{token}")]])
-    return token
+    return text, [[(label, f"cf:{token}"), ("取消", f"cx:{token}")]]
+
+
+async def show(update: Update, context: Any, token: str, summary: str, label: str) -> None:
+    """Reply with the summary of an already stored token (a pinned plan, or its replay)."""
+    text, buttons = summary_message(context, token, summary, label)
+    await reply(update, context, text, buttons)
 
 
 async def _finish(update: Update, text: str, code: str | None = None) -> None:
@@ -212,6 +278,9 @@ async def on_confirm(update: Update, context: Any) -> None:
     if not ok:
         await update.callback_query.answer()  # type: ignore[union-attr]
         return
+    if pending.action in _PINNED:
+        await _run_pinned(update, context, pending, person)
+        return
     # Claim before executing, so a racing 取消 cannot also win. Losing the claim to another
     # 确认 (running, or dead with no outcome) is fine: the same key makes re-running safe.
     if not pending.used and not await call(_claim, svc, pending.token, None):
@@ -231,6 +300,25 @@ async def on_confirm(update: Update, context: Any) -> None:
         await update.callback_query.answer(ALREADY_DONE)  # type: ignore[union-attr]
         return
     await _finish(update, outcome.text, outcome.code)
+    for user_id, text in outcome.notices:
+        await notify(context, user_id, text)
+
+
+async def _run_pinned(update: Update, context: Any, pending: Pending, person: Any) -> None:
+    """Claim, execute and record in one transaction; tell others only the first time."""
+    try:
+        outcome = await _EXECUTORS[pending.action](context, pending, person,
+                                                   f"confirm:{pending.token}")
+    except AlreadyClaimed:
+        await update.callback_query.answer(ALREADY_DONE)  # type: ignore[union-attr]
+        return
+    await _finish(update, outcome.text, outcome.code)
+    if outcome.fresh is not None:
+        text, token, label = outcome.fresh
+        body, buttons = summary_message(context, token, text, label)
+        user = update.effective_user
+        assert user is not None
+        await notify(context, user.id, body, buttons)
     for user_id, text in outcome.notices:
         await notify(context, user_id, text)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
 import logging
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -301,6 +302,26 @@ async def current_person(update: Update, context: CallbackContext[Any, Any, Any,
     return person
 
 
+def _bot_id(update: Update) -> str:
+    """The bot's id from its token (``123456:ABC…`` → ``123456``); ``0`` with no bot."""
+    try:
+        return update.get_bot().token.split(":", 1)[0]
+    except RuntimeError:  # an update built without a bot (tests)
+        return "0"
+
+
 def update_key(update: Update) -> str:
-    """The idempotency key of a direct action (architecture.md: ``tg:{update_id}``)."""
-    return f"tg:{update.update_id}"
+    """The idempotency key of a direct action: ``tg:{bot}:{chat}:{update_id}``.
+
+    Telegram's update ids are per bot and may restart at random after a quiet week, and a
+    console on the same database counts its own: the bot and the chat make an id mean one
+    message, so a key never replays another user's result (security review M2).
+    """
+    chat = update.effective_chat
+    return f"tg:{_bot_id(update)}:{chat.id if chat else 0}:{update.update_id}"
+
+
+def update_marker(update: Update) -> int:
+    """``processed_updates``' number for an update: the key hashed into 63 bits."""
+    digest = hashlib.blake2b(update_key(update).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") >> 1

@@ -11,9 +11,21 @@ from typing import Any
 
 from rules.codes import Reason
 
+# Variants chosen by a fact of the Decision (binding): (code, fact) → text.
+FACT_TEXT: dict[tuple[Reason, str], str] = {
+    # /bind tells a householder no more than this about a stranger (no "no such ID" vs
+    # "wrong name", nothing about insurance, province or family before both match).
+    (Reason.UNKNOWN_PERSON, "stranger"): "身份证号与姓名不匹配任何可以绑定的参保人员，请核对。",
+    (Reason.TOO_MANY_ATTEMPTS, "bind"): "绑定亲属时身份证号或姓名不匹配的次数过多，请1小时后再试。",
+    (Reason.RELATIVE_ALREADY_BOUND, "spouse_elsewhere"): ("对方已是他人的配偶，"
+                                                        "一个人只能有一位配偶。"),
+    (Reason.RELATION_NOT_ALLOWED, "spouse_elsewhere"): ("您已有一位配偶（您绑定的或绑定您的），"
+                                                      "一个人只能有一位配偶。"),
+}
+
 REASON_TEXT: dict[Reason, str] = {
     Reason.INVALID_ID: "身份证号格式不正确或校验位不对，请核对18位身份证号。",
-    Reason.UNKNOWN_PERSON: "没有查到这个身份证号的参保人员。",
+    Reason.UNKNOWN_PERSON: "没有找到相符的参保人员，请核对。",
     Reason.NAME_MISMATCH: "姓名与身份证号不一致，请核对。",
     Reason.NOT_LINKED: "您还没有绑定身份，请先发送 /start 完成身份验证。",
     Reason.CONTACT_NOT_OWN: ("请分享您本人的手机号（点击“分享我的手机号”按钮），"
@@ -47,6 +59,8 @@ REASON_TEXT: dict[Reason, str] = {
     Reason.NOT_RESIDENT: "只能为参加城乡居民医保的亲属代缴居民医保费。",
     # No fixed duration: the TTL is configurable (confirmation_ttl_seconds); see refusal().
     Reason.EXPIRED: "这个确认按钮已过有效时间，请重新发起操作。",
+    Reason.PLAN_CHANGED: "确认时账户情况已和摘要不同（余额、限额、绑定或付款顺序有变），"
+                         "这次没有扣任何钱。",
     Reason.INVALID_MONTH: "月度划入只能为本月或上月（北京时间）执行，月份格式为 YYYY-MM。",
 }
 
@@ -59,7 +73,8 @@ RETRY_PROMPT = "您存在有效的家庭共济绑定关系，{minutes}分钟内�
 def refusal(code: Reason | str, facts: dict[str, Any] | None = None) -> str:
     """The Chinese message for a refusal, ending with ``[CODE]``."""
     reason = Reason(code)
-    text = REASON_TEXT[reason]
+    text = next((t for (r, fact), t in FACT_TEXT.items()
+                 if r is reason and (facts or {}).get(fact)), REASON_TEXT[reason])
     if reason is Reason.INSUFFICIENT_BALANCE and facts and facts.get("retry_window_seconds"):
         minutes = max(1, int(facts["retry_window_seconds"]) // 60)
         text += RETRY_PROMPT.format(minutes=minutes)

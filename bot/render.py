@@ -1,7 +1,8 @@
 """Views and decisions rendered as Chinese text (non-refusal templates; refusals: bot.messages).
 
-Other people are always shown masked (name 张**, ID 3701**********1234); amounts always
-through ``format_fen`` so they carry exactly two decimals.
+Inside one family (a householder and the relatives they bound) names are shown in full
+(``member``); anyone else is masked (``who``: 张**). ID numbers and phones are always masked
+(3701**********1234); amounts always go through ``format_fen`` (exactly two decimals).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from rules.money import format_fen
 USAGE = {
     "bind": "用法：/bind 身份证号 姓名 关系\n例如：/bind 370502199001011234 张三 配偶",
     "unbind": "用法：/unbind 身份证号|序号（序号见 /family）",
+    "leave": ("用法：/leave 序号|户主身份证号（序号见 /family 的“为我共济的户主”）\n"
+              "退出后您不能再使用该户主的个人账户。"),
     "limit": "用法：/limit 身份证号|序号 金额|不限\n例如：/limit 1 500 或 /limit 1 不限",
     "order": "用法：/order 户主身份证号|序号 …（第一个先扣款，序号见 /family）",
     "settle": "用法：/settle 金额 [用途]\n用途：{purposes}（默认 购药）",
@@ -52,6 +55,11 @@ def who(name: str, id_number: str) -> str:
     return f"{mask_name(name)}（{mask_id(id_number)}）"
 
 
+def member(name: str, id_number: str) -> str:
+    """Someone in the reader's own family: full name, masked ID ``张三（3701**********1234）``."""
+    return f"{name}（{mask_id(id_number)}）"
+
+
 def attr(obj: Any, *names: str, default: Any = None) -> Any:
     """The first present attribute or key among ``names`` (views or fact dicts)."""
     for n in names:
@@ -82,7 +90,8 @@ def bind_summary(name: str, id_number: str, relation: str) -> str:
 
 
 def bound_text(name: str, id_number: str, relation: str) -> str:
-    return f"✅ 已绑定 {who(name, id_number)} 为家庭共济亲属（{relation}）。可用 /limit 设置限额。"
+    return (f"✅ 已绑定 {member(name, id_number)} 为家庭共济亲属（{relation}）。"
+            "可用 /limit 设置限额。")
 
 
 def bound_notice(householder: Any, relation: str, hotline: str = "12333") -> str:
@@ -95,17 +104,44 @@ def bound_notice(householder: Any, relation: str, hotline: str = "12333") -> str
 
 
 def unbind_summary(row: Any, relation: str) -> str:
-    return lines("请确认解除家庭共济绑定：", f"亲属：{who(row.name, row.id_number)}（{relation}）",
+    return lines("请确认解除家庭共济绑定：",
+                 f"亲属：{member(row.name, row.id_number)}（{relation}）",
                  "解除后，对方不能再使用您的个人账户，已发生的支付不退回。对方会收到通知。")
 
 
 def unbound_text(name: str, id_number: str) -> str:
-    return f"✅ 已解除与 {who(name, id_number)} 的家庭共济绑定。"
+    return f"✅ 已解除与 {member(name, id_number)} 的家庭共济绑定。"
 
 
 def unbound_notice(householder: Any) -> str:
-    return (f"通知：{householder.name}（{mask_id(householder.id_number)}）"
+    return (f"通知：{member(householder.name, householder.id_number)}"
             "已解除与您的家庭共济绑定，您不能再使用其个人账户资金。")
+
+
+def leave_summary(payer: Any, relation: str) -> str:
+    return lines("请确认退出家庭共济：", f"户主：{member(payer.name, payer.id_number)}",
+                 f"您是其：{relation}",
+                 "退出后，您不能再使用对方的个人账户支付，已发生的支付不退回。户主会收到通知。")
+
+
+def left_text(name: str, id_number: str) -> str:
+    return f"✅ 已退出 {member(name, id_number)} 的家庭共济，不再使用其个人账户资金。"
+
+
+def left_notice(relative: Any, relation: str) -> str:
+    return (f"通知：您的共济亲属 {member(relative.name, relative.id_number)}（{relation}）"
+            "已退出您的家庭共济，不能再使用您的个人账户资金。")
+
+
+def limit_text(facts: dict[str, Any]) -> str:
+    """/limit: the limit as stored (a limit below what is used is stored as the used amount)."""
+    stored = facts.get("limit_fen")
+    if facts.get("below_used"):
+        used = format_fen(int(facts.get("used_fen", 0)))
+        return f"✅ 该亲属已用 {used}，限额按已用金额设为 {used}，不能再使用家庭共济资金。"
+    if stored == 0:
+        return "✅ 已将该亲属的累计使用限额设为 ¥0.00：暂停其使用家庭共济资金（未解除绑定）。"
+    return f"✅ 已将该亲属的累计使用限额设为 {yuan(stored)}。"
 
 
 # ---- money ------------------------------------------------------------------------------
@@ -113,7 +149,8 @@ def unbound_notice(householder: Any) -> str:
 def _payment_lines(facts: dict[str, Any]) -> list[str]:
     """Who pays what: the own account, then each householder's family leg."""
     return [f"本人个人账户支付：{format_fen(int(facts.get('own_fen', 0)))}"] + [
-        f"家庭共济（户主 {leg.get('name_masked', '')}）支付：{format_fen(int(leg['amount_fen']))}"
+        f"家庭共济（户主 {leg.get('name') or leg.get('name_masked', '')}）支付："
+        f"{format_fen(int(leg['amount_fen']))}"
         for leg in facts.get("legs") or []]
 
 
@@ -124,12 +161,14 @@ def settle_summary(facts: dict[str, Any], amount_fen: int, purpose: str) -> str:
     return lines(*parts)
 
 
-def settle_text(facts: dict[str, Any], amount_fen: int, purpose: str) -> str:
+def settle_text(facts: dict[str, Any], amount_fen: int, purpose: str, *,
+                staff: bool = False) -> str:
     parts = [f"✅ 结算成功：{purpose} {format_fen(int(facts.get('amount_fen', amount_fen)))}",
              *_payment_lines(facts)]
     parts.append(f"现金支付：{format_fen(int(facts.get('cash_fen', 0)))}")
     if facts.get("balance_fen") is not None:
-        parts.append(f"您的个人账户余额：{format_fen(int(facts['balance_fen']))}")
+        whose = "患者" if staff else "您的"
+        parts.append(f"{whose}个人账户余额：{format_fen(int(facts['balance_fen']))}")
     return lines(*parts)
 
 
@@ -141,6 +180,14 @@ def spent_notice(patient: Any, amount_fen: int, purpose: str, remaining_fen: int
         f"该亲属剩余限额：{yuan(remaining_fen)}",
         f"您的个人账户余额：{format_fen(balance_fen)}" if balance_fen is not None else None,
     )
+
+
+def terminal_notice(staff_id: int, receipt: str) -> str:
+    """Told to a patient whose bill staff settled at a terminal (staff id masked)."""
+    tail = str(staff_id)[-4:]
+    body = receipt.replace("✅ 结算成功：", "", 1).replace("患者个人账户余额", "您的个人账户余额")
+    return lines(f"通知：工作人员（编号尾号 {tail}）在医保服务窗口为您结算了 {body}",
+                 "如果这不是您本人或家人办理的，请立即联系医保经办机构。")
 
 
 def contribute_summary(row: Any, amount_fen: int, purpose: str) -> str:
@@ -215,15 +262,16 @@ def _usage_line(limit_fen: int | None, used_fen: int) -> str:
 
 
 def family_text(view: Any, policies: Any, *, own: bool = True) -> str:
-    """/family: my relatives (as householder) and who pays for me (as relative), masked.
+    """/family: my relatives (as householder) and who pays for me (as relative).
 
     ``own=False`` words it in the third person (staff looking someone up)."""
     me = "我" if own else "其"
+    show = member if own else who  # my own family by name; staff see everyone masked
     parts: list[str] = []
     if view.relatives:
         parts.append(f"👨‍👩‍👧 {me}绑定的共济亲属"
                      + ("（序号可用于 /unbind /limit /contribute）：" if own else "："))
-        parts += [f"{r.index}. {who(r.name, r.id_number)} {relation_name(policies, r.relation)}\n"
+        parts += [f"{r.index}. {show(r.name, r.id_number)} {relation_name(policies, r.relation)}\n"
                   f"   {_usage_line(r.limit_fen, r.used_fen)}" for r in view.relatives]
     elif view.account_open:
         parts.append("您已开通家庭共济，还没有绑定亲属。绑定：/bind 身份证号 姓名 关系" if own
@@ -231,14 +279,14 @@ def family_text(view: Any, policies: Any, *, own: bool = True) -> str:
     if view.payers:
         if parts:
             parts.append("")
-        head = f"🧾 为{me}共济的户主" + (
-            "（按扣款顺序，/order 可调整）：" if view.ordered and own else "：")
+        hint = "（按扣款顺序，/order 可调整；" if view.ordered else "（"
+        head = f"🧾 为{me}共济的户主" + (f"{hint}序号可用于 /leave）：" if own else "：")
         parts.append(head)
         for p in view.payers:
-            parts.append(f"{p.index}. {who(p.name, p.id_number)}"
+            parts.append(f"{p.index}. {show(p.name, p.id_number)}"
                          f"（{'我' if own else '本人'}是其{relation_name(policies, p.relation)}）\n"
                          f"   {_usage_line(p.limit_fen, p.used_fen)}")
-            others = "、".join(f"{who(o.name, o.id_number)}{relation_name(policies, o.relation)}"
+            others = "、".join(f"{show(o.name, o.id_number)}{relation_name(policies, o.relation)}"
                               for o in p.others)
             parts.append(f"   该户主的其他共济亲属：{others or '无'}")
     if not parts and not own:

@@ -8,6 +8,7 @@ keys) or retried; and a graceful shutdown only has to let in-flight requests fin
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hmac
 import json
@@ -23,6 +24,9 @@ from starlette.routing import Route
 from telegram import Update
 from telegram.ext import Application
 
+from bot.context import update_marker
+from bot.handlers.errors import take_failure
+
 log = logging.getLogger(__name__)
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
@@ -30,6 +34,14 @@ KNOWN_UPDATE_FIELDS = frozenset(Update.ALL_TYPES)
 
 HealthCheck = Callable[[], Awaitable[dict[str, Any]]]
 """Returns the health facts; raises when the replica must not receive traffic."""
+
+
+MAX_UPDATE_ID = 2**63 - 1  # a BIGINT
+
+
+def valid_update_id(value: object) -> bool:
+    """An int (not a bool) that fits the database's BIGINT and is not negative."""
+    return type(value) is int and 0 <= value <= MAX_UPDATE_ID
 
 
 class BodyTooLarge(Exception):
@@ -62,6 +74,7 @@ def create_webhook_app(
     if not secret:
         raise ValueError("a webhook secret token is required")
     expected = secret.encode("utf-8")
+    inflight: dict[int, asyncio.Future[Response]] = {}
 
     async def telegram_update(request: Request) -> Response:
         """Check the secret, bound and parse the body, then process the update inline."""
@@ -74,9 +87,9 @@ def create_webhook_app(
             return PlainTextResponse("payload too large", status_code=413)
         try:
             data = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: [[[[…
             return PlainTextResponse("malformed JSON", status_code=400)
-        if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
+        if not isinstance(data, dict) or not valid_update_id(data.get("update_id")):
             return PlainTextResponse("not an update", status_code=400)
         if not KNOWN_UPDATE_FIELDS.intersection(data):
             log.info("ignoring update %s of an unknown type", data["update_id"])
@@ -86,9 +99,31 @@ def create_webhook_app(
         except Exception:  # noqa: BLE001 — a known field holding a malformed object
             log.warning("update %s could not be parsed", data["update_id"])
             return PlainTextResponse("malformed update", status_code=400)
-        # Handler errors are routed to the application's error handler by PTB itself.
-        await application.process_update(update)
-        return PlainTextResponse("ok")
+        return await process_once(update)
+
+    async def process_once(update: Update) -> Response:
+        """Handle an update; a concurrent duplicate of one in flight here waits for it and
+        answers the same. A failed update gets 500, so Telegram delivers it again."""
+        marker = update_marker(update)
+        running = inflight.get(marker)
+        if running is not None:
+            return await asyncio.shield(running)
+        done: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
+        inflight[marker] = done
+        try:
+            # Handler errors reach the application's error handler (bot/handlers/errors.py),
+            # which notes the update as failed; the processed marker is then not written.
+            await application.process_update(update)
+            failed = take_failure(application, marker)
+            response: Response = (PlainTextResponse("failed", status_code=500) if failed
+                                  else PlainTextResponse("ok"))
+        except Exception:  # noqa: BLE001 — anything else: not done, let Telegram retry
+            log.exception("update %s could not be processed", update.update_id)
+            response = PlainTextResponse("failed", status_code=500)
+        finally:
+            del inflight[marker]
+        done.set_result(response)
+        return response
 
     async def healthz(_request: Request) -> Response:
         """200 with the facts when the database and knowledge base answer, else 503."""

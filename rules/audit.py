@@ -3,7 +3,8 @@
 Invariants: every balance = opening + Σ ledger; no balance below zero; a binding's used amount
 within its limit and equal to the family legs booked against it; every settlement balanced
 (the legs taken plus the cash remainder make the bill); no key applied twice, no effect
-without an applied decision, no month credited twice to one person.
+without an applied decision, no month credited twice to one person; family money only under a
+confirmed plan, and one bill (one update) paid at most once.
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Engine, func, or_, select
+from sqlalchemy import Engine, Select, func, or_, select
 from sqlalchemy.engine import Connection
 
 from rules.clock import SystemClock, china_month
@@ -104,6 +106,38 @@ def credited_once(conn: Connection) -> list[str]:
             for r in conn.execute(q)]
 
 
+def _paying_settlements() -> Select[Any]:
+    """Settlement transactions that moved money (have ledger rows)."""
+    return (select(Transaction.id, Transaction.key, Transaction.result)
+            .where(Transaction.kind == "settle",
+                   Transaction.id.in_(select(LedgerEntry.txn_id).distinct()))
+            .order_by(Transaction.id))
+
+
+def family_money_confirmed(conn: Connection) -> list[str]:
+    """Family money moves only under a plan someone confirmed: never under the key of an
+    update (``tg:…``), which is what a swipe with no summary runs under (review H2)."""
+    q = (select(Transaction.id, Transaction.key).distinct()
+         .join(LedgerEntry, LedgerEntry.txn_id == Transaction.id)
+         .where(LedgerEntry.kind == "settle_family", Transaction.key.like("tg:%"))
+         .order_by(Transaction.id).limit(MAX_REPORTED))
+    return [f"family money without 确认: transaction {r.id} ({r.key})" for r in conn.execute(q)]
+
+
+def bills_settled_once(conn: Connection) -> list[str]:
+    """One bill is paid at most once: an update's own settlement and the confirmed plans it
+    led to (``origin``) are one bill between them (review H1)."""
+    paid: dict[str, list[int]] = {}
+    for r in conn.execute(_paying_settlements()):
+        facts = (r.result or {}).get("facts") or {}
+        origin = r.key if r.key.startswith("tg:") else facts.get("origin")
+        if origin:
+            paid.setdefault(str(origin), []).append(r.id)
+    return [f"bill settled twice: {origin} paid by transactions {ids}"
+            for origin, ids in sorted(paid.items()) if len(ids) > 1][:MAX_REPORTED]
+
+
+
 def credit_periods_valid(conn: Connection, now: datetime | None = None) -> list[str]:
     """Every credit names a real month ``YYYY-MM`` no later than the current China month
     (review H3: ``/credit 9999-12`` minted a month in advance and the audit passed)."""
@@ -141,7 +175,8 @@ def staff_credits_confirmed(conn: Connection) -> list[str]:
 
 CHECKS: tuple[Check, ...] = (
     balances_match_ledger, no_negative_balance, used_within_limit, used_matches_ledger,
-    settlements_balanced, keys_applied_once, credited_once,
+    settlements_balanced, keys_applied_once, credited_once, family_money_confirmed,
+    bills_settled_once,
     credit_periods_valid, staff_credits_confirmed,
 )
 

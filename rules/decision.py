@@ -13,6 +13,9 @@ class Decision:
     ok: bool
     code: Reason | None = None
     facts: dict[str, Any] = field(default_factory=dict)
+    # True when this is the first Decision stored under a key, returned again (a redelivery):
+    # the caller repeats its reply but must not tell anyone else a second time.
+    replayed: bool = field(default=False, compare=False)
 
     @classmethod
     def allow(cls, **facts: Any) -> Decision:

@@ -20,6 +20,7 @@ from rules.codes import Reason
 from rules.decision import Decision
 from rules.identity import normalize_phone
 from rules.lapse import lapse_status
+from rules.planning import SettlePlan
 from rules.policy import CONTRIBUTION_PURPOSES, PURPOSES, Policies
 from rules.registry import (
     account_open,
@@ -30,8 +31,8 @@ from rules.registry import (
     relatives,
 )
 from rules.schema import LedgerEntry, Person, Transaction
-from rules.settlement import Fault
-from rules.unit_of_work import UnitOfWork
+from rules.settlement import Fault, Pin
+from rules.unit_of_work import Claim, TxnContext, UnitOfWork
 from rules.views import FamilyView, HistoryRow, LapseStatus, PersonView
 
 _BALANCE = text("SELECT balance, monthly_credit, status, lapsed_since FROM people WHERE id = :id")
@@ -116,26 +117,43 @@ class FamilyService:
 
     # money
     def preview_settlement(self, patient_id: int, amount_fen: int, purpose: str) -> Decision:
-        """What ``settle`` would do now, without writing (the bot asks for 确认 on family money)."""
+        """What ``settle`` would do now, without writing."""
         _check_purpose(purpose)
-
-        def read(s: Session) -> Decision:
-            if not settle_ops.valid_amount(amount_fen):
-                return Decision.refuse(Reason.INVALID_AMOUNT)
-            patient = settle_ops.load_patient(s, patient_id)
-            if patient is None:
-                return Decision.refuse(Reason.UNKNOWN_PERSON)
-            plan = settle_ops.plan(s, self.policies, self.clock.now(), patient, amount_fen, purpose)
-            if isinstance(plan, Decision):
-                return plan
-            return Decision.allow(balance_fen=patient.balance - plan.own_fen, **plan.facts(purpose))
-        return self.uow.read(read)
+        return self.uow.read(lambda s: settle_ops.preview(s, self.policies, self.clock.now(),
+                                                          patient_id, amount_fen, purpose))
 
     def settle(self, patient_id: int, amount_fen: int, purpose: str, *, key: str) -> Decision:
+        """Plan and pay at once, family money included (a terminal; no summary is shown)."""
         _check_purpose(purpose)
         return self.uow.run(key, "settle", patient_id, self.clock.now(), lambda s, ctx:
                             settle_ops.settle(s, ctx, self.policies, patient_id, amount_fen,
                                               purpose, self.fault), purpose=purpose)
+
+    def settle_direct(self, patient_id: int, amount_fen: int, purpose: str, *, key: str,
+                      pin: Pin, always_confirm: bool = False) -> Decision:
+        """A patient's own swipe: own money is paid at once; a plan that needs family money
+        (or any plan, with ``always_confirm``) is pinned behind a token (facts
+        ``needs_confirm``, ``token``) and nothing is paid."""
+        _check_purpose(purpose)
+        return self.uow.run(key, "settle", patient_id, self.clock.now(), lambda s, ctx:
+                            settle_ops.settle_direct(s, ctx, self.policies, patient_id,
+                                                     amount_fen, purpose, pin,
+                                                     always_confirm=always_confirm),
+                            purpose=purpose)
+
+    def execute_settlement(self, plan: SettlePlan, *, key: str, pin: Pin,
+                           claim: Claim | None = None, origin: str | None = None) -> Decision:
+        """Pay a pinned plan after 确认 in one transaction: ``claim`` (the token's single use)
+        runs first in it, so claiming, paying and recording commit together or not at all."""
+        def body(s: Session, ctx: TxnContext) -> Decision:
+            if claim is not None:
+                claim.take(s)
+            d = settle_ops.execute(s, ctx, self.policies, plan, pin, self.fault, origin=origin)
+            if claim is not None:
+                claim.record(s, d)
+            return d
+        return self.uow.run(key, "settle", plan.snapshot.patient_id, self.clock.now(), body,
+                            purpose=plan.purpose)
 
     def contribute(self, householder_id: int, relative_ref: str, amount_fen: int, *, key: str,
                    purpose: str = "resident_contribution") -> Decision:

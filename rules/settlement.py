@@ -1,30 +1,43 @@
-"""Settlement and contributions: plan the legs (pure reads), then apply them (guarded writes).
+"""Settlement and contributions: load a snapshot, plan it (rules/planning.py), write it.
 
-The *patient's* region decides the mode; each payer's region decides what its money may pay
-for. ``plan`` never writes, so ``preview_settlement`` and ``settle`` cannot disagree.
+Three entry points share one planner, so a summary and its charge cannot disagree:
+
+- :func:`settle` plans and pays in one transaction (an institution's terminal, the tests);
+- :func:`settle_direct` is what a patient's own ``/settle`` runs: it pays only when no
+  family money is needed; otherwise it *pins* the plan (``pin`` stores it behind a 确认
+  token in the same transaction) and pays nothing;
+- :func:`execute` pays a pinned plan after 确认, exactly, or nothing (``PLAN_CHANGED``)
+  when anything the plan assumed differs from a fresh snapshot.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import datetime
 
-from sqlalchemy import DateTime, Row, bindparam, select, text
+from sqlalchemy import DateTime, bindparam, select, text
 from sqlalchemy.orm import Session
 
 from rules.codes import Reason
 from rules.decision import Decision
-from rules.identity import mask_name
 from rules.ledger import debit, is_sqlite, lock_bindings, lock_household, lock_people
-from rules.money import MAX_FEN
+from rules.planning import (
+    Payer,
+    Refused,
+    SettlePlan,
+    Snapshot,
+    plan_settlement,
+    remaining_limit,
+    valid_amount,
+)
 from rules.policy import Policies
 from rules.registry import relatives, resolve_ref
 from rules.schema import Binding, Person
 from rules.unit_of_work import TxnContext
 
 Fault = Callable[[str], None]
+Pin = Callable[[Session, SettlePlan], str]
+"""Stores a plan behind a 确认 token in the caller's transaction and returns the token."""
 
 _PATIENT = text("SELECT id, balance, region, name FROM people WHERE id = :id")
 _PAYERS = text(
@@ -40,50 +53,8 @@ _OPEN_WINDOW = text(
     "INSERT INTO retry_windows (relative_id, opened_at, expires_at, amount_fen, purpose)"
     " VALUES (:id, :now, :until, :amount, :purpose)"
 ).bindparams(bindparam("now", type_=DateTime), bindparam("until", type_=DateTime))
-
-
-@dataclass(frozen=True)
-class Leg:
-    binding_id: int
-    householder_id: int
-    name: str
-    amount_fen: int
-
-    def to_json(self) -> dict[str, Any]:
-        return {"binding_id": self.binding_id, "householder_id": self.householder_id,
-                "name_masked": mask_name(self.name), "amount_fen": self.amount_fen}
-
-
-@dataclass
-class Plan:
-    mode: str
-    amount_fen: int
-    own_fen: int = 0
-    legs: list[Leg] = field(default_factory=list)
-    window: str | None = None  # "close" when a retry window is used up
-
-    @property
-    def family_fen(self) -> int:
-        return sum(leg.amount_fen for leg in self.legs)
-
-    @property
-    def cash_fen(self) -> int:
-        return self.amount_fen - self.own_fen - self.family_fen
-
-    def facts(self, purpose: str) -> dict[str, Any]:
-        return {"mode": self.mode, "amount_fen": self.amount_fen, "purpose": purpose,
-                "own_fen": self.own_fen, "family_fen": self.family_fen, "cash_fen": self.cash_fen,
-                "legs": [leg.to_json() for leg in self.legs], "uses_family": bool(self.legs)}
-
-
-def valid_amount(amount_fen: int) -> bool:
-    return isinstance(amount_fen, int) and not isinstance(amount_fen, bool) \
-        and 0 < amount_fen <= MAX_FEN
-
-
-def remaining_limit(b: Any) -> int | None:
-    """Room left under a binding's limit (anything with ``limit_fen`` and ``used_fen``)."""
-    return None if b.limit_fen is None else max(b.limit_fen - b.used_fen, 0)
+_LINKED = text("SELECT person_id, user_id FROM links WHERE person_id IN :ids") \
+    .bindparams(bindparam("ids", expanding=True))
 
 
 def lock_for_settlement(s: Session, patient_id: int) -> None:
@@ -97,102 +68,133 @@ def lock_for_settlement(s: Session, patient_id: int) -> None:
     lock_bindings(s, [r.id for r in rows])
 
 
-def load_patient(s: Session, patient_id: int) -> Row[Any] | None:
-    return s.connection().execute(_PATIENT, {"id": patient_id}).first()
+def load_snapshot(s: Session, patient_id: int) -> Snapshot | None:
+    """Everything a settlement of this patient depends on, in one read."""
+    conn = s.connection()
+    patient = conn.execute(_PATIENT, {"id": patient_id}).first()
+    if patient is None:
+        return None
+    payers = tuple(
+        Payer(binding_id=r.binding_id, householder_id=r.householder_id, name=r.name,
+              region=r.region, balance_fen=r.balance, limit_fen=r.limit_fen, used_fen=r.used_fen)
+        for r in conn.execute(_PAYERS, {"id": patient_id}))
+    expires = conn.execute(_WINDOW, {"id": patient_id}).scalar() if payers else None
+    return Snapshot(patient.id, patient.region, patient.name, patient.balance, payers, expires)
 
 
-def payers(s: Session, patient_id: int) -> list[Row[Any]]:
-    """Active payers with their balance, region and limit, in payment order."""
-    return list(s.connection().execute(_PAYERS, {"id": patient_id}))
+def preview(s: Session, policies: Policies, now: datetime, patient_id: int, amount_fen: int,
+            purpose: str) -> Decision:
+    """What :func:`settle` would do now, without writing."""
+    if not valid_amount(amount_fen):
+        return Decision.refuse(Reason.INVALID_AMOUNT)
+    snap = load_snapshot(s, patient_id)
+    if snap is None:
+        return Decision.refuse(Reason.UNKNOWN_PERSON)
+    result = plan_settlement(policies, now, snap, amount_fen, purpose)
+    return result.decision if isinstance(result, Refused) else Decision.allow(**result.facts())
 
 
-def plan(s: Session, policies: Policies, now: datetime, patient: Row[Any], amount_fen: int,
-         purpose: str) -> Plan | Decision:
-    """The legs a settlement would take, or the refusal it would meet."""
-    mode = policies.get(patient.region).settlement
-    whole_own = patient.balance >= amount_fen
-    own = min(patient.balance, amount_fen)
-    if mode == "own_only" or whole_own:
-        return Plan(mode, amount_fen, own_fen=own)
-    found = payers(s, patient.id)
-    if mode == "ordered":
-        return _ordered(policies, Plan(mode, amount_fen, own_fen=own), found, purpose)
-    if not found:  # nobody to share with: an ordinary partial payment, rest in cash
-        return Plan(mode, amount_fen, own_fen=own)
-    return _retry_window(s, policies, now, patient, amount_fen, purpose, found[0])
-
-
-def _ordered(policies: Policies, p: Plan, found: list[Row[Any]], purpose: str) -> Plan:
-    for payer in found:
-        due = p.cash_fen
-        if due <= 0:
-            break
-        if purpose not in policies.get(payer.region).family_purposes:
-            continue
-        room = remaining_limit(payer)
-        take = min(due, payer.balance, due if room is None else room)
-        if take > 0:
-            p.legs.append(Leg(payer.binding_id, payer.householder_id, payer.name, take))
-    return p
-
-
-def _retry_window(s: Session, policies: Policies, now: datetime, patient: Row[Any],
-                  amount_fen: int, purpose: str, first: Row[Any]) -> Plan | Decision:
-    expires = s.connection().execute(_WINDOW, {"id": patient.id}).scalar()
-    if expires is None or expires <= now:
-        seconds = policies.get(patient.region).retry_window_seconds
-        return Decision.refuse(Reason.INSUFFICIENT_BALANCE, retry_window_seconds=seconds,
-                               balance_fen=patient.balance, amount_fen=amount_fen,
-                               purpose=purpose)
-    facts = {"householder_id": first.householder_id, "amount_fen": amount_fen,
-             "window_closed": True}
-    if purpose not in policies.get(first.region).family_purposes:
-        return Decision.refuse(Reason.PURPOSE_NOT_ALLOWED, purpose=purpose, **facts)
-    room = remaining_limit(first)
-    if room is not None and room < amount_fen:
-        return Decision.refuse(Reason.LIMIT_EXCEEDED, remaining_fen=room, **facts)
-    if first.balance < amount_fen:
-        return Decision.refuse(Reason.FAMILY_FUNDS_INSUFFICIENT, **facts)
-    leg = Leg(first.binding_id, first.householder_id, first.name, amount_fen)
-    return Plan("retry_window", amount_fen, own_fen=0, legs=[leg], window="close")
+def _planned(s: Session, ctx: TxnContext, policies: Policies, patient_id: int, amount_fen: int,
+             purpose: str) -> SettlePlan | Decision:
+    """Lock, load and plan; a refusal has already done what it does to the retry window."""
+    if not valid_amount(amount_fen):
+        return Decision.refuse(Reason.INVALID_AMOUNT)
+    lock_for_settlement(s, patient_id)
+    snap = load_snapshot(s, patient_id)
+    if snap is None:
+        return Decision.refuse(Reason.UNKNOWN_PERSON)
+    result = plan_settlement(policies, ctx.now, snap, amount_fen, purpose)
+    if isinstance(result, Refused):
+        if result.window is not None:
+            conn = s.connection()
+            conn.execute(_CLOSE_WINDOW, {"id": patient_id})
+            if result.window.opens_until is not None:
+                conn.execute(_OPEN_WINDOW, {
+                    "id": patient_id, "now": ctx.now, "until": result.window.opens_until,
+                    "amount": result.window.amount_fen, "purpose": result.window.purpose})
+        return result.decision
+    return result
 
 
 def settle(s: Session, ctx: TxnContext, policies: Policies, patient_id: int, amount_fen: int,
            purpose: str, fault: Fault | None = None) -> Decision:
-    if not valid_amount(amount_fen):
-        return Decision.refuse(Reason.INVALID_AMOUNT)
-    lock_for_settlement(s, patient_id)
-    patient = load_patient(s, patient_id)
-    if patient is None:
-        return Decision.refuse(Reason.UNKNOWN_PERSON)
-    result = plan(s, policies, ctx.now, patient, amount_fen, purpose)
+    """Plan and pay in one go (a terminal's settlement: no summary is shown to anyone)."""
+    result = _planned(s, ctx, policies, patient_id, amount_fen, purpose)
     if isinstance(result, Decision):
-        _after_refusal(s, policies, ctx.now, patient, result)
         return result
-    debit(s, ctx.id, patient_id, result.own_fen, "settle_own", ctx.now)
-    for leg in result.legs:
+    return _pay(s, ctx, result, fault)
+
+
+def settle_direct(s: Session, ctx: TxnContext, policies: Policies, patient_id: int,
+                  amount_fen: int, purpose: str, pin: Pin, *,
+                  always_confirm: bool = False) -> Decision:
+    """A patient's own swipe: pay from the own account, or pin a family plan for 确认.
+
+    The decision is stored under the update's key, so a redelivered update replays it: the
+    same receipt, or the same summary with the same token — never a second charge.
+    """
+    result = _planned(s, ctx, policies, patient_id, amount_fen, purpose)
+    if isinstance(result, Decision):
+        return result
+    if result.uses_family or always_confirm:
+        return Decision.allow(needs_confirm=True, token=pin(s, result), **result.facts())
+    return _pay(s, ctx, result, None)
+
+
+def execute(s: Session, ctx: TxnContext, policies: Policies, plan: SettlePlan, pin: Pin,
+            fault: Fault | None = None, *, origin: str | None = None) -> Decision:
+    """Pay a confirmed plan exactly as it was shown, or nothing.
+
+    Anything the plan assumed (balances, limits, bindings, payer order, the retry window)
+    that differs now gives ``PLAN_CHANGED``: nothing is charged, and the fresh plan is
+    pinned for a new 确认 (facts ``token`` and the fresh summary), or the fresh refusal is
+    returned as ``refusal``.
+    """
+    patient_id = plan.snapshot.patient_id
+    lock_for_settlement(s, patient_id)
+    snap = load_snapshot(s, patient_id)
+    if snap is None:
+        return Decision.refuse(Reason.UNKNOWN_PERSON)
+    fresh = plan_settlement(policies, ctx.now, snap, plan.amount_fen, plan.purpose)
+    if snap == plan.snapshot and fresh == plan:
+        return _pay(s, ctx, plan, fault, origin=origin)
+    if isinstance(fresh, Refused):
+        return Decision.refuse(Reason.PLAN_CHANGED, refusal=fresh.decision.to_json(),
+                               amount_fen=plan.amount_fen, purpose=plan.purpose)
+    return Decision.refuse(Reason.PLAN_CHANGED, token=pin(s, fresh), **fresh.facts())
+
+
+def _pay(s: Session, ctx: TxnContext, plan: SettlePlan, fault: Fault | None, *,
+         origin: str | None = None) -> Decision:
+    """Write a plan: guarded debits, ledger rows, the window; facts for receipts and notices."""
+    patient_id = plan.snapshot.patient_id
+    debit(s, ctx.id, patient_id, plan.own_fen, "settle_own", ctx.now)
+    by_binding = {p.binding_id: p for p in plan.snapshot.payers}
+    after = []  # each payer's balance and room once paid: what their notice says
+    for leg in plan.legs:
         if fault is not None:
             fault("leg")
         debit(s, ctx.id, leg.householder_id, leg.amount_fen, "settle_family", ctx.now,
               binding_id=leg.binding_id)
-    if result.window == "close":
+        payer = by_binding[leg.binding_id]
+        after.append({"householder_id": leg.householder_id,
+                      "balance_fen": payer.balance_fen - leg.amount_fen,
+                      "remaining_fen": remaining_limit(payer.limit_fen,
+                                                       payer.used_fen + leg.amount_fen)})
+    if plan.closes_window:
         s.connection().execute(_CLOSE_WINDOW, {"id": patient_id})
-    ctx.amount_fen, ctx.cash_fen = amount_fen, result.cash_fen
-    balance = patient.balance - result.own_fen
-    return Decision.allow(balance_fen=balance, **result.facts(purpose))
+    ctx.amount_fen, ctx.cash_fen = plan.amount_fen, plan.cash_fen
+    facts = {**plan.facts(), "payers_after": after, "linked": linked_users(
+        s, [patient_id, *(leg.householder_id for leg in plan.legs)])}
+    if origin is not None:
+        facts["origin"] = origin
+    return Decision.allow(**facts)
 
 
-def _after_refusal(s: Session, policies: Policies, now: datetime, patient: Row[Any],
-                   refusal: Decision) -> None:
-    """A short swipe opens the retry window; any swipe inside an open window uses it up."""
-    conn = s.connection()
-    conn.execute(_CLOSE_WINDOW, {"id": patient.id})
-    if refusal.code == Reason.INSUFFICIENT_BALANCE:
-        seconds = policies.get(patient.region).retry_window_seconds
-        conn.execute(_OPEN_WINDOW, {
-            "id": patient.id, "now": now, "until": now + timedelta(seconds=seconds),
-            "amount": refusal.facts["amount_fen"], "purpose": refusal.facts.get("purpose", ""),
-        })
+def linked_users(s: Session, person_ids: list[int]) -> dict[str, int]:
+    """Telegram users linked to these people (person id as a string: the facts are JSON)."""
+    rows = s.connection().execute(_LINKED, {"ids": sorted(set(person_ids))})
+    return {str(person_id): int(user_id) for person_id, user_id in rows}
 
 
 def contribute(s: Session, ctx: TxnContext, policies: Policies, householder_id: int,
@@ -220,7 +222,7 @@ def _contribute(s: Session, ctx: TxnContext, policies: Policies, binding: Bindin
         return Decision.refuse(Reason.NOT_RESIDENT, **facts)
     if purpose not in policies.get(householder.region).family_purposes:
         return Decision.refuse(Reason.PURPOSE_NOT_ALLOWED, **facts)
-    room = remaining_limit(binding)
+    room = remaining_limit(binding.limit_fen, binding.used_fen)
     if room is not None and room < amount_fen:
         return Decision.refuse(Reason.LIMIT_EXCEEDED, remaining_fen=room, **facts)
     if householder.balance < amount_fen:

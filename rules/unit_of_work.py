@@ -11,9 +11,9 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import JSON, DateTime, Engine, bindparam, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -39,6 +39,25 @@ _RETRY_PGCODES = {"40001", "40P01", "55P03"}
 
 class Conflict(Exception):
     """A guarded write found the row changed under it; the whole operation is retried."""
+
+
+class AlreadyClaimed(Exception):
+    """A single-use token was spent by someone else (another press, a 取消): nothing ran."""
+
+
+class KeyClash(Exception):
+    """An idempotency key was first used by a different kind of operation: its result is
+    not replayed as if it were this one's."""
+
+
+class Claim(Protocol):
+    """A single-use token taken in the same transaction as the operation it authorises."""
+
+    def take(self, s: Session) -> None:
+        """Mark the token used; raise :class:`AlreadyClaimed` when it already was."""
+
+    def record(self, s: Session, decision: Decision) -> None:
+        """Store what the operation decided with the token, still in the same transaction."""
 
 
 @dataclass
@@ -83,11 +102,18 @@ class UnitOfWork:
             finally:
                 s.rollback()
 
-    def stored(self, key: str) -> Decision | None:
+    def stored(self, key: str, kind: str | None = None) -> Decision | None:
+        """The Decision first stored under ``key``; with ``kind``, raises :class:`KeyClash`
+        when the key belongs to another kind of operation."""
         with self.sessions() as s:
-            row = s.execute(select(Transaction.result).where(Transaction.key == key)).first()
+            row = s.execute(select(Transaction.result, Transaction.kind)
+                            .where(Transaction.key == key)).first()
             s.rollback()
-        return Decision.from_json(row[0]) if row and row[0] else None
+        if not row or not row[0]:
+            return None
+        if kind is not None and row.kind != kind:
+            raise KeyClash(key)
+        return Decision.from_json(row[0])
 
     def run(self, key: str, kind: str, person_id: int | None, now: datetime, body: Body,
             *, purpose: str | None = None) -> Decision:
@@ -96,9 +122,9 @@ class UnitOfWork:
             try:
                 return self._attempt(key, kind, person_id, now, body, purpose)
             except IntegrityError:
-                first = self.stored(key)
+                first = self.stored(key, kind)
                 if first is not None:
-                    return first
+                    return replace(first, replayed=True)
                 if attempt >= self.retries:
                     raise
             except Conflict:
@@ -107,9 +133,9 @@ class UnitOfWork:
             except DBAPIError as exc:
                 if not _retryable(exc) or attempt >= self.retries:
                     raise
-                first = self.stored(key)
+                first = self.stored(key, kind)
                 if first is not None:
-                    return first
+                    return replace(first, replayed=True)
             # Jittered exponential backoff: colliding transactions must not collide again.
             time.sleep(random.uniform(0.001, 0.005 * 2 ** attempt))
         raise AssertionError("unreachable")

@@ -12,7 +12,7 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 
 CONTRACT_BOT_COMMANDS = (
-    "start help me balance open bind unbind limit order family settle pay contribute history "
+    "start help me balance open bind unbind leave limit order family settle pay contribute history "
     "ask why cancel lookup settle_for credit audit unanswered stats"
 ).split()
 CLI_COMMANDS = ["run", "console", "ask", "people import", "db upgrade", "audit"]

@@ -1,8 +1,9 @@
-"""Account commands: /open /bind /unbind /limit /order /family /balance /history.
+"""Account commands: /open /bind /unbind /leave /limit /order /family /balance /history.
 
 Every command works only in a private chat for a linked user (``current_person``).
-/bind and /unbind show a masked summary and change nothing until 确认 is pressed; /limit
-and /order act at once with the idempotency key ``tg:{update_id}``.
+/bind, /unbind and /leave show a summary and change nothing until 确认 is pressed; /limit
+and /order act at once with the update's idempotency key. Inside one family (a householder
+and the relatives they bound) names are shown in full; ID numbers stay masked.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from bot.context import (
 )
 from bot.letter import LETTER_SHA256, LETTER_VERSION, letter_text
 from bot.messages import refusal
+from rules.binding_rules import for_stranger
 from rules.codes import Reason
 from rules.identity import normalize_id
 from rules.money import AmountError, parse_yuan
@@ -49,10 +51,11 @@ async def check_ref(update: Update, context: Any, ref: str) -> bool:
     return False
 
 
-async def amount_arg(update: Update, context: Any, text: str) -> int | None:
+async def amount_arg(update: Update, context: Any, text: str, *,
+                     allow_zero: bool = False) -> int | None:
     """Yuan text → fen, or refuse INVALID_AMOUNT."""
     try:
-        return parse_yuan(text)
+        return parse_yuan(text, allow_zero=allow_zero)
     except AmountError:
         await reply_refusal(update, context, Reason.INVALID_AMOUNT)
         return None
@@ -126,7 +129,8 @@ async def bind_cmd(update: Update, context: Any) -> None:
         return
     id_text, name, relation_word = args[0], " ".join(args[1:-1]), args[-1]
     svc = services(context)
-    d = await call(svc.family.check_bind, person.id, id_text, name, relation_word)
+    # rate-limited, and a stranger's ID number and name are one refusal (security review M5)
+    d = await call(svc.family.request_bind, person.id, id_text, name, relation_word)
     if not d.ok:
         assert d.code is not None  # a refused Decision always has a code
         await reply_refusal(update, context, d.code, d.facts)
@@ -146,6 +150,7 @@ async def do_bind(context: Any, pending: confirm.Pending, person: Any, key: str)
     d = await call(svc.family.bind, person.id, p["id_number"], p["name"], p["relation_word"],
                    key=key)
     if not d.ok:
+        d = for_stranger(d)
         assert d.code is not None  # a refused Decision always has a code
         return confirm.Outcome(refusal(d.code, d.facts), code=d.code)
     relation = render.relation_name(svc.policies, svc.policies.relation(p["relation_word"]))
@@ -197,6 +202,55 @@ async def do_unbind(context: Any, pending: confirm.Pending, person: Any,
     return outcome
 
 
+def find_payer(view: Any, ref: str) -> Any | None:
+    """The householder a 序号 (as /family lists them) or ID number refers to, for a relative."""
+    if is_index(ref):
+        return next((r for r in view.payers if r.index == int(ref)), None)
+    id_number = normalize_id(ref)
+    return next((r for r in view.payers if r.id_number == id_number), None)
+
+
+async def leave_cmd(update: Update, context: Any) -> None:
+    """/leave 序号|身份证号: a bound relative ends their own binding to one householder."""
+    person = await current_person(update, context)
+    if person is None:
+        return
+    args = context.args or []
+    if len(args) != 1:
+        await reply(update, context, render.USAGE["leave"])
+        return
+    if not await check_ref(update, context, args[0]):
+        return
+    svc = services(context)
+    row = find_payer(await call(svc.family.family, person.id), args[0])
+    if row is None:
+        await reply_refusal(update, context, Reason.NOT_BOUND)
+        return
+    # the householder's ID number, not the 序号: the payer order may change before 确认
+    payload = {"person_id": person.id, "householder_id": row.householder_id,
+               "id_number": row.id_number, "name": row.name, "relation": row.relation}
+    relation = render.relation_name(svc.policies, row.relation)
+    await confirm.ask(update, context, "leave", payload, render.leave_summary(row, relation),
+                      "确认退出")
+
+
+@confirm.executor("leave")
+async def do_leave(context: Any, pending: confirm.Pending, person: Any,
+                   key: str) -> confirm.Outcome:
+    """Leave once confirmed; tell the householder."""
+    p, svc = pending.payload, services(context)
+    d = await call(svc.family.leave, person.id, p["id_number"], key=key)
+    if not d.ok:
+        assert d.code is not None  # a refused Decision always has a code
+        return confirm.Outcome(refusal(d.code, d.facts), code=d.code)
+    outcome = confirm.Outcome(render.left_text(p["name"], p["id_number"]))
+    user_id = await call(linked_user, svc.sessions, p["householder_id"])
+    if user_id is not None:
+        relation = render.relation_name(svc.policies, p.get("relation"))
+        outcome.notices.append((user_id, render.left_notice(person, relation)))
+    return outcome
+
+
 async def limit_cmd(update: Update, context: Any) -> None:
     """/limit 身份证号|序号 金额|不限: set a relative's cumulative limit."""
     person = await current_person(update, context)
@@ -210,12 +264,13 @@ async def limit_cmd(update: Update, context: Any) -> None:
         return
     limit_fen = None
     if args[1].strip().lower() not in NO_LIMIT:
-        limit_fen = await amount_arg(update, context, args[1])
+        # 0 is a limit too: it freezes the relative without unbinding them
+        limit_fen = await amount_arg(update, context, args[1], allow_zero=True)
         if limit_fen is None:
             return
     svc = services(context)
     d = await call(svc.family.set_limit, person.id, args[0], limit_fen, key=update_key(update))
-    await answer(update, context, d, f"✅ 已将该亲属的累计使用限额设为 {render.yuan(limit_fen)}。")
+    await answer(update, context, d, render.limit_text(d.facts))  # what was stored, not asked
 
 
 async def order_cmd(update: Update, context: Any) -> None:
@@ -279,7 +334,8 @@ async def history_cmd(update: Update, context: Any) -> None:
 def register(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
     """Account commands, the letter's agree button, and the 确认/取消 buttons."""
     for name, fn in (("open", open_cmd), ("bind", bind_cmd), ("unbind", unbind_cmd),
-                     ("limit", limit_cmd), ("order", order_cmd), ("family", family_cmd),
+                     ("leave", leave_cmd), ("limit", limit_cmd), ("order", order_cmd),
+                     ("family", family_cmd),
                      ("balance", balance_cmd), ("history", history_cmd)):
         app.add_handler(CommandHandler(name, fn))
     app.add_handler(CallbackQueryHandler(open_agree, pattern=r"^open:agree$"))

@@ -19,7 +19,15 @@ from telegram import Update
 from telegram.error import TelegramError
 from telegram.ext import Application, ApplicationHandlerStop, TypeHandler
 
-from bot.context import Batcher, Context, Services, reply, services, single_statement
+from bot.context import (
+    Batcher,
+    Context,
+    Services,
+    reply,
+    services,
+    single_statement,
+    update_marker,
+)
 from bot.state import ProcessedUpdate
 from rules.db import is_sqlite
 
@@ -31,6 +39,7 @@ log = logging.getLogger(__name__)
 SORRY = ("抱歉，处理您的消息时出了点问题。请稍后再试；涉及账户的操作，可以先用 /balance 或 "
          "/history 看看是否已经生效。如果一直这样，请拨打医保服务热线 {hotline}。")
 
+DEFAULT_HOTLINE = "12393"  # the national medical-insurance hotline (before services exist)
 FIRST, LAST = -1, 1000  # handler groups around every feature's handlers
 # Telegram redelivers for at most 24 hours; a week of ids is plenty and keeps the table small.
 KEEP = timedelta(days=7)
@@ -112,7 +121,7 @@ async def drop_duplicates(update: object, context: Context) -> None:
     if update.edited_message or update.channel_post or update.edited_channel_post:
         raise ApplicationHandlerStop
     svc = services(context)
-    if await _batcher(svc, "processed", processed_among).run(update.update_id):
+    if await _batcher(svc, "processed", processed_among).run(update_marker(update)):
         log.info("dropped redelivered update %s", update.update_id)
         raise ApplicationHandlerStop
 
@@ -125,26 +134,50 @@ async def mark_processed(update: object, context: Context) -> None:
     if not isinstance(update, Update):
         return
     svc = services(context)
-    if not await _batcher(svc, "remember", remember_all).run(update.update_id):
+    if update_marker(update) in _failures(context.application):
+        return  # not done: a redelivery runs it again (every effect is keyed)
+    if not await _batcher(svc, "remember", remember_all).run(update_marker(update)):
         log.info("update %s was handled twice concurrently (effects are keyed)",
                  update.update_id)
 
 
+def _failures(app: Application[Any, Any, Any, Any, Any, Any]) -> set[int]:
+    """Markers of updates whose handling failed in this process (until the webhook asks)."""
+    found: set[int] = app.bot_data.setdefault("failed_updates", set())
+    return found
+
+
+def take_failure(app: Application[Any, Any, Any, Any, Any, Any], marker: int) -> bool:
+    """Whether the update with this marker failed here; forgets it (the webhook answers 500)."""
+    failures = _failures(app)
+    failed = marker in failures
+    failures.discard(marker)
+    return failed
+
+
 async def on_error(update: object, context: Context) -> None:
-    """Log without personal data, then tell the user something useful."""
+    """Log without personal data, note the update as failed, tell the user once."""
     error = context.error
     kind = type(error).__name__ if error else "Unknown"
     update_id = update.update_id if isinstance(update, Update) else None
     log.error("error while handling update %s: %s", update_id, kind, exc_info=error)
     if not isinstance(update, Update) or update.effective_chat is None:
         return
+    failures = _failures(context.application)
+    marker = update_marker(update)
+    if marker in failures:
+        return  # one apology per update, however many of its handlers failed
+    if len(failures) > 10_000:  # polling never asks (take_failure): keep the set small
+        failures.clear()
+    failures.add(marker)
     if update.callback_query is not None:
         try:
             await update.callback_query.answer()
         except TelegramError:
             pass
     try:
-        hotline = services(context).settings.knowledge.hotline
+        svc = getattr(context.bot_data, "services", None)
+        hotline = svc.settings.knowledge.hotline if svc else DEFAULT_HOTLINE
         await reply(update, context, SORRY.format(hotline=hotline))
     except Exception:  # noqa: BLE001 — never let the error handler raise
         log.warning("could not tell the user about an error (%s)", kind)

@@ -10,7 +10,7 @@ from telegram.ext import Application, CommandHandler
 
 from bot import linking
 from bot.context import Context, call, current_person, is_private, is_staff, reply, services
-from rules.identity import mask_id, mask_name, mask_phone
+from rules.identity import mask_id, mask_phone
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +22,7 @@ HELP = """共济助手可以做这些事：
 /open 开通家庭共济（阅读并同意承诺书）
 /bind 身份证号 姓名 关系 — 绑定亲属
 /unbind 身份证号|序号 — 解除绑定
+/leave 序号|户主身份证号 — 亲属退出某位户主的家庭共济
 /limit 身份证号|序号 金额|不限 — 设置亲属累计使用限额
 /order 身份证号|序号 … — 亲属设置户主扣款顺序
 /family 我的共济家庭  /balance 余额  /history [条数] 流水
@@ -75,7 +76,7 @@ async def me(update: Update, context: Context) -> None:
 
 
 def roles(person: Any, fam: Any) -> list[str]:
-    """The user's roles as householder and as relative, others masked."""
+    """The user's roles as householder and as relative (their payers are family: full names)."""
     out = []
     if fam.account_open or fam.relatives:
         out.append(f"身份：户主（家庭共济账户已开通，已绑定{len(fam.relatives)}位亲属）")
@@ -84,7 +85,7 @@ def roles(person: Any, fam: Any) -> list[str]:
     else:
         out.append("家庭共济账户：无（没有职工医保个人账户，不能作为户主）")
     if fam.payers:
-        payers = "、".join(mask_name(p.name) for p in fam.payers)
+        payers = "、".join(p.name for p in fam.payers)
         out.append(f"身份：共济亲属（为您付款的户主：{payers}）")
     return out
 

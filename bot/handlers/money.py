@@ -28,6 +28,8 @@ from bot.context import (
 from bot.handlers.account import amount_arg, bound_relative, check_ref
 from bot.messages import refusal
 from rules.codes import Reason
+from rules.decision import Decision
+from rules.planning import SettlePlan
 
 DEFAULT_PURPOSE = "pharmacy"
 
@@ -53,35 +55,56 @@ async def settle_args(update: Update, context: Any, args: list[str], command: st
     return amount, purpose
 
 
-async def spent_notices(context: Any, patient: Any, facts: dict[str, Any], purpose: str,
-                        ) -> list[tuple[int, str]]:
-    """One notice per householder whose money paid: amount, remaining limit, balance."""
-    svc, notices = services(context), []
+def spent_notices(patient: Any, facts: dict[str, Any], purpose: str,
+                  ) -> list[tuple[int, str]]:
+    """One notice per linked householder whose money paid: amount, remaining limit, balance
+    (all from the settlement's own facts: nothing is read again)."""
+    linked = facts.get("linked") or {}
+    after = {int(a["householder_id"]): a for a in facts.get("payers_after") or []}
+    notices = []
     for leg in facts.get("legs") or []:
         householder_id = int(leg["householder_id"])
-        user_id = await call(linked_user, svc.sessions, householder_id)
+        user_id = linked.get(str(householder_id))
         if user_id is None:
             continue
-        view = await call(svc.family.family, householder_id)
-        row = next((r for r in view.relatives if r.person_id == patient.id), None)
-        householder = await call(svc.family.person, householder_id)
-        notices.append((user_id, render.spent_notice(
-            patient, int(leg["amount_fen"]), purpose, row.remaining_fen if row else None,
-            householder.balance_fen if householder else None)))
+        state = after.get(householder_id, {})
+        notices.append((int(user_id), render.spent_notice(
+            patient, int(leg["amount_fen"]), purpose, state.get("remaining_fen"),
+            state.get("balance_fen"))))
     return notices
 
 
-async def settle_outcome(context: Any, patient: Any, amount: int, purpose: str, key: str,
-                         ) -> confirm.Outcome:
-    """Settle for ``patient`` and say what happened; householders who paid get a notice."""
-    svc = services(context)
-    d = await call(svc.family.settle, patient.id, amount, purpose, key=key)
+def settled(svc: Any, d: Decision, patient: Any, *, staff: bool = False) -> confirm.Outcome:
+    """The receipt (or refusal) of a settlement Decision; notices only the first time."""
     if not d.ok:
         assert d.code is not None  # a refused Decision always has a code
-        return confirm.Outcome(refusal(d.code, d.facts), code=d.code)
-    name = render.purpose_name(svc.policies, purpose)
-    notices = await spent_notices(context, patient, d.facts, name)
-    return confirm.Outcome(render.settle_text(d.facts, amount, name), notices)
+        return confirm.Outcome(changed_text(svc, d) if d.code == Reason.PLAN_CHANGED
+                               else refusal(d.code, d.facts), code=d.code)
+    name = render.purpose_name(svc.policies, d.facts.get("purpose"))
+    outcome = confirm.Outcome(render.settle_text(d.facts, int(d.facts["amount_fen"]), name,
+                                                 staff=staff), replayed=d.replayed)
+    if not d.replayed:
+        outcome.notices = spent_notices(patient, d.facts, name)
+    return outcome
+
+
+def changed_text(svc: Any, d: Decision) -> str:
+    """PLAN_CHANGED: nothing was charged; why the fresh plan (if any) follows."""
+    inner = d.facts.get("refusal")
+    if inner:
+        first = Decision.from_json(inner)
+        assert first.code is not None
+        return render.lines(refusal(Reason.PLAN_CHANGED), refusal(first.code, first.facts))
+    return render.lines(refusal(Reason.PLAN_CHANGED), "新的结算摘要已发给您，请核对后再确认。")
+
+
+def receipt_text(svc: Any, d: Decision, staff: bool = False) -> str:
+    """What a pressed 确认 shows to a second press (stored with the token)."""
+    if d.ok:
+        name = render.purpose_name(svc.policies, d.facts.get("purpose"))
+        return render.settle_text(d.facts, int(d.facts["amount_fen"]), name, staff=staff)
+    assert d.code is not None
+    return changed_text(svc, d) if d.code == Reason.PLAN_CHANGED else refusal(d.code, d.facts)
 
 
 async def send_outcome(update: Update, context: Any, outcome: confirm.Outcome) -> None:
@@ -91,8 +114,18 @@ async def send_outcome(update: Update, context: Any, outcome: confirm.Outcome) -
         await notify(context, user_id, text)
 
 
+def settle_summary(svc: Any, facts: dict[str, Any]) -> str:
+    return render.settle_summary(facts, int(facts["amount_fen"]),
+                                 render.purpose_name(svc.policies, facts.get("purpose")))
+
+
 async def settle_cmd(update: Update, context: Any) -> None:
-    """/settle 金额 [用途]: pay a bill; family money needs 确认."""
+    """/settle 金额 [用途]: pay a bill; family money needs 确认 on a pinned plan.
+
+    One keyed transaction decides and acts: the own account pays at once, or the plan that
+    needs family money is stored behind a token and its summary sent. A redelivered update
+    replays that Decision: the same receipt, or the same summary with the same token.
+    """
     person = await current_person(update, context)
     if person is None:
         return
@@ -101,23 +134,40 @@ async def settle_cmd(update: Update, context: Any) -> None:
         return
     amount, purpose = parsed
     svc = services(context)
-    preview = await call(svc.family.preview_settlement, person.id, amount, purpose)
-    if preview.ok and preview.facts.get("uses_family"):
-        payload = {"person_id": person.id, "amount_fen": amount, "purpose": purpose}
-        summary = render.settle_summary(preview.facts, amount,
-                                        render.purpose_name(svc.policies, purpose))
-        await confirm.ask(update, context, "settle", payload, summary, "确认支付")
+    user = update.effective_user
+    assert user is not None
+    key = update_key(update)
+    pin = confirm.pinner(svc, user.id, "settle", {"person_id": person.id, "origin": key})
+    d = await call(svc.family.settle_direct, person.id, amount, purpose, key=key, pin=pin)
+    if d.ok and d.facts.get("needs_confirm"):
+        await confirm.show(update, context, d.facts["token"], settle_summary(svc, d.facts),
+                           "确认支付")
         return
-    await send_outcome(update, context, await settle_outcome(context, person, amount, purpose,
-                                                             update_key(update)))
+    await send_outcome(update, context, settled(svc, d, person))
 
 
-@confirm.executor("settle")
+async def run_pinned_settlement(context: Any, pending: confirm.Pending, patient: Any, key: str,
+                                *, staff: bool = False) -> confirm.Outcome:
+    """确认 on a pinned settlement: claim the token, pay exactly the plan (or PLAN_CHANGED and
+    a fresh summary), all in one transaction."""
+    svc = services(context)
+    payload = {k: v for k, v in pending.payload.items() if k != "plan"}
+    claim = confirm.TokenClaim(pending.token, svc.clock.now(),
+                               lambda d: receipt_text(svc, d, staff))
+    d = await call(svc.family.execute_settlement, SettlePlan.from_json(pending.payload["plan"]),
+                   key=key, claim=claim, origin=pending.payload.get("origin"),
+                   pin=confirm.pinner(svc, pending.owner_user_id, pending.action, payload))
+    outcome = settled(svc, d, patient, staff=staff)
+    if d.code == Reason.PLAN_CHANGED and d.facts.get("token"):
+        outcome.fresh = (settle_summary(svc, d.facts), d.facts["token"], "确认支付")
+    return outcome
+
+
+@confirm.executor("settle", pinned=True)
 async def do_settle(context: Any, pending: confirm.Pending, person: Any,
                     key: str) -> confirm.Outcome:
     """A confirmed settlement that uses family money."""
-    p = pending.payload
-    return await settle_outcome(context, person, int(p["amount_fen"]), p["purpose"], key)
+    return await run_pinned_settlement(context, pending, person, key)
 
 
 async def contribute_cmd(update: Update, context: Any) -> None:

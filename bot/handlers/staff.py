@@ -1,10 +1,10 @@
 """Staff commands (user IDs under ``staff_ids``): /lookup /settle_for /credit /audit.
 
 Staff see people masked like everyone else; every staff action is logged with the staff
-user id and masked ID numbers only. /settle_for acts as an institution's terminal: it runs
-at once like a card swipe (so Dongying's "swipe again within 5 minutes" works at the
-counter), except that spending family money needs the staff member's 确认 — the same rule
-as /settle, so a mistyped amount never reaches a householder's account unseen.
+user id and masked ID numbers only. /settle_for acts as an institution's terminal: a short
+swipe is refused at once (so Dongying's "swipe again within 5 minutes" works at the counter),
+and every payment shows the pinned summary and needs the staff member's 确认; the patient is
+then told what was paid and by which staff member.
 """
 
 from __future__ import annotations
@@ -16,8 +16,23 @@ from telegram import Update
 from telegram.ext import Application, CommandHandler
 
 from bot import confirm, render
-from bot.context import call, is_private, is_staff, reply, reply_refusal, services, update_key
-from bot.handlers.money import send_outcome, settle_args, settle_outcome
+from bot.context import (
+    call,
+    is_private,
+    is_staff,
+    linked_user,
+    reply,
+    reply_refusal,
+    services,
+    update_key,
+)
+from bot.handlers.money import (
+    run_pinned_settlement,
+    send_outcome,
+    settle_args,
+    settle_summary,
+    settled,
+)
 from bot.messages import refusal
 from rules.codes import Reason
 from rules.identity import mask_id
@@ -118,29 +133,35 @@ async def settle_for_cmd(update: Update, context: Any) -> None:
     await record(context, staff_id, "settle_for",
                  f"{mask_id(patient.id_number)} {render.format_fen(amount)} {purpose}")
     svc = services(context)
-    preview = await call(svc.family.preview_settlement, patient.id, amount, purpose)
-    if preview.ok and preview.facts.get("uses_family"):
-        payload = {"staff": staff_id, "patient_id": patient.id, "amount_fen": amount,
-                   "purpose": purpose}
+    key = update_key(update)
+    pin = confirm.pinner(svc, staff_id, "settle_for",
+                         {"staff": staff_id, "patient_id": patient.id, "origin": key})
+    d = await call(svc.family.settle_direct, patient.id, amount, purpose, key=key, pin=pin,
+                   always_confirm=True)
+    if d.ok and d.facts.get("needs_confirm"):
         summary = (f"代 {render.who(patient.name, patient.id_number)} 结算。\n"
-                   + render.settle_summary(preview.facts, amount,
-                                           render.purpose_name(svc.policies, purpose)))
-        await confirm.ask(update, context, "settle_for", payload, summary, "确认支付")
+                   + settle_summary(svc, d.facts))
+        await confirm.show(update, context, d.facts["token"], summary, "确认支付")
         return
-    await send_outcome(update, context, await settle_outcome(context, patient, amount, purpose,
-                                                             update_key(update)))
+    await send_outcome(update, context, settled(svc, d, patient, staff=True))
 
 
-@confirm.executor("settle_for")
+@confirm.executor("settle_for", pinned=True)
 async def do_settle_for(context: Any, pending: confirm.Pending, _person: Any, key: str,
                         ) -> confirm.Outcome:
-    """A confirmed terminal settlement that uses family money."""
-    p = pending.payload
-    patient = await call(services(context).family.person, int(p["patient_id"]))
+    """A confirmed terminal settlement: the patient is told what was paid and by whom."""
+    p, svc = pending.payload, services(context)
+    patient = await call(svc.family.person, int(p["patient_id"]))
     assert patient is not None  # found when settle_for asked; people are never deleted
-    await record(context, int(p["staff"]), "settle_for_confirmed",
-                 f"{mask_id(patient.id_number)} {render.format_fen(int(p['amount_fen']))}")
-    return await settle_outcome(context, patient, int(p["amount_fen"]), p["purpose"], key)
+    outcome = await run_pinned_settlement(context, pending, patient, key, staff=True)
+    if outcome.code is None and not outcome.replayed:
+        await record(context, int(p["staff"]), "settle_for_confirmed",
+                     f"{mask_id(patient.id_number)} {outcome.text.splitlines()[0]}")
+        user_id = await call(linked_user, svc.sessions, patient.id)
+        if user_id is not None:
+            outcome.notices.append((user_id, render.terminal_notice(int(p["staff"]),
+                                                                     outcome.text)))
+    return outcome
 
 
 async def credit_cmd(update: Update, context: Any) -> None:

@@ -89,7 +89,7 @@ BIND_REFUSALS = [
     # (code, setup) — setup returns the /bind arguments
     ("INVALID_ID", lambda c, me: "370502199001011230 某某 配偶"),
     ("UNKNOWN_PERSON", lambda c, me: f"{other_id()} 某某 配偶"),
-    ("NAME_MISMATCH", lambda c, me: _rel(c, "王五", "dongying", args="李四 配偶")),
+    # a wrong name is refused like an unknown ID (M5): tests/bot/test_binding_trust.py
     ("SELF_BINDING", lambda c, me: f"{me.id_number} {me.name} 配偶"),
     ("UNKNOWN_RELATION", lambda c, me: _rel(c, "王五", "dongying", relation="邻居")),
     ("RELATION_NOT_ALLOWED", lambda c, me: _rel(c, "王五", "dongying", relation="哥哥")),
@@ -165,7 +165,9 @@ def test_unbind_by_index_confirms_and_tells_the_relative(chat: Chat) -> None:
     sister = chat.person(REL, place="jinan", name="王志红")
     bind_direct(chat, me, sister, "妹妹")
     sent = chat.send(HH, "/unbind 1")
-    assert "王志红" not in texts(sent) and mask_id(sister.id_number) in texts(sent)
+    # one family: the relative's name in full, the ID number masked
+    assert "王志红" in texts(sent) and mask_id(sister.id_number) in texts(sent)
+    assert sister.id_number not in texts(sent)
     assert len(chat.services.family.family(me.id).relatives) == 1  # nothing yet
     done = chat.tap(HH, "确认")
     assert "已解除" in texts(done, HH)

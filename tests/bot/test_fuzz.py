@@ -10,7 +10,8 @@ from tests.bot.conftest import HOLDER, STAFF
 
 COMMANDS = [
     "/start", "/start faq_", "/help", "/me", "/cancel", "/unlink", "/ask", "/why", "/unanswered",
-    "/stats", "/balance", "/open", "/bind", "/unbind", "/limit", "/order", "/family", "/settle",
+    "/stats", "/balance", "/open", "/bind", "/unbind", "/leave", "/limit", "/order", "/family",
+    "/settle",
     "/pay", "/contribute", "/history", "/lookup", "/settle_for", "/credit", "/audit", "/teach",
     "/teach 1", "",
 ]

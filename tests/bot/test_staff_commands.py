@@ -50,10 +50,18 @@ def test_lookup_refusals_and_usage(chat: Chat) -> None:
     assert "用法：/lookup" in texts(chat.send(STAFF, "/lookup"))
 
 
-def test_settle_for_own_money_runs_at_once(chat: Chat) -> None:
-    patient = chat.person(None, place="jinan", balance=20_000)
-    text = texts(chat.send(STAFF, f"/settle_for {patient.id_number} 50 门诊"))
-    assert "结算成功" in text and "门诊 ¥50.00" in text
+def test_settle_for_own_money_needs_confirm_and_tells_the_patient(chat: Chat) -> None:
+    """Security review M6: a terminal settlement shows its summary, needs 确认, and the
+    linked patient is told what was paid and by which staff member (masked)."""
+    patient = chat.person(REL, place="jinan", balance=20_000)
+    summary = texts(chat.send(STAFF, f"/settle_for {patient.id_number} 50 门诊"))
+    assert "请确认结算：门诊 ¥50.00" in summary and "本人个人账户支付：¥50.00" in summary
+    assert balance(chat, patient) == 20_000  # nothing before 确认
+    done = chat.tap(STAFF, "确认")
+    assert "结算成功" in texts(done, STAFF) and "患者个人账户余额：¥150.00" in texts(done, STAFF)
+    notice = texts(done, REL)
+    assert "工作人员" in notice and str(STAFF)[-4:] in notice and "¥50.00" in notice
+    assert str(STAFF) not in notice.replace(str(STAFF)[-4:], "")
     assert balance(chat, patient) == 15_000
 
 

@@ -174,3 +174,63 @@ def test_registers_then_sigterm_finishes_the_in_flight_update(fake_api: FakeBotA
     assert registered.params["url"] == "https://bot.example.com/telegram"
     assert registered.params["secret_token"] == SECRET
     assert refused, "the server still accepts connections after shutdown"
+
+
+# ---- honesty (security review L1, L4) ---------------------------------------------------
+
+def _post_with(application: App, bodies: list[bytes], *, concurrent: bool = False,
+               ) -> list[httpx.Response]:
+    async def go() -> list[httpx.Response]:
+        await application.initialize()
+        web = create_webhook_app(application, path="/telegram", secret=SECRET,
+                                 max_body_bytes=4096, health=_healthy)
+        transport = httpx.ASGITransport(app=web)
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+            posts = [client.post("/telegram", content=b, headers=GOOD) for b in bodies]
+            if concurrent:
+                out = list(await asyncio.gather(*posts))
+            else:
+                out = [await p for p in posts]
+        await application.shutdown()
+        return out
+
+    return asyncio.run(go())
+
+
+@pytest.mark.parametrize("body", [
+    b"[" * 4000,                                                      # nested past the limit
+    json.dumps({"update_id": True, "message": {}}).encode(),          # a bool is not an id
+    json.dumps({"update_id": 2**70, "message": {}}).encode(),         # beyond BIGINT
+    json.dumps({"update_id": -1, "message": {}}).encode(),
+])
+def test_malformed_bodies_get_400_never_500(fake_api: FakeBotApi, body: bytes) -> None:
+    resp, after = _post_with(echo_application(fake_api), [
+        body, json.dumps(message_update(9, "still here")).encode()])
+    assert resp.status_code == 400
+    assert after.status_code == 200 and fake_api.sent_texts(501) == ["echo:still here"]
+
+
+def test_a_failed_update_is_not_acknowledged_and_the_user_hears_once(
+        fake_api: FakeBotApi) -> None:
+    from bot.handlers.errors import on_error
+
+    application = echo_application(fake_api)
+
+    async def broken(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        raise ConnectionError("database unavailable")
+
+    application.add_handler(MessageHandler(filters.TEXT, broken), group=1)
+    application.add_handler(MessageHandler(filters.TEXT, broken), group=2)
+    application.add_error_handler(on_error)
+    failed, = _post_with(application, [json.dumps(message_update(11, "你好")).encode()])
+    assert failed.status_code == 500  # Telegram delivers it again
+    sorry = [t for t in fake_api.sent_texts(501) if t.startswith("抱歉")]
+    assert len(sorry) == 1  # two handlers failed; one apology
+
+
+def test_concurrent_duplicates_have_one_effect(fake_api: FakeBotApi) -> None:
+    body = json.dumps(message_update(12, "一次")).encode()
+    responses = _post_with(echo_application(fake_api, delay=0.2), [body, body, body],
+                           concurrent=True)
+    assert [r.status_code for r in responses] == [200, 200, 200]
+    assert fake_api.sent_texts(501) == ["echo:一次"]

@@ -109,3 +109,60 @@ def test_audit_names_duplicate_keys(engine) -> None:
             key="settle", kind="settle", created_at=datetime(2026, 11, 1),
             result={"ok": True, "code": None, "facts": {}}))
     assert any(line.startswith("key applied twice: settle") for line in audit(engine))
+
+
+# ---- pinned plans: family money only after 确认, one bill paid once (review H1, H2) ----------
+
+def _pinned_scene(engine: Engine) -> tuple[World, int, int]:
+    w = World(engine)
+    h = w.householder("jinan", balance=50_000)
+    r = w.person(place="jinan", scheme="resident", balance=1_000)
+    w.bound(h, r, "子女")
+    return w, h, r
+
+
+def _pin_one(w: World, r: int, amount: int, key: str) -> object:
+    pinned: list[object] = []
+
+    def pin(_s: object, plan: object) -> str:
+        pinned.append(plan)
+        return "t"
+
+    d = w.svc.settle_direct(r, amount, "outpatient", key=key, pin=pin)
+    assert d.facts.get("needs_confirm"), d
+    return pinned[0]
+
+
+def test_confirmed_family_money_under_its_origin_is_sound(engine: Engine) -> None:
+    w, _h, r = _pinned_scene(engine)
+    plan = _pin_one(w, r, 5_000, "tg:1:2:3")
+    d = w.svc.execute_settlement(plan, key="confirm:t", pin=lambda s, p: "u",  # type: ignore[arg-type]
+                                 origin="tg:1:2:3")
+    assert d.ok and d.facts["family_fen"] == 4_000
+    assert audit(engine) == []
+
+
+def test_family_money_under_an_update_key_is_flagged(engine: Engine) -> None:
+    w, _h, r = _pinned_scene(engine)
+    assert w.svc.settle(r, 5_000, "outpatient", key="tg:1:2:3").facts["family_fen"] == 4_000
+    assert any("family money without 确认" in v and "tg:1:2:3" in v for v in audit(engine))
+
+
+def test_a_bill_paid_by_its_update_and_again_by_a_confirmation_is_flagged(
+        engine: Engine) -> None:
+    w, _h, r = _pinned_scene(engine)
+    assert w.svc.settle(r, 500, "outpatient", key="tg:1:2:9").ok  # own money, at once
+    plan = _pin_one(w, r, 800, "tg:1:2:10")
+    assert w.svc.execute_settlement(plan, key="confirm:x", pin=lambda s, p: "u",  # type: ignore[arg-type]
+                                    origin="tg:1:2:9").ok  # …claims the first bill's origin
+    assert any("bill settled twice: tg:1:2:9" in v for v in audit(engine))
+
+
+def test_distinct_bills_are_not_flagged(engine: Engine) -> None:
+    w, _h, r = _pinned_scene(engine)
+    assert w.svc.settle(r, 100, "outpatient", key="tg:1:2:1").ok
+    assert w.svc.settle(r, 100, "outpatient", key="tg:1:2:2").ok
+    plan = _pin_one(w, r, 5_000, "tg:1:2:3")
+    assert w.svc.execute_settlement(plan, key="confirm:t", pin=lambda s, p: "u",  # type: ignore[arg-type]
+                                    origin="tg:1:2:3").ok
+    assert audit(engine) == []

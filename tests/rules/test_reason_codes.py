@@ -190,6 +190,21 @@ def invalid_month(w: World) -> Decision:
     return w.svc.credit_month("2099-06")  # the clock is in 2026-11 (China time)
 
 
+def plan_changed(w: World) -> Decision:
+    h = w.householder(balance=100_000)
+    r = w.person(scheme="resident", balance=0)
+    w.bound(h, r, "子女")
+    pinned: list[object] = []
+
+    def pin(_s: object, plan: object) -> str:
+        pinned.append(plan)
+        return f"t{len(pinned)}"
+
+    w.svc.settle_direct(r, 5_000, "outpatient", key=w.key(), pin=pin)
+    w.svc.settle(h, 1, "outpatient", key=w.key())  # the householder's balance moves
+    return w.svc.execute_settlement(pinned[0], key=w.key(), pin=pin)  # type: ignore[arg-type]
+
+
 CASES: list[tuple[Case, Reason]] = [
     (invalid_id, Reason.INVALID_ID),
     (unknown_person, Reason.UNKNOWN_PERSON),
@@ -220,6 +235,7 @@ CASES: list[tuple[Case, Reason]] = [
     (order_not_supported, Reason.ORDER_NOT_SUPPORTED),
     (not_resident, Reason.NOT_RESIDENT),
     (invalid_month, Reason.INVALID_MONTH),
+    (plan_changed, Reason.PLAN_CHANGED),
 ]
 
 
