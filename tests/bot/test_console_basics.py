@@ -135,7 +135,9 @@ def test_messages_to_other_users_follow_the_line_that_caused_them(console_run):
     assert [r["to"] for r in confirm.replies] == [600001, 600002]
     assert WIFE.id_number not in confirm.all_text
     me = turns[-1].all_text
-    assert "共济亲属" in me and "张**" in me and "不能作为户主" in me
+    # her householder is family: named in full (contract Additions), ID number masked
+    assert "共济亲属" in me and HOLDER.name in me and "不能作为户主" in me
+    assert HOLDER.id_number not in me
 
 
 def test_edited_messages_do_not_run_commands_again(harness):
