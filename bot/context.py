@@ -29,6 +29,7 @@ from bot.settings import Settings
 from bot.state import Link
 from rules.clock import Clock
 from rules.codes import Reason
+from rules.db import reader
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection, Engine
@@ -257,12 +258,11 @@ _ASKER, _PERSON = _statements()
 
 
 def single_statement(engine: Engine) -> Connection:
-    """A connection for one statement: on PostgreSQL in autocommit (one round trip, no
-    BEGIN/COMMIT); SQLite keeps its ``BEGIN IMMEDIATE`` discipline (rules/db.py)."""
-    conn = engine.connect()
-    if engine.dialect.name != "sqlite":
-        conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-    return conn
+    """A connection for one read: on PostgreSQL in autocommit (one round trip, no
+    BEGIN/COMMIT); on SQLite a deferred transaction that does not wait for writers."""
+    if engine.dialect.name == "sqlite":
+        return reader(engine).connect()
+    return engine.connect().execution_options(isolation_level="AUTOCOMMIT")
 
 
 def lookup_asker(svc: Services, user_id: int) -> Asker | None:

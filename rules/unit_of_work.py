@@ -19,7 +19,7 @@ from sqlalchemy import JSON, DateTime, Engine, bindparam, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from rules.db import session_factory
+from rules.db import reader, session_factory
 from rules.decision import Decision
 from rules.schema import Transaction
 
@@ -92,11 +92,12 @@ class UnitOfWork:
     def __init__(self, engine: Engine, *, retries: int = 5) -> None:
         self.engine = engine
         self.sessions: sessionmaker[Session] = session_factory(engine)
+        self._reader = reader(engine)
         self.retries = retries
 
     def read(self, fn: Callable[[Session], Any]) -> Any:
-        """A read-only unit: nothing it does is committed."""
-        with self.sessions() as s:
+        """A read-only unit: nothing it does is committed (on SQLite it takes no write lock)."""
+        with self.sessions(bind=self._reader) as s:
             try:
                 return fn(s)
             finally:
