@@ -1,4 +1,4 @@
-"""Logging set-up: no ID number, phone or bot token ever reaches a log line.
+"""Logging set-up: no ID number, phone, linking tail or bot token ever reaches a log line.
 
 Redaction happens when a record is *created* (a record factory applies
 :class:`RedactingFilter`), so every handler — files, stderr, pytest's caplog — sees the
@@ -15,6 +15,9 @@ from typing import Any, ClassVar
 from rules.identity import redact
 
 _TOKEN_IN_TEXT = re.compile(r"\d{6,12}:[A-Za-z0-9_-]{30,}")
+# A message whose whole text is digits/X is what a linking tail (or a guess at one) looks like:
+# PTB dumps updates at DEBUG (``'text': '0113'``, ``text='0113'``, ``"text": "0113"``).
+_TAIL_TEXT = re.compile(r"""(\btext['"]?\s*[:=]\s*)(['"])[0-9０-９XxＸｘ\s]{1,24}\2""")
 _installed = False
 
 
@@ -40,7 +43,8 @@ class RedactingFilter(logging.Filter):
         for token in cls.tokens:
             if token:
                 text = text.replace(token, "<token>")
-        return redact(_TOKEN_IN_TEXT.sub("<token>", text))
+        text = _TAIL_TEXT.sub(r"\1\2****\2", _TOKEN_IN_TEXT.sub("<token>", text))
+        return redact(text)
 
 
 def _message(record: logging.LogRecord) -> str:

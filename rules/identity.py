@@ -74,11 +74,73 @@ def mask_name(name: str) -> str:
     return name[:1] + "*" * (len(name) - 1) if name else name
 
 
-_ID_IN_TEXT = re.compile(r"(?<![0-9A-Za-z])(\d{6})(\d{8})(\d{3}[\dXx])(?![0-9A-Za-z])")
-_PHONE_IN_TEXT = re.compile(r"(?<!\d)(?:\+?86[\s-]?)?(1\d{2})[\s-]?(\d{4})[\s-]?(\d{4})(?!\d)")
+# Separators people put inside numbers: spaces (also full-width / no-break), dashes of any kind.
+_SEP = r"[\s\-\u2010-\u2015\u2212\uff0d]"
+# A run of digits with up to three separator characters between two digits, then perhaps a
+# check letter. One of 15+ digits is an ID number whatever surrounds it (``ID3705…``,
+# ``sfz3705…``, ``3705 0219 8006 2202 24``, ``370502-19800622-0224``, glued to other digits).
+_RUN = re.compile(rf"(?<!\d)\d(?:{_SEP}{{0,3}}\d)*(?:{_SEP}{{0,3}}[XxＸｘ])?")
+_GROUP = re.compile(r"\d+")
+# A mobile number 1xx xxxx xxxx, with separators or brackets between the groups; any country
+# prefix (``+86``, ``0086``, ``(+86)``) stays and is not secret. No look-around: digits around
+# it (``8613905461002``) do not hide it.
+_GAP = rf"(?:{_SEP}|[()（）]){{0,4}}"
+_PHONE_IN_TEXT = re.compile(rf"([1１]\d{_GAP}\d){_GAP}(\d{{4}}){_GAP}(\d{{2}}{_SEP}?\d{{2}})")
+
+
+def _digits(text: str) -> str:
+    return "".join(c for c in text if c.isdecimal())
+
+
+def _windows(sizes: list[int]) -> list[tuple[int, int]]:
+    """The ID-sized windows of a run of digit groups: each group of 15+ digits with the short
+    groups (≤3 digits) beside it while the window stays within 18 digits. A long run with no
+    such group is one window: better mask too much than split an ID in the wrong place."""
+    if sum(sizes) <= 18 or max(sizes) < 15:
+        return [(0, len(sizes) - 1)]
+    out: list[tuple[int, int]] = []
+    for i, size in enumerate(sizes):
+        if size < 15:
+            continue
+        lo = hi = i
+        total = size
+        floor = out[-1][1] + 1 if out else 0
+        while lo - 1 >= floor and sizes[lo - 1] <= 3 and total + sizes[lo - 1] <= 18:
+            lo -= 1
+            total += sizes[lo]
+        while hi + 1 < len(sizes) and sizes[hi + 1] <= 3 and total + sizes[hi + 1] <= 18:
+            hi += 1
+            total += sizes[hi]
+        out.append((lo, hi))
+    return out
+
+
+def _mask_run(m: re.Match[str]) -> str:
+    run = m.group(0)
+    groups = list(_GROUP.finditer(run))
+    sizes = [len(g.group(0)) for g in groups]
+    if sum(sizes) < 15:
+        return run
+    letter = run[-1] in "XxＸｘ"
+    pieces, cursor = [], 0
+    for lo, hi in _windows(sizes):
+        number = "".join(g.group(0) for g in groups[lo:hi + 1])
+        end = groups[hi].end()
+        if letter and hi == len(groups) - 1 and len(number) == 17:
+            number, end = number + "X", len(run)  # the check letter belongs to the ID
+        pieces += [run[cursor:groups[lo].start()], mask_id(number)]
+        cursor = end
+    return "".join(pieces) + run[cursor:]
+
+
+def _mask_phone(m: re.Match[str]) -> str:
+    return f"{_digits(m[1])}****{_digits(m[3])}"
 
 
 def redact(text: str) -> str:
-    """Mask every ID number and mobile phone found in free text (log lines, questions)."""
-    text = _ID_IN_TEXT.sub(lambda m: mask_id(m.group(0)), text)
-    return _PHONE_IN_TEXT.sub(lambda m: f"{m[1]}****{m[3]}", text)
+    """Mask every ID number and mobile phone found in free text (log lines, questions).
+
+    Errs on the side of masking: any run of 15+ digits is treated as an ID number.
+    """
+    text = _RUN.sub(_mask_run, text)
+    return _PHONE_IN_TEXT.sub(_mask_phone, text)

@@ -67,3 +67,23 @@ def test_database_errors_do_not_log_their_parameters(harness, caplog):
     harness.send("/clash")
     [error] = [r for r in caplog.records if r.exc_text and "IntegrityError" in r.exc_text]
     assert "parameters hidden" in error.exc_text
+
+
+def test_linking_tail_and_every_written_form_stay_out_of_debug_logs(harness, caplog):
+    """Review L2: the tail (and a wrong guess) as message text, IDs glued to letters, spaced or
+    dashed, phones as 0086… or (139)…: none of it in any DEBUG record."""
+    caplog.set_level(logging.DEBUG)
+    tail = HOLDER.id_number[-4:]
+    spaced = " ".join(WIFE.id_number[i:i + 4] for i in range(0, 18, 4))
+    dashed = f"{HOLDER.id_number[:6]}-{HOLDER.id_number[6:14]}-{HOLDER.id_number[14:]}"
+    paren = f"({WIFE.phone[:3]}){WIFE.phone[3:]}"
+    for line in ["/start", f":contact {HOLDER.phone}", "0000", tail, "/me",
+                 f"ID{HOLDER.id_number} sfz{WIFE.id_number} {spaced} {dashed}",
+                 f"电话0086{HOLDER.phone} {paren} +86 {WIFE.phone[:3]}-{WIFE.phone[3:7]}-"
+                 f"{WIFE.phone[7:]}"]:
+        harness.send(line)
+    text = caplog.text + "\n".join(r.getMessage() for r in caplog.records)
+    for secret in (HOLDER.id_number, WIFE.id_number, spaced, dashed, HOLDER.phone, WIFE.phone,
+                   paren, WIFE.phone[3:7]):
+        assert secret not in text
+    assert not re.findall(rf"""text['"]?\s*[:=]\s*['"]\s*(?:{tail}|0000)\s*['"]""", text)
