@@ -14,7 +14,17 @@ from telegram.ext import Application
 
 def register_all(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
     """Register every feature's handlers, the free-text fallback last, and the error handler."""
-    from bot.handlers import account, errors, help, inline, knowledge, money, staff, start
+    from bot.handlers import (
+        account,
+        binding,
+        errors,
+        help,
+        inline,
+        knowledge,
+        money,
+        staff,
+        start,
+    )
 
     # 1. linking: /start (deep links, shared contact; the ID tail is routed from free text)
     start.register(app)
@@ -22,8 +32,10 @@ def register_all(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
     help.register(app)
     # 3. knowledge commands and buttons: /ask /why /unanswered /stats, why: faq: fb: dym:
     knowledge.register(app)
-    # 4-6. account, money and staff commands (cf:/cx: confirmations, open:)
+    # 4-6. account, binding (/bind /unbind /leave), money and staff commands
+    #      (cf:/cx: confirmations, open:)
     account.register(app)
+    binding.register(app)
     money.register(app)
     staff.register(app)
     # 7. inline mode
