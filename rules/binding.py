@@ -40,7 +40,7 @@ from rules.unit_of_work import Conflict, TxnContext
 from rules.views import has_personal_account
 
 __all__ = ["BindRequest", "bind", "check_bind", "guarded_check_bind", "leave", "open_account",
-           "set_limit", "set_order", "unbind"]
+           "peek_bind", "set_limit", "set_order", "unbind"]
 
 BIND_MISS = "bind_identity_miss"  # audit_log action of one counted /bind identity miss
 
@@ -117,6 +117,11 @@ def check_bind(s: Session, policies: Policies, req: BindRequest) -> Decision:
     return decide_bind(policies, load_bind(s, req), req)
 
 
+def peek_bind(s: Session, policies: Policies, req: BindRequest, now: datetime) -> Decision:
+    """The rate-limited bind decision, read only (the common case: no miss to record)."""
+    return decide_bind(policies, load_bind(s, req, now), req, max_misses=BIND_ATTEMPTS)
+
+
 def guarded_check_bind(s: Session, policies: Policies, req: BindRequest,
                        now: datetime) -> Decision:
     """What a householder sees when asking to bind: rate-limited, stranger details withheld.
@@ -125,7 +130,7 @@ def guarded_check_bind(s: Session, policies: Policies, req: BindRequest,
     counted one at a time and cannot pass the limit together.
     """
     lock_people(s, [req.householder_id])
-    decision = decide_bind(policies, load_bind(s, req, now), req, max_misses=BIND_ATTEMPTS)
+    decision = peek_bind(s, policies, req, now)
     if identity_miss(decision):
         s.execute(insert(Note).values(at=now, actor=_actor(req.householder_id), action=BIND_MISS,
                                       details=""))

@@ -15,6 +15,7 @@ from rules import binding as binding_ops
 from rules import credit as credit_ops
 from rules import settlement as settle_ops
 from rules.binding import BindRequest
+from rules.binding_rules import identity_miss
 from rules.clock import Clock, china_month
 from rules.codes import Reason
 from rules.decision import Decision
@@ -90,6 +91,10 @@ class FamilyService:
             return binding_ops.guarded_check_bind(s, self.policies, req, now)
 
     def bind(self, householder_id: int, id_number_text: str, name: str, relation_word: str, *,
+        # Read first: only a miss takes the write lock that makes counting atomic.
+        seen = self.uow.read(lambda s: binding_ops.peek_bind(s, self.policies, req, now))
+        if not identity_miss(seen):
+            return seen
              key: str) -> Decision:
         req = BindRequest(householder_id, id_number_text, name, relation_word)
         return self.uow.run(key, "bind", householder_id, self.clock.now(),
