@@ -87,14 +87,14 @@ class FamilyService:
         hour every request is TOO_MANY_ATTEMPTS (misses counted atomically, in audit_log)."""
         req = BindRequest(householder_id, id_number_text, name, relation_word)
         now = self.clock.now()
-        with self.uow.sessions.begin() as s:
-            return binding_ops.guarded_check_bind(s, self.policies, req, now)
-
-    def bind(self, householder_id: int, id_number_text: str, name: str, relation_word: str, *,
         # Read first: only a miss takes the write lock that makes counting atomic.
         seen = self.uow.read(lambda s: binding_ops.peek_bind(s, self.policies, req, now))
         if not identity_miss(seen):
             return seen
+        with self.uow.sessions.begin() as s:
+            return binding_ops.guarded_check_bind(s, self.policies, req, now)
+
+    def bind(self, householder_id: int, id_number_text: str, name: str, relation_word: str, *,
              key: str) -> Decision:
         req = BindRequest(householder_id, id_number_text, name, relation_word)
         return self.uow.run(key, "bind", householder_id, self.clock.now(),
