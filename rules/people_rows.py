@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import re
+import unicodedata
 from datetime import date, timedelta
 from typing import Any
 
@@ -31,6 +32,17 @@ _MONTH = re.compile(r"([0-9]{4})-([0-9]{2})")
 
 class RowError(ValueError):
     """One bad field; the message is the Chinese text shown to the operator."""
+
+
+def _no_hidden_characters(text: str, what: str) -> None:
+    """Refuse control and format characters (NUL, ``\x01``, bidi overrides such as U+202E,
+    zero-width joiners): they would be shown to relatives and staff, and PostgreSQL refuses
+    NUL outright — so every database gets the same refusal, with the line number (review L8)."""
+    if text.isascii() and text.isprintable():
+        return
+    for c in text:  # tabs and line breaks are whitespace: folded into one space, not refused
+        if unicodedata.category(c) in ("Cc", "Cf") and c not in "\t\n\r":
+            raise RowError(f"{what}含有控制字符或不可见的格式字符（U+{ord(c):04X}），请删除后重试")
 
 
 @functools.lru_cache(maxsize=2)
@@ -117,7 +129,8 @@ class RowValidator:
         cached = self.names.get(text)
         if cached is not None:
             return cached
-        s = " ".join(clean_text(text).split())  # no newlines or runs of spaces in a name
+        _no_hidden_characters(text, "姓名")
+        s = " ".join(clean_text(text).split())  # no runs of spaces in a name
         if not s:
             raise RowError("姓名为空")
         if len(s) > MAX_NAME:
@@ -141,6 +154,8 @@ class RowValidator:
         cached = self.places.get((province, city))
         if cached is not None:
             return cached
+        _no_hidden_characters(province, "省份")
+        _no_hidden_characters(city, "城市")
         p, c = clean_text(province), clean_text(city)
         if not p:
             raise RowError("省份为空")
