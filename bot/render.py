@@ -120,7 +120,7 @@ def unbound_notice(householder: Any) -> str:
 
 def leave_summary(payer: Any, relation: str) -> str:
     return lines("请确认退出家庭共济：", f"户主：{member(payer.name, payer.id_number)}",
-                 f"您是其：{relation}",
+                 f"关系：您是其{relation}",
                  "退出后，您不能再使用对方的个人账户支付，已发生的支付不退回。户主会收到通知。")
 
 
