@@ -6,10 +6,13 @@ Imports are lazy per command so ``ask`` starts fast and ``audit`` needs no Teleg
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Sequence
 
 from bot.settings import Settings, SettingsError, load_settings
+from rules.db import DatabaseUrlError
+from rules.identity import redact
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -67,6 +70,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"配置错误 (config error): {exc}", file=sys.stderr)
         return 2
+    try:
+        return _dispatch(args, settings)
+    except DatabaseUrlError as exc:
+        print(f"数据库错误：{exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # noqa: BLE001 — an operator sees one line, never a traceback
+        logging.getLogger("gongji").debug("command failed", exc_info=True)
+        first = (str(exc).strip().splitlines() or [""])[0]
+        print(f"出错了（{type(exc).__name__}）：{redact(first)[:300]}", file=sys.stderr)
+        return 1
+
+
+def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "ask":
         from bot.ask_cli import run_ask
 

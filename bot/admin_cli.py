@@ -14,7 +14,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.settings import Settings
-from rules.db import create_schema, make_engine
+from rules.db import create_schema, make_engine, sqlite_path
 from rules.identity import redact
 
 
@@ -34,6 +34,16 @@ def _db_failed(settings: Settings, exc: SQLAlchemyError) -> int:
     reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
     print(f"数据库错误（{_shown_url(settings.database.url)}）：{redact(reason)}", file=sys.stderr)
     return 1
+
+
+def _missing_sqlite_file(settings: Settings) -> str | None:
+    """Why a read-only command cannot run on this SQLite URL (opening it would create an
+    empty database as a side effect), or None."""
+    path = sqlite_path(settings.database.url)
+    if path is not None and not path.is_file():
+        return (f"数据库文件不存在：{path}（请先运行 gongji db upgrade 或 gongji people import，"
+                "或用 --db 指向已有的数据库）")
+    return None
 
 
 def _err(message: str) -> int:
@@ -89,6 +99,9 @@ def run_audit(settings: Settings) -> int:
         if exc.name != "rules.audit":
             raise
         return _err("审计模块（rules.audit）尚未安装，无法审计。")
+    missing = _missing_sqlite_file(settings)
+    if missing:
+        return _err(missing)
     engine: Engine | None = None
     try:
         engine = _engine(settings)

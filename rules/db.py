@@ -6,29 +6,69 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import NoSuchModuleError
 from sqlalchemy.orm import Session, sessionmaker
 
 from rules.schema import Base
 
 
+class DatabaseUrlError(Exception):
+    """The database URL cannot be used: unparsable, an unknown or missing driver, or an SQLite
+    file whose folder cannot be created. The message is one Chinese line for the operator."""
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of an SQLite URL (None for other databases and ``:memory:``)."""
+    u = _parse(url)
+    if u.get_backend_name() != "sqlite" or not u.database or u.database == ":memory:":
+        return None
+    return Path(u.database)
+
+
+def _parse(url: str) -> URL:
+    try:
+        return make_url(url)
+    except Exception as exc:  # ArgumentError, ValueError: both mean "not a URL"
+        raise DatabaseUrlError("数据库地址无法解析：应为 sqlite:///文件路径.db 或 "
+                               "postgresql+psycopg://用户@主机/库名") from exc
+
+
+def _make_folder(path: Path) -> None:
+    folder = path.parent
+    if folder.exists() and not folder.is_dir():
+        raise DatabaseUrlError(f"无法创建 SQLite 数据库 {path}：{folder} 不是文件夹")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DatabaseUrlError(f"无法创建 SQLite 数据库所在的文件夹 {folder}："
+                               f"{exc.strerror or exc}") from exc
+
+
 def make_engine(url: str, *, pool_size: int = 5, max_overflow: int = 10, **kw: Any) -> Engine:
-    """Create the process's engine.
+    """Create the process's engine (DatabaseUrlError when the URL cannot be used).
 
     SQLite: WAL, ``synchronous=NORMAL``, a busy timeout, and every transaction started with
     ``BEGIN IMMEDIATE`` so read-check-write sequences are serialised (``SELECT … FOR UPDATE``
     is a no-op there). PostgreSQL: a pool sized from config, pre-ping for dropped connections.
     """
-    u = make_url(url)
-    if u.get_backend_name() == "sqlite":
-        if u.database and u.database != ":memory:":
-            Path(u.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **kw)
-        _tune_sqlite(engine)
-        return engine
-    return create_engine(
-        url, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=True, **kw
-    )
+    u = _parse(url)
+    try:
+        if u.get_backend_name() == "sqlite":
+            path = sqlite_path(url)
+            if path is not None:
+                _make_folder(path)
+            engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False},
+                                   **kw)
+            _tune_sqlite(engine)
+            return engine
+        return create_engine(
+            url, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=True, **kw
+        )
+    except NoSuchModuleError as exc:
+        raise DatabaseUrlError(f"不支持的数据库类型：{u.drivername}") from exc
+    except ImportError as exc:
+        raise DatabaseUrlError(f"缺少数据库驱动（{u.drivername}）：{exc.name or exc}") from exc
 
 
 def _tune_sqlite(engine: Engine) -> None:

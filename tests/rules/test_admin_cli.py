@@ -175,6 +175,7 @@ def test_audit_names_a_broken_balance(db_url: str, capsys: Capsys) -> None:
 
 def test_audit_on_a_database_without_tables(tmp_path: Path, capsys: Capsys) -> None:
     url = f"sqlite:///{tmp_path / 'empty.db'}"
+    make_engine(url).connect().close()  # the file exists, with no tables (a missing file: L9)
     code = main(["audit", "--db", url])
     err = capsys.readouterr().err
     assert code == 1 and ("还没有表" in err or "尚未安装" in err)
