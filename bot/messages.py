@@ -21,6 +21,13 @@ FACT_TEXT: dict[tuple[Reason, str], str] = {
                                                         "一个人只能有一位配偶。"),
     (Reason.RELATION_NOT_ALLOWED, "spouse_elsewhere"): ("您已有一位配偶（您绑定的或绑定您的），"
                                                       "一个人只能有一位配偶。"),
+    (Reason.RELATION_NOT_ALLOWED, "transfer"): (
+        "医保钱包只能转给近亲属：配偶、父母、子女、兄弟姐妹、祖父母、外祖父母、孙子女、外孙子女。"),
+    (Reason.WALLET_NOT_ENABLED, "payee"): (
+        "收款亲属参保所在的省份尚未开通医保钱包，暂时不能向其转账。"),
+    (Reason.WALLET_NOT_ACTIVE, "payee"): (
+        "收款亲属还没有激活医保钱包，请让对方先发送 /wallet 激活。"),
+    (Reason.WALLET_PASSWORD_WRONG, "shape"): "钱包密码须为6位数字，请重新输入。",
 }
 
 REASON_TEXT: dict[Reason, str] = {
@@ -62,6 +69,12 @@ REASON_TEXT: dict[Reason, str] = {
     Reason.PLAN_CHANGED: "确认时账户情况已和摘要不同（余额、限额、绑定或付款顺序有变），"
                          "这次没有扣任何钱。",
     Reason.INVALID_MONTH: "月度划入只能为本月或上月（北京时间）执行，月份格式为 YYYY-MM。",
+    Reason.WALLET_NOT_ENABLED: "您参保所在的省份尚未开通医保钱包（已开通：河北、江苏、安徽、山东、"
+                               "河南、湖北、重庆、四川、甘肃），暂时不能使用。",
+    Reason.WALLET_NOT_ACTIVE: "您还没有激活医保钱包：发送 /wallet，点“确认使用钱包”并设置6位密码。",
+    Reason.WALLET_PASSWORD_WRONG: "钱包密码不正确。",
+    Reason.WALLET_LOCKED: "1小时内钱包密码错误已达5次，钱包已锁定，请1小时后再试。",
+    Reason.TRANSFER_LIMIT_EXCEEDED: "超过了医保钱包的单笔或当日转账上限。",
 }
 
 EXPIRED_AFTER = "这个确认按钮已超过{duration}的有效时间，请重新发起操作。"
@@ -80,6 +93,8 @@ def refusal(code: Reason | str, facts: dict[str, Any] | None = None) -> str:
         text += RETRY_PROMPT.format(minutes=minutes)
     if reason is Reason.EXPIRED and facts and facts.get("ttl_seconds"):
         text = EXPIRED_AFTER.format(duration=duration(int(facts["ttl_seconds"])))
+    if reason is Reason.WALLET_PASSWORD_WRONG and facts and facts.get("remaining"):
+        text += f"还可以再试{int(facts['remaining'])}次。"
     if reason is Reason.INVALID_MONTH and facts and facts.get("allowed"):
         text += "现在可以划入：" + "、".join(str(m) for m in facts["allowed"]) + "。"
     return f"{text}[{reason.value}]"

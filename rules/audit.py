@@ -4,7 +4,9 @@ Invariants: every balance = opening + Σ ledger; no balance below zero; a bindin
 within its limit and equal to the family legs booked against it; every settlement balanced
 (the legs taken plus the cash remainder make the bill); no key applied twice, no effect
 without an applied decision, no month credited twice to one person; family money only under a
-confirmed plan, and one bill (one update) paid at most once.
+confirmed plan, and one bill (one update) paid at most once. 医保钱包: every wallet balance =
+its ledger rows, never negative; wallet rows only on the holder's own wallet; every transfer
+balanced (out of one personal account = into one wallet).
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from sqlalchemy.engine import Connection
 from rules.clock import SystemClock, china_month
 from rules.credit import MONTH as CREDIT_MONTH
 from rules.ledger import FAMILY_KINDS
-from rules.schema import Binding, LedgerEntry, Note, Person, Transaction
+from rules.schema import Binding, LedgerEntry, Note, Person, Transaction, Wallet
+from rules.wallets import TRANSFER_OUT, WALLET_KINDS
 
 MAX_REPORTED = 50  # per check; a corrupted database should not print a million lines
 
@@ -33,7 +36,9 @@ def _ledger_sum_by(column):  # type: ignore[no-untyped-def]
 
 
 def balances_match_ledger(conn: Connection) -> list[str]:
-    sums = _ledger_sum_by(LedgerEntry.person_id)
+    sums = (select(LedgerEntry.person_id.label("k"), func.sum(LedgerEntry.delta_fen).label("total"))
+            .where(LedgerEntry.wallet_id.is_(None))  # wallet rows move the wallet, not the account
+            .group_by(LedgerEntry.person_id).subquery())
     expected = Person.opening_balance + func.coalesce(sums.c.total, 0)
     q = (select(Person.id, Person.balance, expected.label("expected"))
          .outerjoin(sums, sums.c.k == Person.id).where(Person.balance != expected)
@@ -173,11 +178,70 @@ def staff_credits_confirmed(conn: Connection) -> list[str]:
     return [f"staff credit without 确认: transaction {r.id} ({r.key})" for r in conn.execute(q)
             if confirmed.get(r.key) not in asked][:MAX_REPORTED]
 
+# ---- 医保钱包 ---------------------------------------------------------------------------------
+
+def wallet_balances_match_ledger(conn: Connection) -> list[str]:
+    """Every wallet balance = Σ its ledger rows (a wallet opens empty)."""
+    sums = (select(LedgerEntry.wallet_id.label("k"), func.sum(LedgerEntry.delta_fen).label("total"))
+            .where(LedgerEntry.wallet_id.is_not(None)).group_by(LedgerEntry.wallet_id).subquery())
+    expected = func.coalesce(sums.c.total, 0)
+    q = (select(Wallet.id, Wallet.balance, expected.label("expected"))
+         .outerjoin(sums, sums.c.k == Wallet.id).where(Wallet.balance != expected)
+         .order_by(Wallet.id).limit(MAX_REPORTED))
+    return [f"wallet balance mismatch: wallet {r.id} balance {r.balance} != ledger {r.expected}"
+            for r in conn.execute(q)]
+
+
+def no_negative_wallet(conn: Connection) -> list[str]:
+    q = select(Wallet.id, Wallet.balance).where(Wallet.balance < 0).order_by(Wallet.id) \
+        .limit(MAX_REPORTED)
+    return [f"negative wallet balance: wallet {r.id} balance {r.balance}" for r in conn.execute(q)]
+
+
+def wallet_rows_belong(conn: Connection) -> list[str]:
+    """A wallet row names an existing wallet of that very person; wallet kinds, and only
+    they, carry a wallet."""
+    q = (select(LedgerEntry.id, LedgerEntry.kind, LedgerEntry.wallet_id, LedgerEntry.person_id,
+                Wallet.person_id.label("holder"))
+         .outerjoin(Wallet, Wallet.id == LedgerEntry.wallet_id)
+         .where(or_(LedgerEntry.wallet_id.is_not(None), LedgerEntry.kind.in_(WALLET_KINDS)))
+         .order_by(LedgerEntry.id))
+    out = []
+    for r in conn.execute(q):
+        if r.wallet_id is None or r.kind not in WALLET_KINDS or r.holder != r.person_id:
+            out.append(f"stray wallet row: ledger {r.id} ({r.kind}) wallet {r.wallet_id} "
+                       f"person {r.person_id}")
+    return out[:MAX_REPORTED]
+
+
+def transfers_balanced(conn: Connection) -> list[str]:
+    """Every wallet transfer that moved money: out of one personal account exactly what went
+    into one wallet, and that is the transaction's amount."""
+    rows: dict[int, list[Any]] = {}
+    q = (select(Transaction.id, Transaction.key, Transaction.amount_fen, LedgerEntry.kind,
+                LedgerEntry.delta_fen, LedgerEntry.wallet_id)
+         .join(LedgerEntry, LedgerEntry.txn_id == Transaction.id)
+         .where(Transaction.kind == "transfer").order_by(Transaction.id, LedgerEntry.id))
+    for r in conn.execute(q):
+        rows.setdefault(r.id, []).append(r)
+    out = []
+    for txn_id, legs in rows.items():
+        shape = sorted((leg.kind, leg.wallet_id is not None) for leg in legs)
+        total = sum(leg.delta_fen for leg in legs)
+        moved = max(leg.delta_fen for leg in legs)
+        if (shape != [("wallet_in", True), (TRANSFER_OUT, False)] or total != 0
+                or moved != legs[0].amount_fen):
+            out.append(f"unbalanced transfer: transaction {txn_id} ({legs[0].key}) rows "
+                       f"{[(leg.kind, leg.delta_fen) for leg in legs]} amount {legs[0].amount_fen}")
+    return out[:MAX_REPORTED]
+
+
 CHECKS: tuple[Check, ...] = (
     balances_match_ledger, no_negative_balance, used_within_limit, used_matches_ledger,
     settlements_balanced, keys_applied_once, credited_once, family_money_confirmed,
     bills_settled_once,
     credit_periods_valid, staff_credits_confirmed,
+    wallet_balances_match_ledger, no_negative_wallet, wallet_rows_belong, transfers_balanced,
 )
 
 

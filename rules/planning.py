@@ -12,6 +12,10 @@ for. Modes (rules/regions.yaml):
 - ``ordered``: the own account first, then each payer in order, within limit and balance.
 - ``retry_window``: the own account must cover the whole bill; if it cannot, the swipe is
   refused and a window opens; a swipe inside the window is paid wholly by the first payer.
+
+The patient's own active 医保钱包 (``wallet_fen``) pays right after the personal account, in
+every mode: its place of use is the insured city, where the bill is settled. In retry-window
+regions the account and the wallet together must cover the whole bill.
 """
 
 from __future__ import annotations
@@ -55,6 +59,7 @@ class Snapshot:
     balance_fen: int
     payers: tuple[Payer, ...] = ()  # payment order
     window_expires: datetime | None = None
+    wallet_fen: int = 0  # the patient's active 医保钱包 (0: none, or not activated)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -68,7 +73,8 @@ class Snapshot:
             patient_id=int(data["patient_id"]), region=str(data["region"]),
             name=str(data["name"]), balance_fen=int(data["balance_fen"]),
             payers=tuple(Payer(**p) for p in data.get("payers") or ()),
-            window_expires=datetime.fromisoformat(expires) if expires else None)
+            window_expires=datetime.fromisoformat(expires) if expires else None,
+            wallet_fen=int(data.get("wallet_fen") or 0))
 
 
 @dataclass(frozen=True)
@@ -97,6 +103,7 @@ class SettlePlan:
     snapshot: Snapshot
     legs: tuple[Leg, ...] = ()
     closes_window: bool = False
+    wallet_fen: int = 0  # paid from the patient's own 医保钱包, right after the own account
 
     @property
     def family_fen(self) -> int:
@@ -104,7 +111,7 @@ class SettlePlan:
 
     @property
     def cash_fen(self) -> int:
-        return self.amount_fen - self.own_fen - self.family_fen
+        return self.amount_fen - self.own_fen - self.wallet_fen - self.family_fen
 
     @property
     def uses_family(self) -> bool:
@@ -116,12 +123,16 @@ class SettlePlan:
                 "own_fen": self.own_fen, "family_fen": self.family_fen,
                 "cash_fen": self.cash_fen, "legs": [leg.to_json() for leg in self.legs],
                 "uses_family": self.uses_family,
-                "balance_fen": self.snapshot.balance_fen - self.own_fen}
+                "balance_fen": self.snapshot.balance_fen - self.own_fen,
+                **({"wallet_fen": self.wallet_fen,
+                    "wallet_balance_fen": self.snapshot.wallet_fen - self.wallet_fen}
+                   if self.snapshot.wallet_fen else {})}
 
     def to_json(self) -> dict[str, Any]:
         return {"mode": self.mode, "amount_fen": self.amount_fen, "purpose": self.purpose,
                 "own_fen": self.own_fen, "snapshot": self.snapshot.to_json(),
-                "legs": [asdict(leg) for leg in self.legs], "closes_window": self.closes_window}
+                "legs": [asdict(leg) for leg in self.legs], "closes_window": self.closes_window,
+                "wallet_fen": self.wallet_fen}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> SettlePlan:
@@ -129,7 +140,8 @@ class SettlePlan:
                    purpose=str(data["purpose"]), own_fen=int(data["own_fen"]),
                    snapshot=Snapshot.from_json(data["snapshot"]),
                    legs=tuple(Leg(**leg) for leg in data.get("legs") or ()),
-                   closes_window=bool(data.get("closes_window")))
+                   closes_window=bool(data.get("closes_window")),
+                   wallet_fen=int(data.get("wallet_fen") or 0))
 
 
 @dataclass(frozen=True)
@@ -169,12 +181,14 @@ def plan_settlement(policies: Policies, now: datetime, snap: Snapshot, amount_fe
         return Refused(Decision.refuse(Reason.INVALID_AMOUNT))
     mode = policies.get(snap.region).settlement
     own = min(snap.balance_fen, amount_fen)
-    if mode == "own_only" or snap.balance_fen >= amount_fen:
-        return SettlePlan(mode, amount_fen, purpose, own, snap)
+    plan = SettlePlan(mode, amount_fen, purpose, own, snap,
+                      wallet_fen=min(snap.wallet_fen, amount_fen - own))
+    if mode == "own_only" or plan.cash_fen == 0:
+        return plan
     if mode == "ordered":
-        return _ordered(policies, SettlePlan(mode, amount_fen, purpose, own, snap))
+        return _ordered(policies, plan)
     if not snap.payers:  # nobody to share with: an ordinary partial payment, rest in cash
-        return SettlePlan(mode, amount_fen, purpose, own, snap)
+        return plan
     return _retry_window(policies, now, snap, amount_fen, purpose)
 
 
@@ -191,7 +205,8 @@ def _ordered(policies: Policies, p: SettlePlan) -> SettlePlan:
         if take > 0:
             legs.append(Leg(payer.binding_id, payer.householder_id, payer.name, take))
             due -= take
-    return SettlePlan(p.mode, p.amount_fen, p.purpose, p.own_fen, p.snapshot, tuple(legs))
+    return SettlePlan(p.mode, p.amount_fen, p.purpose, p.own_fen, p.snapshot, tuple(legs),
+                      wallet_fen=p.wallet_fen)
 
 
 def purpose_blocked(policies: Policies, region: str, purpose: str) -> bool:
@@ -205,7 +220,8 @@ def _retry_window(policies: Policies, now: datetime, snap: Snapshot, amount_fen:
         seconds = policies.get(snap.region).retry_window_seconds
         refusal = Decision.refuse(Reason.INSUFFICIENT_BALANCE, retry_window_seconds=seconds,
                                   balance_fen=snap.balance_fen, amount_fen=amount_fen,
-                                  purpose=purpose)
+                                  purpose=purpose,
+                                  **({"wallet_fen": snap.wallet_fen} if snap.wallet_fen else {}))
         return Refused(refusal, WindowEffect(now + timedelta(seconds=seconds), amount_fen,
                                              purpose))
     first = snap.payers[0]
@@ -222,3 +238,67 @@ def _retry_window(policies: Policies, now: datetime, snap: Snapshot, amount_fen:
         return Refused(Decision.refuse(Reason.FAMILY_FUNDS_INSUFFICIENT, **facts), USED_UP)
     leg = Leg(first.binding_id, first.householder_id, first.name, amount_fen)
     return SettlePlan("retry_window", amount_fen, purpose, 0, snap, (leg,), closes_window=True)
+
+
+# ---- contributions -------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ContributionSnapshot:
+    """What paying a bound relative's contribution assumes: the binding and both people."""
+
+    householder_id: int
+    householder_region: str
+    balance_fen: int
+    binding_id: int
+    limit_fen: int | None
+    used_fen: int
+    relative_id: int
+    relative_name: str
+    relative_id_number: str
+    relative_scheme: str
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ContributionPlan:
+    """One debit from the householder for a relative's contribution, and what it assumed."""
+
+    amount_fen: int
+    purpose: str
+    snapshot: ContributionSnapshot
+
+    def facts(self) -> dict[str, Any]:
+        s = self.snapshot
+        return {"relative_id": s.relative_id, "amount_fen": self.amount_fen,
+                "purpose": self.purpose, "binding_id": s.binding_id,
+                "balance_fen": s.balance_fen - self.amount_fen,
+                "name": s.relative_name, "id_number": s.relative_id_number}
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": "contribution", "amount_fen": self.amount_fen, "purpose": self.purpose,
+                "snapshot": self.snapshot.to_json()}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ContributionPlan:
+        return cls(int(data["amount_fen"]), str(data["purpose"]),
+                   ContributionSnapshot(**data["snapshot"]))
+
+
+def plan_contribution(policies: Policies, snap: ContributionSnapshot, amount_fen: int,
+                      purpose: str) -> ContributionPlan | Decision:
+    """A householder paying a bound relative's contribution, within limit and balance."""
+    if not valid_amount(amount_fen):
+        return Decision.refuse(Reason.INVALID_AMOUNT)
+    facts = {"relative_id": snap.relative_id, "amount_fen": amount_fen, "purpose": purpose}
+    if purpose == "resident_contribution" and snap.relative_scheme != "resident":
+        return Decision.refuse(Reason.NOT_RESIDENT, **facts)
+    if purpose_blocked(policies, snap.householder_region, purpose):
+        return Decision.refuse(Reason.PURPOSE_NOT_ALLOWED, **facts)
+    room = remaining_limit(snap.limit_fen, snap.used_fen)
+    if room is not None and room < amount_fen:
+        return Decision.refuse(Reason.LIMIT_EXCEEDED, remaining_fen=room, **facts)
+    if snap.balance_fen < amount_fen:
+        return Decision.refuse(Reason.FAMILY_FUNDS_INSUFFICIENT, **facts)
+    return ContributionPlan(amount_fen, purpose, snap)

@@ -116,6 +116,9 @@ class LedgerEntry(Base):
     kind: Mapped[str] = mapped_column(String(24))  # credit settle_own settle_family contribute …
     period: Mapped[str | None] = mapped_column(String(7))  # YYYY-MM for monthly credits
     created_at: Mapped[datetime] = mapped_column(DateTime)
+    # Set: the row moves the holder's 医保钱包 (wallets.id), not their personal account. No
+    # database foreign key (SQLite cannot add one to an existing table); audit checks it.
+    wallet_id: Mapped[int | None] = mapped_column(Integer, index=True)
 
     __table_args__ = (
         Index(
@@ -123,6 +126,22 @@ class LedgerEntry(Base):
             sqlite_where=text("kind = 'credit'"), postgresql_where=text("kind = 'credit'"),
         ),
     )
+
+
+class Wallet(Base):
+    """A person's 医保钱包, once activated: its balance belongs to the holder; every change is
+    a ledger row with ``wallet_id`` set. Only a salted password hash is kept."""
+
+    __tablename__ = "wallets"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"), unique=True)
+    state: Mapped[str] = mapped_column(String(16))  # active
+    city: Mapped[str] = mapped_column(String(32))  # place of use: the insured city
+    balance: Mapped[int] = mapped_column(BigInteger, default=0)  # fen; = Σ its ledger rows
+    password_hash: Mapped[str] = mapped_column(String(160))
+    activated_at: Mapped[datetime] = mapped_column(DateTime)
+    wrong_passwords: Mapped[int] = mapped_column(Integer, default=0)
+    wrong_since: Mapped[datetime | None] = mapped_column(DateTime)
 
 
 class RetryWindow(Base):

@@ -21,7 +21,7 @@ from rules.codes import Reason
 from rules.decision import Decision
 from rules.identity import normalize_phone
 from rules.lapse import lapse_status
-from rules.planning import SettlePlan
+from rules.planning import ContributionPlan, SettlePlan
 from rules.policy import CONTRIBUTION_PURPOSES, PURPOSES, Policies
 from rules.registry import (
     account_open,
@@ -35,6 +35,8 @@ from rules.schema import LedgerEntry, Person, Transaction
 from rules.settlement import Fault, Pin
 from rules.unit_of_work import Claim, TxnContext, UnitOfWork
 from rules.views import FamilyView, HistoryRow, LapseStatus, PersonView
+from rules.wallet_policy import WalletPolicy
+from rules.wallet_service import WalletService
 
 _BALANCE = text("SELECT balance, monthly_credit, status, lapsed_since FROM people WHERE id = :id")
 
@@ -43,12 +45,14 @@ class FamilyService:
     """Family accounts, bindings, settlement, credits and queries over one engine."""
 
     def __init__(self, engine: Engine, policies: Policies, clock: Clock, *, retries: int = 5,
-                 fault: Fault | None = None) -> None:
+                 fault: Fault | None = None, wallets: WalletPolicy | None = None) -> None:
         self.engine = engine
         self.policies = policies
         self.clock = clock
         self.uow = UnitOfWork(engine, retries=retries)
         self.fault = fault  # test seam: called between settlement legs; raising aborts all
+        # 医保钱包 (rules/wallet.yaml, validated here at start-up like regions.yaml)
+        self.wallets = WalletService(self.uow, policies, wallets or WalletPolicy.load(), clock)
 
     # registry (read-only)
     def person(self, person_id: int) -> PersonView | None:
@@ -174,6 +178,31 @@ class FamilyService:
         """What ``credit_month`` would pay now (facts people, total_fen), or INVALID_MONTH."""
         now = self.clock.now()
         return self.uow.read(lambda s: credit_ops.preview_month(s, now, month))
+
+    def pin_contribution(self, householder_id: int, relative_ref: str, amount_fen: int, *,
+                         key: str, pin: Pin,
+                         purpose: str = "resident_contribution") -> Decision:
+        """``/contribute``: checked now and pinned behind a token (facts ``needs_confirm``,
+        ``token``); nothing is paid until :meth:`execute_contribution`."""
+        if purpose not in CONTRIBUTION_PURPOSES:
+            raise ValueError(f"not a contribution purpose: {purpose!r}")
+        return self.uow.run(key, "contribute", householder_id, self.clock.now(), lambda s, ctx:
+                            settle_ops.pin_contribution(s, self.policies, householder_id,
+                                                        relative_ref, amount_fen, purpose, pin),
+                            purpose=purpose)
+
+    def execute_contribution(self, plan: ContributionPlan, *, key: str, pin: Pin,
+                             claim: Claim | None = None) -> Decision:
+        """Pay a pinned contribution after 确认, claim and payment in one transaction."""
+        def body(s: Session, ctx: TxnContext) -> Decision:
+            if claim is not None:
+                claim.take(s)
+            d = settle_ops.execute_contribution(s, ctx, self.policies, plan, pin)
+            if claim is not None:
+                claim.record(s, d)
+            return d
+        return self.uow.run(key, "contribute", plan.snapshot.householder_id, self.clock.now(),
+                            body, purpose=plan.purpose)
 
     def credit_month(self, month: str, *, key: str | None = None) -> Decision:
         """Credit every eligible person once for ``month``; running it again pays nobody twice.

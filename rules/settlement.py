@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import DateTime, bindparam, select, text
 from sqlalchemy.orm import Session
@@ -22,24 +23,30 @@ from rules.codes import Reason
 from rules.decision import Decision
 from rules.ledger import debit, is_sqlite, lock_bindings, lock_household, lock_people
 from rules.planning import (
+    ContributionPlan,
+    ContributionSnapshot,
     Payer,
     Refused,
     SettlePlan,
     Snapshot,
+    plan_contribution,
     plan_settlement,
     remaining_limit,
     valid_amount,
 )
 from rules.policy import Policies
 from rules.registry import relatives, resolve_ref
-from rules.schema import Binding, Person
+from rules.schema import Binding
 from rules.unit_of_work import TxnContext
+from rules.wallets import debit_wallet
 
 Fault = Callable[[str], None]
-Pin = Callable[[Session, SettlePlan], str]
+Pin = Callable[[Session, Any], str]
 """Stores a plan behind a 确认 token in the caller's transaction and returns the token."""
 
-_PATIENT = text("SELECT id, balance, region, name FROM people WHERE id = :id")
+_PATIENT = text(  # with the patient's active 医保钱包, if any (it pays after the own account)
+    "SELECT p.id, p.balance, p.region, p.name, w.balance AS wallet FROM people p"
+    " LEFT JOIN wallets w ON w.person_id = p.id AND w.state = 'active' WHERE p.id = :id")
 _PAYERS = text(
     "SELECT b.id AS binding_id, b.limit_fen, b.used_fen, p.id AS householder_id, p.balance,"
     " p.region, p.name FROM bindings b JOIN people p ON p.id = b.householder_id"
@@ -79,7 +86,8 @@ def load_snapshot(s: Session, patient_id: int) -> Snapshot | None:
               region=r.region, balance_fen=r.balance, limit_fen=r.limit_fen, used_fen=r.used_fen)
         for r in conn.execute(_PAYERS, {"id": patient_id}))
     expires = conn.execute(_WINDOW, {"id": patient_id}).scalar() if payers else None
-    return Snapshot(patient.id, patient.region, patient.name, patient.balance, payers, expires)
+    return Snapshot(patient.id, patient.region, patient.name, patient.balance, payers, expires,
+                    wallet_fen=patient.wallet or 0)
 
 
 def preview(s: Session, policies: Policies, now: datetime, patient_id: int, amount_fen: int,
@@ -169,6 +177,7 @@ def _pay(s: Session, ctx: TxnContext, plan: SettlePlan, fault: Fault | None, *,
     """Write a plan: guarded debits, ledger rows, the window; facts for receipts and notices."""
     patient_id = plan.snapshot.patient_id
     debit(s, ctx.id, patient_id, plan.own_fen, "settle_own", ctx.now)
+    debit_wallet(s, ctx.id, patient_id, plan.wallet_fen, "wallet_settle", ctx.now)
     by_binding = {p.binding_id: p for p in plan.snapshot.payers}
     after = []  # each payer's balance and room once paid: what their notice says
     for leg in plan.legs:
@@ -197,9 +206,28 @@ def linked_users(s: Session, person_ids: list[int]) -> dict[str, int]:
     return {str(person_id): int(user_id) for person_id, user_id in rows}
 
 
-def contribute(s: Session, ctx: TxnContext, policies: Policies, householder_id: int,
-               relative_ref: str, amount_fen: int, purpose: str) -> Decision:
-    """Pay a bound relative's contribution from the householder's account, within the limit."""
+_CONTRIBUTION = text(
+    "SELECT b.id AS binding_id, b.limit_fen, b.used_fen, h.id AS householder_id,"
+    " h.region, h.balance, r.id AS relative_id, r.name, r.id_number, r.scheme"
+    " FROM bindings b JOIN people h ON h.id = b.householder_id"
+    " JOIN people r ON r.id = b.relative_id"
+    " WHERE b.id = :id AND b.removed_at IS NULL")
+
+
+def load_contribution(s: Session, binding_id: int) -> ContributionSnapshot | None:
+    """A contribution's snapshot in one read; None once the binding is gone."""
+    r = s.connection().execute(_CONTRIBUTION, {"id": binding_id}).first()
+    if r is None:
+        return None
+    return ContributionSnapshot(
+        householder_id=r.householder_id, householder_region=r.region, balance_fen=r.balance,
+        binding_id=r.binding_id, limit_fen=r.limit_fen, used_fen=r.used_fen,
+        relative_id=r.relative_id, relative_name=r.name, relative_id_number=r.id_number,
+        relative_scheme=r.scheme)
+
+
+def _contribution_plan(s: Session, policies: Policies, householder_id: int, relative_ref: str,
+                       amount_fen: int, purpose: str) -> ContributionPlan | Decision:
     if not valid_amount(amount_fen):
         return Decision.refuse(Reason.INVALID_AMOUNT)
     lock_household(s, householder_id)
@@ -207,27 +235,49 @@ def contribute(s: Session, ctx: TxnContext, policies: Policies, householder_id: 
     found = resolve_ref(relative_ref, [(r.person_id, r.id_number) for r in rows])
     if not found.ok:
         return found
-    binding = s.get(Binding, rows[found.facts["position"]].binding_id)
-    assert binding is not None
-    return _contribute(s, ctx, policies, binding, amount_fen, purpose)
+    snap = load_contribution(s, rows[found.facts["position"]].binding_id)
+    assert snap is not None  # listed as active just now, under the household's locks
+    return plan_contribution(policies, snap, amount_fen, purpose)
 
 
-def _contribute(s: Session, ctx: TxnContext, policies: Policies, binding: Binding,
-                amount_fen: int, purpose: str) -> Decision:
-    relative = s.get(Person, binding.relative_id)
-    householder = s.get(Person, binding.householder_id)
-    assert relative is not None and householder is not None
-    facts = {"relative_id": relative.id, "amount_fen": amount_fen, "purpose": purpose}
-    if purpose == "resident_contribution" and relative.scheme != "resident":
-        return Decision.refuse(Reason.NOT_RESIDENT, **facts)
-    if purpose not in policies.get(householder.region).family_purposes:
-        return Decision.refuse(Reason.PURPOSE_NOT_ALLOWED, **facts)
-    room = remaining_limit(binding.limit_fen, binding.used_fen)
-    if room is not None and room < amount_fen:
-        return Decision.refuse(Reason.LIMIT_EXCEEDED, remaining_fen=room, **facts)
-    if householder.balance < amount_fen:
-        return Decision.refuse(Reason.FAMILY_FUNDS_INSUFFICIENT, **facts)
-    debit(s, ctx.id, householder.id, amount_fen, "contribute", ctx.now, binding_id=binding.id)
-    ctx.amount_fen, ctx.cash_fen, ctx.person_id = amount_fen, 0, relative.id
-    return Decision.allow(balance_fen=householder.balance - amount_fen, binding_id=binding.id,
-                          **facts)
+def contribute(s: Session, ctx: TxnContext, policies: Policies, householder_id: int,
+               relative_ref: str, amount_fen: int, purpose: str) -> Decision:
+    """Pay a bound relative's contribution from the householder's account, within the limit."""
+    result = _contribution_plan(s, policies, householder_id, relative_ref, amount_fen, purpose)
+    return result if isinstance(result, Decision) else _pay_contribution(s, ctx, result)
+
+
+def pin_contribution(s: Session, policies: Policies, householder_id: int, relative_ref: str,
+                     amount_fen: int, purpose: str, pin: Pin) -> Decision:
+    """``/contribute``: check it now and pin the plan behind a 确认 token; nothing is paid."""
+    result = _contribution_plan(s, policies, householder_id, relative_ref, amount_fen, purpose)
+    if isinstance(result, Decision):
+        return result
+    return Decision.allow(needs_confirm=True, token=pin(s, result), **result.facts())
+
+
+def execute_contribution(s: Session, ctx: TxnContext, policies: Policies,
+                         plan: ContributionPlan, pin: Pin) -> Decision:
+    """Pay a confirmed contribution exactly, or ``PLAN_CHANGED`` (a fresh plan is pinned, or
+    the fresh refusal returned as ``refusal``)."""
+    lock_household(s, plan.snapshot.householder_id)
+    snap = load_contribution(s, plan.snapshot.binding_id)
+    if snap is None:
+        refusal = Decision.refuse(Reason.NOT_BOUND)
+        return Decision.refuse(Reason.PLAN_CHANGED, refusal=refusal.to_json(),
+                               amount_fen=plan.amount_fen, purpose=plan.purpose)
+    if snap == plan.snapshot:
+        return _pay_contribution(s, ctx, plan)
+    fresh = plan_contribution(policies, snap, plan.amount_fen, plan.purpose)
+    if isinstance(fresh, Decision):
+        return Decision.refuse(Reason.PLAN_CHANGED, refusal=fresh.to_json(),
+                               amount_fen=plan.amount_fen, purpose=plan.purpose)
+    return Decision.refuse(Reason.PLAN_CHANGED, token=pin(s, fresh), **fresh.facts())
+
+
+def _pay_contribution(s: Session, ctx: TxnContext, plan: ContributionPlan) -> Decision:
+    snap = plan.snapshot
+    debit(s, ctx.id, snap.householder_id, plan.amount_fen, "contribute", ctx.now,
+          binding_id=snap.binding_id)
+    ctx.amount_fen, ctx.cash_fen, ctx.person_id = plan.amount_fen, 0, snap.relative_id
+    return Decision.allow(linked=linked_users(s, [snap.relative_id]), **plan.facts())

@@ -8,6 +8,7 @@ that refusal is what opens Dongying's 5-minute retry window.
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 from telegram import Update
@@ -17,7 +18,6 @@ from bot import confirm, render
 from bot.context import (
     call,
     current_person,
-    linked_user,
     notify,
     reply,
     reply_refusal,
@@ -25,11 +25,11 @@ from bot.context import (
     update_key,
     why_button,
 )
-from bot.handlers.account import amount_arg, bound_relative, check_ref
+from bot.handlers.account import amount_arg, check_ref
 from bot.messages import refusal
 from rules.codes import Reason
 from rules.decision import Decision
-from rules.planning import SettlePlan
+from rules.planning import ContributionPlan, SettlePlan
 
 DEFAULT_PURPOSE = "pharmacy"
 
@@ -171,7 +171,10 @@ async def do_settle(context: Any, pending: confirm.Pending, person: Any,
 
 
 async def contribute_cmd(update: Update, context: Any) -> None:
-    """/contribute 身份证号|序号 金额: pay a relative's resident-insurance contribution."""
+    """/contribute 身份证号|序号 金额: pay a relative's resident-insurance contribution.
+
+    Checked and pinned in one keyed transaction; the summary's 确认 pays exactly that.
+    """
     person = await current_person(update, context)
     if person is None:
         return
@@ -184,41 +187,58 @@ async def contribute_cmd(update: Update, context: Any) -> None:
     amount = await amount_arg(update, context, args[1])
     if amount is None:
         return
-    row = await bound_relative(update, context, person, args[0])
-    if row is None:
-        return
     svc = services(context)
-    relative = await call(svc.family.person, row.person_id)
-    if relative is not None and relative.scheme != "resident":
-        await reply_refusal(update, context, Reason.NOT_RESIDENT)
-        return
-    payload = {"person_id": person.id, "relative_id": row.person_id, "id_number": row.id_number,
-               "name": row.name, "amount_fen": amount}
-    name = render.purpose_name(svc.policies, "resident_contribution")
-    await confirm.ask(update, context, "contribute", payload,
-                      render.contribute_summary(row, amount, name), "确认缴费")
-
-
-@confirm.executor("contribute")
-async def do_contribute(context: Any, pending: confirm.Pending, person: Any, key: str,
-                        ) -> confirm.Outcome:
-    """A confirmed contribution; the relative is told who paid."""
-    p, svc = pending.payload, services(context)
-    amount = int(p["amount_fen"])
-    d = await call(svc.family.contribute, person.id, p["id_number"], amount, key=key)
+    user = update.effective_user
+    assert user is not None
+    key = update_key(update)
+    pin = confirm.pinner(svc, user.id, "contribute", {"person_id": person.id, "origin": key})
+    d = await call(svc.family.pin_contribution, person.id, args[0], amount, key=key, pin=pin)
     if not d.ok:
         assert d.code is not None  # a refused Decision always has a code
-        return confirm.Outcome(refusal(d.code, d.facts), code=d.code)
-    name = render.purpose_name(svc.policies, "resident_contribution")
-    facts = dict(d.facts)
-    if "balance_fen" not in facts:
-        householder = await call(svc.family.person, person.id)
-        facts["balance_fen"] = householder.balance_fen if householder else None
-    outcome = confirm.Outcome(render.contributed_text(p["name"], p["id_number"], amount, name,
-                                                      facts))
-    user_id = await call(linked_user, svc.sessions, int(p["relative_id"]))
-    if user_id is not None:
-        outcome.notices.append((user_id, render.contributed_notice(person, amount, name)))
+        await reply_refusal(update, context, d.code, d.facts)
+        return
+    await confirm.show(update, context, d.facts["token"], contribute_summary(svc, d.facts),
+                       "确认缴费")
+
+
+def contribute_summary(svc: Any, facts: dict[str, Any]) -> str:
+    relative = SimpleNamespace(name=facts["name"], id_number=facts["id_number"])
+    return render.contribute_summary(relative, int(facts["amount_fen"]),
+                                     render.purpose_name(svc.policies, facts["purpose"]))
+
+
+def contributed(svc: Any, d: Decision, householder: Any) -> confirm.Outcome:
+    """The receipt (or refusal) of a contribution; the relative is told who paid, once."""
+    if not d.ok:
+        assert d.code is not None
+        return confirm.Outcome(changed_text(svc, d) if d.code == Reason.PLAN_CHANGED
+                               else refusal(d.code, d.facts), code=d.code)
+    f = d.facts
+    name = render.purpose_name(svc.policies, f["purpose"])
+    amount = int(f["amount_fen"])
+    outcome = confirm.Outcome(render.contributed_text(f["name"], f["id_number"], amount, name, f),
+                              replayed=d.replayed)
+    user_id = (f.get("linked") or {}).get(str(f["relative_id"]))
+    if user_id is not None and not d.replayed:
+        outcome.notices.append((int(user_id), render.contributed_notice(householder, amount,
+                                                                         name)))
+    return outcome
+
+
+@confirm.executor("contribute", pinned=True)
+async def do_contribute(context: Any, pending: confirm.Pending, person: Any, key: str,
+                        ) -> confirm.Outcome:
+    """A confirmed contribution: pay exactly the pinned plan, or PLAN_CHANGED."""
+    svc = services(context)
+    payload = {k: v for k, v in pending.payload.items() if k != "plan"}
+    claim = confirm.TokenClaim(pending.token, svc.clock.now(),
+                               lambda d: contributed(svc, d, person).text)
+    d = await call(svc.family.execute_contribution,
+                   ContributionPlan.from_json(pending.payload["plan"]), key=key, claim=claim,
+                   pin=confirm.pinner(svc, pending.owner_user_id, pending.action, payload))
+    outcome = contributed(svc, d, person)
+    if d.code == Reason.PLAN_CHANGED and d.facts.get("token"):
+        outcome.fresh = (contribute_summary(svc, d.facts), d.facts["token"], "确认缴费")
     return outcome
 
 

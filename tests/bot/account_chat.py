@@ -100,6 +100,13 @@ class Chat:
                 return sent
         raise AssertionError(f"no button {label!r} in chat {chat_id}")
 
+    def buttons_message_or_none(self, chat_id: int, label: str = "确认") -> Sent | None:
+        """The newest message with such a button that is still live, or None."""
+        try:
+            return self.buttons_message(chat_id, label)
+        except AssertionError:
+            return None
+
     def press(self, user_id: int, sent: Sent, label: str = "", *,
               update_id: int | None = None) -> list[Sent]:
         """``user_id`` presses the button of ``sent`` whose label contains ``label``."""

@@ -162,11 +162,13 @@ def test_contribute_refusals(chat: Chat) -> None:
     kid = chat.person(None, place="jinan", name="孩子", scheme="resident")
     bind_direct(chat, householder, kid, "儿子")
     chat.send(HH, "/limit 2 50")
-    chat.send(HH, "/contribute 2 80")
-    assert "[LIMIT_EXCEEDED]" in texts(chat.tap(HH, "确认"))
+    # checked when the plan is made: refused at once, no summary to press
+    limited = texts(chat.send(HH, "/contribute 2 80"))
+    assert "[LIMIT_EXCEEDED]" in limited and "确认缴费" not in limited
     chat.send(HH, "/limit 2 不限")
-    chat.send(HH, "/contribute 2 200")
-    assert "[FAMILY_FUNDS_INSUFFICIENT]" in texts(chat.tap(HH, "确认"))
+    poor = texts(chat.send(HH, "/contribute 2 200"))
+    assert "[FAMILY_FUNDS_INSUFFICIENT]" in poor and "确认缴费" not in poor
+    assert not any(not row["used"] for row in chat.pending())
     assert balance(chat, householder) == 10_000
 
 

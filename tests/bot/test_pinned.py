@@ -177,3 +177,24 @@ def test_redelivered_press_replays_without_telling_anyone_twice(chat: Chat) -> N
     again = chat.press(REL, summary, "确认", update_id=9001)
     assert "结算成功" in texts(first, REL) and "结算成功" in texts(again, REL)
     assert not to(again, HH) and balance(chat, householder) == 90_000
+
+
+def test_contribution_is_pinned_too(chat: Chat) -> None:
+    householder, relative = family_of(chat, "jinan", own=0)
+    chat.send(HH, "/contribute 1 380")
+    chat.services.family.set_limit(householder.id, "1", 10_000, key="limit-100")
+    changed = chat.tap(HH, "确认")
+    assert "[PLAN_CHANGED]" in texts(changed, HH) and "[LIMIT_EXCEEDED]" in texts(changed, HH)
+    assert balance(chat, householder) == 100_000 and not chat.buttons_message_or_none(HH)
+
+
+def test_redelivered_contribute_shows_the_same_summary_once(chat: Chat) -> None:
+    householder, _ = family_of(chat, "jinan", own=0)
+    first = chat.send(HH, "/contribute 1 380", update_id=777)
+    forget_processed(chat)
+    again = chat.send(HH, "/contribute 1 380", update_id=777)
+    assert texts(again, HH) == texts(first, HH) and len(chat.pending()) == 1
+    done = chat.tap(HH, "确认")
+    assert "已为" in texts(done, HH) and len(to(done, REL)) == 1
+    assert balance(chat, householder) == 62_000
+    assert audit(chat.engine) == []

@@ -23,6 +23,7 @@ PLACES = {
     "hainan": ("海南省", "海口市"),
     "national": ("江苏省", "南京市"),
     "qingdao": ("山东省", "青岛市"),  # Shandong, national rules
+    "chengdu": ("四川省", "成都市"),  # national rules; 医保钱包 opened
 }
 
 

@@ -205,6 +205,67 @@ def plan_changed(w: World) -> Decision:
     return w.svc.execute_settlement(pinned[0], key=w.key(), pin=pin)  # type: ignore[arg-type]
 
 
+def _wallet_pair(w: World, *, activate_payee: bool = True,
+                 payee_place: str = "chengdu") -> tuple[int, int]:
+    payer = w.person(place="jinan", balance=100_000)
+    payee = w.person(place=payee_place, scheme="resident")
+    assert w.svc.wallets.activate(payer, "135790", key=w.key()).ok
+    if activate_payee:
+        assert w.svc.wallets.activate(payee, "135790", key=w.key()).ok
+    return payer, payee
+
+
+def _transfer(w: World, payer: int, payee: int, amount: int = 10_000) -> Decision:
+    from rules.wallet_rules import TransferRequest
+
+    req = TransferRequest(w.id_number(payee), w.name(payee), "母亲", amount)
+    return w.svc.wallets.request_transfer(payer, req, key=w.key(), pin=lambda _s, _p: "t")
+
+
+def wallet_not_enabled(w: World) -> Decision:
+    return w.svc.wallets.activate(w.person(place="hainan"), "135790", key=w.key())
+
+
+def wallet_not_active(w: World) -> Decision:
+    payer, payee = _wallet_pair(w, activate_payee=False)
+    return _transfer(w, payer, payee)
+
+
+def wallet_password_wrong(w: World) -> Decision:
+    return wallet_password_wrong_for(w, *_wallet_pair(w))
+
+
+def wallet_locked(w: World) -> Decision:
+    payer, payee = _wallet_pair(w)
+    for _ in range(4):
+        assert wallet_password_wrong_for(w, payer, payee).code == Reason.WALLET_PASSWORD_WRONG
+    return wallet_password_wrong_for(w, payer, payee)
+
+
+def wallet_password_wrong_for(w: World, payer: int, payee: int) -> Decision:
+    from rules.wallet_rules import TransferPlan, TransferRequest
+
+    plans: list[TransferPlan] = []
+
+    def pin(_s: object, plan: TransferPlan) -> str:
+        plans.append(plan)
+        return "t"
+
+    req = TransferRequest(w.id_number(payee), w.name(payee), "母亲", 10_000)
+    w.svc.wallets.request_transfer(payer, req, key=w.key(), pin=pin)
+    return w.svc.wallets.execute_transfer(plans[0], "000000", key=w.key(), pin=pin)
+
+
+def transfer_limit_exceeded(w: World) -> Decision:
+    from rules.service import FamilyService
+    from rules.wallet_policy import WalletPolicy
+
+    payer, payee = _wallet_pair(w)
+    capped = WalletPolicy.parse({"provinces": {"山东省": {"per_transfer_yuan": 50}, "四川省": {}}})
+    w.svc = FamilyService(w.engine, w.policies, w.clock, wallets=capped)
+    return _transfer(w, payer, payee, 5_001)
+
+
 CASES: list[tuple[Case, Reason]] = [
     (invalid_id, Reason.INVALID_ID),
     (unknown_person, Reason.UNKNOWN_PERSON),
@@ -236,6 +297,11 @@ CASES: list[tuple[Case, Reason]] = [
     (not_resident, Reason.NOT_RESIDENT),
     (invalid_month, Reason.INVALID_MONTH),
     (plan_changed, Reason.PLAN_CHANGED),
+    (wallet_not_enabled, Reason.WALLET_NOT_ENABLED),
+    (wallet_not_active, Reason.WALLET_NOT_ACTIVE),
+    (wallet_password_wrong, Reason.WALLET_PASSWORD_WRONG),
+    (wallet_locked, Reason.WALLET_LOCKED),
+    (transfer_limit_exceeded, Reason.TRANSFER_LIMIT_EXCEEDED),
 ]
 
 
