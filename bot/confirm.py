@@ -18,7 +18,7 @@ import json
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -38,9 +38,11 @@ from bot.context import (
     reply,
     reply_refusal,
     services,
+    update_marker,
     why_button,
 )
 from bot.messages import refusal
+from bot.redelivery import mark_in, marked_by_handler
 from bot.state import Confirmation
 from rules.codes import Reason
 from rules.decision import Decision
@@ -65,6 +67,7 @@ class Pending:
     expired: bool
     used: bool
     result: str | None
+    marker: int | None = None  # the pressing update's processed marker (bot.redelivery)
 
 
 @dataclass
@@ -103,8 +106,9 @@ class TokenClaim:
     """A token's single use, taken inside the action's transaction (rules.unit_of_work.Claim):
     claiming, paying and recording what the press showed commit together or not at all."""
 
-    def __init__(self, token: str, now: datetime, describe: Callable[[Decision], str]) -> None:
-        self.token, self.now, self.describe = token, now, describe
+    def __init__(self, token: str, now: datetime, describe: Callable[[Decision], str], *,
+                 marker: int | None = None) -> None:
+        self.token, self.now, self.describe, self.marker = token, now, describe, marker
 
     def take(self, s: Session) -> None:
         done = cast(CursorResult[Any], s.execute(
@@ -117,8 +121,12 @@ class TokenClaim:
             raise AlreadyClaimed(self.token)
 
     def record(self, s: Session, decision: Decision) -> None:
+        """The outcome on the token and, with a marker, the press as processed: the press is
+        then one write transaction in all."""
         s.execute(sql_update(Confirmation).where(Confirmation.token == self.token)
                   .values(result=self.describe(decision)))
+        if self.marker is not None:
+            mark_in(s, self.marker, self.now)
 
 
 def pinner(svc: Services, owner: int, action: str, payload: dict[str, Any]) -> Pin:
@@ -279,7 +287,8 @@ async def on_confirm(update: Update, context: Any) -> None:
         await update.callback_query.answer()  # type: ignore[union-attr]
         return
     if pending.action in _PINNED:
-        await _run_pinned(update, context, pending, person)
+        await _run_pinned(update, context, replace(pending, marker=update_marker(update)),
+                          person)
         return
     # Claim before executing, so a racing 取消 cannot also win. Losing the claim to another
     # 确认 (running, or dead with no outcome) is fine: the same key makes re-running safe.
@@ -312,6 +321,8 @@ async def _run_pinned(update: Update, context: Any, pending: Pending, person: An
     except AlreadyClaimed:
         await update.callback_query.answer(ALREADY_DONE)  # type: ignore[union-attr]
         return
+    if pending.marker is not None and not outcome.replayed:
+        marked_by_handler(context.bot_data).add(pending.marker)
     await _finish(update, outcome.text, outcome.code)
     if outcome.fresh is not None:
         text, token, label = outcome.fresh

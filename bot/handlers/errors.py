@@ -11,28 +11,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from sqlalchemy import Engine, bindparam, delete, select
 from telegram import Update
 from telegram.error import TelegramError
 from telegram.ext import Application, ApplicationHandlerStop, TypeHandler
 
-from bot.context import (
-    Batcher,
-    Context,
-    Services,
-    reply,
-    services,
-    single_statement,
-    update_marker,
-)
-from bot.state import ProcessedUpdate
-from rules.db import is_sqlite
-
-if TYPE_CHECKING:
-    from sqlalchemy.dialects import postgresql, sqlite
+from bot.context import Batcher, Context, Services, reply, services, update_marker
+from bot.redelivery import marked_by_handler, processed_among, remember_all
 
 log = logging.getLogger(__name__)
 
@@ -42,66 +28,6 @@ SORRY = ("抱歉，处理您的消息时出了点问题。请稍后再试；涉�
 DEFAULT_HOTLINE = "12393"  # the national medical-insurance hotline (before services exist)
 FIRST, LAST = -1, 1000  # handler groups around every feature's handlers
 # Telegram redelivers for at most 24 hours; a week of ids is plenty and keeps the table small.
-KEEP = timedelta(days=7)
-PRUNE_EVERY = 1000
-_SEEN = select(ProcessedUpdate.update_id).where(
-    ProcessedUpdate.update_id.in_(bindparam("ids", expanding=True)))
-
-
-def _record(engine: Engine) -> Any:
-    """INSERT … ON CONFLICT DO NOTHING RETURNING update_id (SQLite ≥ 3.35 and PostgreSQL)."""
-    dialect = engine.dialect.name
-    # Each dialect has its own Insert class; both spell ON CONFLICT DO NOTHING the same way.
-    upsert: sqlite.Insert | postgresql.Insert
-    if dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-        upsert = sqlite_insert(ProcessedUpdate)
-    elif dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-        upsert = postgresql_insert(ProcessedUpdate)
-    else:  # pragma: no cover — the bot supports SQLite and PostgreSQL only
-        raise RuntimeError(f"unsupported database: {dialect}")
-    return (upsert.on_conflict_do_nothing(index_elements=["update_id"])
-            .returning(ProcessedUpdate.update_id))
-
-
-def processed_among(svc: Services, update_ids: list[int]) -> list[bool]:
-    """For each update_id, whether it already ran to the end (one query for all)."""
-    with single_statement(svc.engine) as conn:
-        seen = set(conn.scalars(_SEEN, {"ids": sorted(set(update_ids))}))
-    return [i in seen for i in update_ids]
-
-
-def processed(svc: Services, update_id: int) -> bool:
-    """Whether this update_id already ran to the end."""
-    return processed_among(svc, [update_id])[0]
-
-
-def remember_all(svc: Services, update_ids: list[int]) -> list[bool]:
-    """Record finished update_ids in one transaction; per id, False when another delivery
-    recorded it first (an earlier one, or the same id earlier in this batch)."""
-    now = svc.clock.now()
-    fresh = sorted(set(update_ids))
-    with svc.engine.begin() as conn:  # Core: this runs for every update
-        if not is_sqlite(svc.engine):
-            # A marker lost in a server crash only lets a redelivery run again (keyed).
-            conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
-        inserted = set(conn.scalars(_record(svc.engine),
-                                    [{"update_id": i, "at": now} for i in fresh]))
-        if any(i % PRUNE_EVERY == 0 for i in fresh):
-            conn.execute(delete(ProcessedUpdate).where(ProcessedUpdate.at < now - KEEP))
-    result = []
-    for i in update_ids:
-        result.append(i in inserted)
-        inserted.discard(i)
-    return result
-
-
-def remember(svc: Services, update_id: int) -> bool:
-    """Record a finished update_id; False when another delivery recorded it first."""
-    return remember_all(svc, [update_id])[0]
-
-
 def _batcher(svc: Services, name: str, work: Callable[[Services, list[int]], list[bool]]
              ) -> Batcher[int, bool]:
     found = svc.batchers.get(name)
@@ -134,8 +60,12 @@ async def mark_processed(update: object, context: Context) -> None:
     if not isinstance(update, Update):
         return
     svc = services(context)
-    if update_marker(update) in _failures(context.application):
+    marker = update_marker(update)
+    if marker in _failures(context.application):
         return  # not done: a redelivery runs it again (every effect is keyed)
+    if marker in marked_by_handler(context.bot_data):
+        marked_by_handler(context.bot_data).discard(marker)
+        return  # recorded inside the handler's own transaction (a 确认 press)
     if not await _batcher(svc, "remember", remember_all).run(update_marker(update)):
         log.info("update %s was handled twice concurrently (effects are keyed)",
                  update.update_id)

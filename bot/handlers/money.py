@@ -153,7 +153,7 @@ async def run_pinned_settlement(context: Any, pending: confirm.Pending, patient:
     svc = services(context)
     payload = {k: v for k, v in pending.payload.items() if k != "plan"}
     claim = confirm.TokenClaim(pending.token, svc.clock.now(),
-                               lambda d: receipt_text(svc, d, staff))
+                               lambda d: receipt_text(svc, d, staff), marker=pending.marker)
     d = await call(svc.family.execute_settlement, SettlePlan.from_json(pending.payload["plan"]),
                    key=key, claim=claim, origin=pending.payload.get("origin"),
                    pin=confirm.pinner(svc, pending.owner_user_id, pending.action, payload))
@@ -232,7 +232,7 @@ async def do_contribute(context: Any, pending: confirm.Pending, person: Any, key
     svc = services(context)
     payload = {k: v for k, v in pending.payload.items() if k != "plan"}
     claim = confirm.TokenClaim(pending.token, svc.clock.now(),
-                               lambda d: contributed(svc, d, person).text)
+                               lambda d: contributed(svc, d, person).text, marker=pending.marker)
     d = await call(svc.family.execute_contribution,
                    ContributionPlan.from_json(pending.payload["plan"]), key=key, claim=claim,
                    pin=confirm.pinner(svc, pending.owner_user_id, pending.action, payload))

@@ -198,3 +198,34 @@ def test_redelivered_contribute_shows_the_same_summary_once(chat: Chat) -> None:
     assert "已为" in texts(done, HH) and len(to(done, REL)) == 1
     assert balance(chat, householder) == 62_000
     assert audit(chat.engine) == []
+
+
+def test_a_confirm_press_is_one_write_transaction(chat: Chat) -> None:
+    """Claim, payment, ledger, idempotency record, outcome text and processed marker commit
+    together: nothing is half-done if the replica dies mid-press."""
+    from sqlalchemy import event
+
+    householder, _ = family_of(chat, "jinan", own=0)
+    chat.send(REL, "/settle 100 门诊")
+    summary = chat.buttons_message(REL, "确认")
+    writes: list[str] = []
+    writing: set[int] = set()
+
+    def statement(conn: object, _c: object, sql: str, *_: object) -> None:
+        if sql.lstrip().split(None, 1)[0].upper() in ("INSERT", "UPDATE", "DELETE"):
+            writing.add(id(conn))
+
+    def commit(conn: object) -> None:
+        if id(conn) in writing:
+            writes.append("commit")
+            writing.discard(id(conn))
+
+    event.listen(chat.engine, "before_cursor_execute", statement)
+    event.listen(chat.engine, "commit", commit)
+    try:
+        done = chat.press(REL, summary, "确认")
+    finally:
+        event.remove(chat.engine, "before_cursor_execute", statement)
+        event.remove(chat.engine, "commit", commit)
+    assert "结算成功" in texts(done, REL) and balance(chat, householder) == 90_000
+    assert writes == ["commit"]
