@@ -14,6 +14,7 @@ import os
 import re
 import signal
 import sys
+import time
 from typing import Any
 
 from sqlalchemy import text
@@ -94,10 +95,20 @@ def build(settings: Settings) -> Application[Any, Any, Any, Any, Any, Any]:
     return build_application(settings)
 
 
-def health_check(application: Application[Any, Any, Any, Any, Any, Any]) -> HealthCheck:
-    """``SELECT 1`` on the process's engine and the number of knowledge-base entries."""
+HEALTH_CACHE_SECONDS = 2.0
 
-    async def check() -> dict[str, Any]:
+
+def health_check(application: Application[Any, Any, Any, Any, Any, Any],
+                 cache_seconds: float = HEALTH_CACHE_SECONDS) -> HealthCheck:
+    """``SELECT 1`` on the process's engine and the number of knowledge-base entries.
+
+    ``/healthz`` needs no secret, so the outcome (facts or failure) is kept ``cache_seconds``
+    and one probe runs at a time: a flood of calls costs one query per period (review L10).
+    """
+    last: dict[str, Any] = {}
+    probing = asyncio.Lock()
+
+    async def probe() -> dict[str, Any]:
         svc = getattr(application.bot_data, "services", None)
         if svc is None:
             raise RuntimeError("services not initialised")
@@ -111,6 +122,29 @@ def health_check(application: Application[Any, Any, Any, Any, Any, Any]) -> Heal
         if not entries:
             raise RuntimeError("knowledge base is empty")
         return {"database": "ok", "knowledge": entries}
+
+    def fresh() -> dict[str, Any] | None:
+        if last and time.monotonic() - last["at"] < cache_seconds:
+            if last["error"] is not None:
+                raise last["error"]
+            return dict(last["facts"])
+        return None
+
+    async def check() -> dict[str, Any]:
+        cached = fresh()
+        if cached is not None:
+            return cached
+        async with probing:
+            cached = fresh()  # another caller probed while this one waited
+            if cached is not None:
+                return cached
+            try:
+                facts = await probe()
+            except Exception as exc:
+                last.update(at=time.monotonic(), facts=None, error=exc)
+                raise
+            last.update(at=time.monotonic(), facts=facts, error=None)
+            return dict(facts)
 
     return check
 

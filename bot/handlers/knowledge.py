@@ -9,10 +9,11 @@ from sqlalchemy import select
 from telegram import Update
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
-from bot import learned
+from bot import learned, limits
 from bot.caches import Asker
 from bot.context import Buttons, Context, Services, call, is_private, lookup_asker, reply, services
 from bot.handlers import reports
+from bot.linking import looks_like_tail
 from bot.state import Feedback, UnansweredQuestion
 from rules.codes import ALL_CODES
 from rules.identity import clean_text, redact
@@ -24,6 +25,7 @@ MAX_QUESTION = 1000
 INLINE_MATCH = 64  # questions up to this long are matched on the event loop (see work_out_async)
 FALLBACK = "抱歉，这个问题我暂时答不上来。您可以换个说法再问，或拨打医保服务热线 {hotline} 咨询。"
 RECORDED = "（您的问题已记录，工作人员会据此补充知识库。）"
+NOT_KEPT = ""  # follow_up's note when a fallback question was not kept (bot/limits.py)
 SUGGEST = "我不太确定您问的是哪一个，您是不是想问："
 ASK_USAGE = "用法：/ask 问题\n例如：/ask 家庭共济能绑定哪些亲属？"
 WHY_USAGE = "用法：/why 代码，例如 /why RELATIVE_ALREADY_BOUND（代码在拒绝消息末尾的方括号里）。"
@@ -66,8 +68,8 @@ def _asker(svc: Services, update: Update) -> Asker | None:
     return svc.askers.get(user.id, lambda uid: lookup_asker(svc, uid)) if user else None
 
 
-def follow_up(svc: Services, asker: Asker | None, question: str, answer: Any, *, personal: bool
-              ) -> str | None:
+def follow_up(svc: Services, asker: Asker | None, question: str, answer: Any, *, personal: bool,
+              user_id: int | None = None) -> str | None:
     """The database work an answer needs: the personal note, or storing an unanswered question."""
     if answer.kind == "answer" and answer.entry is not None and personal:
         return personal_note(svc, answer.entry, asker)
@@ -75,7 +77,8 @@ def follow_up(svc: Services, asker: Asker | None, question: str, answer: Any, *,
         # a neighbouring topic the KB does not cover (oos_…) tells staff what was asked about
         near = answer.entry or answer.outside
         best = near.id if near is not None else None
-        store_unanswered(svc, question, best, float(answer.score or 0))
+        if not store_unanswered(svc, question, best, float(answer.score or 0), user_id):
+            return NOT_KEPT
     return None
 
 
@@ -86,11 +89,11 @@ def needs_follow_up(answer: Any, asker: Asker | None, question: str, *, personal
     return answer.kind == "fallback" and bool(question)
 
 
-def work_out(svc: Services, asker: Asker | None, question: str, *, personal: bool
-             ) -> tuple[Any, str | None]:
+def work_out(svc: Services, asker: Asker | None, question: str, *, personal: bool,
+             user_id: int | None = None) -> tuple[Any, str | None]:
     """All the blocking work for one question, in one worker-thread hop (long questions)."""
     answer = svc.answers.ask(svc.matcher, question, asker.region if asker else None)
-    return answer, follow_up(svc, asker, question, answer, personal=personal)
+    return answer, follow_up(svc, asker, question, answer, personal=personal, user_id=user_id)
 
 
 async def work_out_async(svc: Services, update: Update, question: str, *, personal: bool
@@ -103,15 +106,18 @@ async def work_out_async(svc: Services, update: Update, question: str, *, person
     and the follow-up writes still run in worker threads.
     """
     user = update.effective_user
+    uid = user.id if user else None
     if len(question) > INLINE_MATCH:
-        return await call(lambda: work_out(svc, _asker(svc, update), question, personal=personal))
+        return await call(lambda: work_out(svc, _asker(svc, update), question, personal=personal,
+                                           user_id=uid))
     known, asker = svc.askers.peek(user.id) if user else (True, None)
     if not known:
         asker = await call(_asker, svc, update)
     answer = svc.answers.ask(svc.matcher, question, asker.region if asker else None)
     note = None
     if needs_follow_up(answer, asker, question, personal=personal):
-        note = await call(follow_up, svc, asker, question, answer, personal=personal)
+        note = await call(follow_up, svc, asker, question, answer, personal=personal,
+                          user_id=uid)
     return answer, note
 
 
@@ -149,7 +155,8 @@ async def answer_question(update: Update, context: Context, question: str) -> No
     else:
         hotline = svc.settings.knowledge.hotline
         await reply(update, context,
-                    f"{answer.text or FALLBACK.format(hotline=hotline)}\n{RECORDED}")
+                    f"{answer.text or FALLBACK.format(hotline=hotline)}"
+                    + ("" if note == NOT_KEPT else f"\n{RECORDED}"))
 
 
 def personal_note_applies(entry: Any) -> bool:
@@ -168,11 +175,19 @@ def personal_note(svc: Services, entry: Any, asker: Asker | None) -> str | None:
     return f"{policy.name}最多可绑定{policy.max_relatives}人；您已绑定{bound}人。"
 
 
-def store_unanswered(svc: Services, question: str, best: str | None, score: float) -> None:
-    """Keep the question (redacted) so staff can add it to the knowledge base."""
+def store_unanswered(svc: Services, question: str, best: str | None, score: float,
+                     user_id: int | None = None) -> bool:
+    """Keep the question (redacted) so staff can add it to the knowledge base; False when it
+    was not kept (a tail-like text, or over the caps in bot/limits.py)."""
+    now = svc.clock.now()
+    if looks_like_tail(question) or not limits.may_keep_unanswered(svc.engine, user_id, now):
+        return False
     with svc.sessions.begin() as s:
+        if limits.total_reached(s, now):
+            return False
         s.add(UnansweredQuestion(question=redact(question), best_entry=best, score=score,
                                  at=svc.clock.now()))
+    return True
 
 
 async def free_text(update: Update, context: Context) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from telegram import Update
 from telegram.ext import Application, CommandHandler
 
@@ -54,6 +54,9 @@ async def unanswered(update: Update, context: Context) -> None:
     """Staff: the most recent questions the knowledge base could not answer (masked)."""
     if not await _staff_only(update, context, "unanswered"):
         return
+    if context.args:
+        await dismiss(update, context, list(context.args))
+        return
     rows = await call(recent_unanswered, services(context), 30)
     if not rows:
         await reply(update, context, "目前没有未解答的问题。")
@@ -63,7 +66,47 @@ async def unanswered(update: Update, context: Context) -> None:
         best = f"（最接近：{r.best_entry}，{r.score:.0f}分）" if r.best_entry else ""
         lines.append(f"#{r.id} {r.at:%m-%d %H:%M} {redact(r.question)[:200]}{best}")
     lines.append("把其中一个问题加为某条问答的问法：/teach 编号 条目ID")
+    lines.append("删除不需要处理的问题（如刷屏、无意义内容）：/unanswered 删除 编号 [编号…]")
     await reply(update, context, "\n".join(lines))
+
+
+DISMISS_WORDS = frozenset({"删除", "忽略", "del", "delete", "dismiss", "rm"})
+DISMISS_USAGE = ("用法：/unanswered 删除 编号 [编号…]，例如 /unanswered 删除 12 15\n"
+                 "（一次最多 50 个；已加入知识库的问题不能删除）")
+
+
+async def dismiss(update: Update, context: Context, args: list[str]) -> None:
+    """Staff: /unanswered 删除 编号… removes questions nobody needs to answer (floods, noise)."""
+    numbers = [clean_text(a).lstrip("#＃") for a in args[1:]]
+    if (clean_text(args[0]).lower() not in DISMISS_WORDS or not numbers or len(numbers) > 50
+            or not all(n.isascii() and n.isdigit() and len(n) <= 9 for n in numbers)):
+        await reply(update, context, DISMISS_USAGE)
+        return
+    user = update.effective_user
+    svc = services(context)
+    gone = await call(dismiss_unanswered, svc, sorted({int(n) for n in numbers}),
+                      user.id if user else None)
+    missing = sorted({int(n) for n in numbers} - set(gone))
+    text = f"已删除 {len(gone)} 个问题：" + "、".join(f"#{i}" for i in gone) if gone else ""
+    if missing:
+        text += ("\n" if text else "") + "没有这些编号的未解答问题（或已加入知识库）：" + \
+            "、".join(f"#{i}" for i in missing)
+    await reply(update, context, text)
+
+
+def dismiss_unanswered(svc: Services, ids: list[int], user_id: int | None) -> list[int]:
+    """Delete those unanswered questions that were not taught; the ids deleted (audited)."""
+    taught = select(LearnedPhrasing.id).where(
+        LearnedPhrasing.unanswered_id == UnansweredQuestion.id)
+    with svc.sessions.begin() as s:
+        found = list(s.scalars(select(UnansweredQuestion.id).where(
+            UnansweredQuestion.id.in_(ids), ~taught.exists()).order_by(UnansweredQuestion.id)))
+        if found:
+            s.execute(delete(UnansweredQuestion).where(UnansweredQuestion.id.in_(found)))
+        s.add(Note(at=svc.clock.now(), actor=f"tg:{user_id}", action="staff_unanswered_dismiss",
+                   details=" ".join(f"#{i}" for i in found) or "none"))
+    log.info("staff %s dismissed unanswered %s", user_id, found)
+    return found
 
 
 def recent_unanswered(svc: Services, limit: int) -> list[UnansweredQuestion]:
