@@ -128,6 +128,12 @@ class SettlePlan:
                     "wallet_balance_fen": self.snapshot.wallet_fen - self.wallet_fen}
                    if self.snapshot.wallet_fen else {})}
 
+    def charges(self) -> tuple[Any, ...]:
+        """What the summary shows and 确认 must charge: every leg and amount, the cash rest,
+        and whether the retry window is used."""
+        return (self.mode, self.amount_fen, self.purpose, self.own_fen, self.legs,
+                self.closes_window)
+
     def to_json(self) -> dict[str, Any]:
         return {"mode": self.mode, "amount_fen": self.amount_fen, "purpose": self.purpose,
                 "own_fen": self.own_fen, "snapshot": self.snapshot.to_json(),

@@ -191,13 +191,13 @@ class FamilyService:
                                                         relative_ref, amount_fen, purpose, pin),
                             purpose=purpose)
 
-    def execute_contribution(self, plan: ContributionPlan, *, key: str, pin: Pin,
+    def execute_contribution(self, plan: ContributionPlan, *, key: str,
                              claim: Claim | None = None) -> Decision:
         """Pay a pinned contribution after 确认, claim and payment in one transaction."""
         def body(s: Session, ctx: TxnContext) -> Decision:
             if claim is not None:
                 claim.take(s)
-            d = settle_ops.execute_contribution(s, ctx, self.policies, plan, pin)
+            d = settle_ops.execute_contribution(s, ctx, self.policies, plan)
             if claim is not None:
                 claim.record(s, d)
             return d

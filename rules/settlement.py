@@ -153,10 +153,13 @@ def execute(s: Session, ctx: TxnContext, policies: Policies, plan: SettlePlan, p
             fault: Fault | None = None, *, origin: str | None = None) -> Decision:
     """Pay a confirmed plan exactly as it was shown, or nothing.
 
-    Anything the plan assumed (balances, limits, bindings, payer order, the retry window)
-    that differs now gives ``PLAN_CHANGED``: nothing is charged, and the fresh plan is
-    pinned for a new 确认 (facts ``token`` and the fresh summary), or the fresh refusal is
-    returned as ``refusal``.
+    The plan is planned again on a fresh snapshot (under the same locks as the payment). When
+    what the balances, limits, bindings, payer order and retry window now give is not exactly
+    what the summary showed — every leg and amount, the cash rest, the window — it is
+    ``PLAN_CHANGED``: nothing is charged, and the fresh plan is pinned for a new 确认 (facts
+    ``token`` and the fresh summary), or the fresh refusal is returned as ``refusal``. A change
+    that leaves every charge as shown (another relative spent from the same householder, who
+    can still pay this leg) does not stop the payment.
     """
     patient_id = plan.snapshot.patient_id
     lock_for_settlement(s, patient_id)
@@ -164,8 +167,8 @@ def execute(s: Session, ctx: TxnContext, policies: Policies, plan: SettlePlan, p
     if snap is None:
         return Decision.refuse(Reason.UNKNOWN_PERSON)
     fresh = plan_settlement(policies, ctx.now, snap, plan.amount_fen, plan.purpose)
-    if snap == plan.snapshot and fresh == plan:
-        return _pay(s, ctx, plan, fault, origin=origin)
+    if isinstance(fresh, SettlePlan) and fresh.charges() == plan.charges():
+        return _pay(s, ctx, fresh, fault, origin=origin)
     if isinstance(fresh, Refused):
         return Decision.refuse(Reason.PLAN_CHANGED, refusal=fresh.decision.to_json(),
                                amount_fen=plan.amount_fen, purpose=plan.purpose)
@@ -257,22 +260,21 @@ def pin_contribution(s: Session, policies: Policies, householder_id: int, relati
 
 
 def execute_contribution(s: Session, ctx: TxnContext, policies: Policies,
-                         plan: ContributionPlan, pin: Pin) -> Decision:
-    """Pay a confirmed contribution exactly, or ``PLAN_CHANGED`` (a fresh plan is pinned, or
-    the fresh refusal returned as ``refusal``)."""
+                         plan: ContributionPlan) -> Decision:
+    """Pay a confirmed contribution exactly (the same amount from the same householder for the
+    same binding), or ``PLAN_CHANGED`` with the fresh refusal as ``refusal`` when limit,
+    balance, binding or scheme no longer allow it."""
     lock_household(s, plan.snapshot.householder_id)
     snap = load_contribution(s, plan.snapshot.binding_id)
     if snap is None:
         refusal = Decision.refuse(Reason.NOT_BOUND)
         return Decision.refuse(Reason.PLAN_CHANGED, refusal=refusal.to_json(),
                                amount_fen=plan.amount_fen, purpose=plan.purpose)
-    if snap == plan.snapshot:
-        return _pay_contribution(s, ctx, plan)
     fresh = plan_contribution(policies, snap, plan.amount_fen, plan.purpose)
-    if isinstance(fresh, Decision):
-        return Decision.refuse(Reason.PLAN_CHANGED, refusal=fresh.to_json(),
-                               amount_fen=plan.amount_fen, purpose=plan.purpose)
-    return Decision.refuse(Reason.PLAN_CHANGED, token=pin(s, fresh), **fresh.facts())
+    if isinstance(fresh, ContributionPlan):
+        return _pay_contribution(s, ctx, fresh)  # the same debit for the same binding
+    return Decision.refuse(Reason.PLAN_CHANGED, refusal=fresh.to_json(),
+                           amount_fen=plan.amount_fen, purpose=plan.purpose)
 
 
 def _pay_contribution(s: Session, ctx: TxnContext, plan: ContributionPlan) -> Decision:

@@ -230,16 +230,11 @@ async def do_contribute(context: Any, pending: confirm.Pending, person: Any, key
                         ) -> confirm.Outcome:
     """A confirmed contribution: pay exactly the pinned plan, or PLAN_CHANGED."""
     svc = services(context)
-    payload = {k: v for k, v in pending.payload.items() if k != "plan"}
     claim = confirm.TokenClaim(pending.token, svc.clock.now(),
                                lambda d: contributed(svc, d, person).text, marker=pending.marker)
     d = await call(svc.family.execute_contribution,
-                   ContributionPlan.from_json(pending.payload["plan"]), key=key, claim=claim,
-                   pin=confirm.pinner(svc, pending.owner_user_id, pending.action, payload))
-    outcome = contributed(svc, d, person)
-    if d.code == Reason.PLAN_CHANGED and d.facts.get("token"):
-        outcome.fresh = (contribute_summary(svc, d.facts), d.facts["token"], "确认缴费")
-    return outcome
+                   ContributionPlan.from_json(pending.payload["plan"]), key=key, claim=claim)
+    return contributed(svc, d, person)
 
 
 def register(app: Application[Any, Any, Any, Any, Any, Any]) -> None:

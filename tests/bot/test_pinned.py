@@ -229,3 +229,16 @@ def test_a_confirm_press_is_one_write_transaction(chat: Chat) -> None:
         event.remove(chat.engine, "commit", commit)
     assert "结算成功" in texts(done, REL) and balance(chat, householder) == 90_000
     assert writes == ["commit"]
+
+
+def test_a_change_that_leaves_every_charge_as_shown_still_pays(chat: Chat) -> None:
+    """Another relative spending from the same householder changes their balance, not this
+    plan's legs: the 确认 pays what the summary showed, and the notice has the fresh balance."""
+    householder, relative = family_of(chat, "jinan", own=0)
+    chat.send(REL, "/settle 100 门诊")
+    chat.services.family.settle(householder.id, 5_000, "outpatient", key="householder-own")
+    done = chat.tap(REL, "确认")
+    assert "结算成功" in texts(done, REL) and "张建国）支付：¥100.00" in texts(done, REL)
+    assert "¥850.00" in texts(done, HH)  # 1,000 − 50 − 100
+    assert balance(chat, householder) == 85_000
+    assert audit(chat.engine) == []

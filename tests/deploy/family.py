@@ -125,8 +125,10 @@ def money_facts(engine: Engine, family: Family) -> dict[str, Any]:
             select(LedgerEntry.txn_id, func.sum(LedgerEntry.delta_fen))
             .where(LedgerEntry.person_id == head_id, LedgerEntry.kind.like("settle%"))
             .group_by(LedgerEntry.txn_id)).all()
+        # bills paid (a pinned summary or a refusal pays nothing and has no amount)
         settles = conn.scalar(select(func.count()).select_from(Transaction)
-                              .where(Transaction.kind.like("settle%"))) or 0
+                              .where(Transaction.kind.like("settle%"),
+                                     Transaction.amount_fen.is_not(None))) or 0
         ledger_rows = conn.scalar(select(func.count()).select_from(LedgerEntry)) or 0
     return {"householder_fen": balance, "family_legs": sorted(-int(t) for _id, t in family_legs),
             "settle_txns": settles, "ledger_rows": ledger_rows}

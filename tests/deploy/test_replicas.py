@@ -107,6 +107,16 @@ def settle_everyone(c: Cluster) -> tuple[Jobs, Jobs]:
     return asks, presses
 
 
+def confirm_fresh_summaries(c: Cluster, presses: Jobs) -> None:
+    """Relatives whose 确认 met a householder already spent got PLAN_CHANGED and a fresh
+    summary (cash only); each presses it, on the other replica. For the others the newest
+    button is the one they pressed: pressing it again changes nothing."""
+    for shown, press in presses:
+        user = press["callback_query"]["from"]["id"]
+        data, mid = last_button(c.fake, user, "cf:")
+        c.post(c.other(shown), c.updates.press(user, data, mid))
+
+
 def audit_passes(url: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "bot", "audit", "--db", url], cwd=ROOT,
                           capture_output=True, text=True, timeout=60, check=False)
@@ -129,6 +139,10 @@ def test_settlements_across_replicas_and_redelivery(cluster: Cluster) -> None:
     open_and_bind(c)
     asks, presses = settle_everyone(c)
     c.post_all(presses)
+    changed = [m for m in c.family.relatives
+               if any("[PLAN_CHANGED]" in t for t in c.fake.sent_texts(m.user_id))]
+    assert len(changed) == len(c.family.relatives) - c.family.householder_fen // 10_000
+    confirm_fresh_summaries(c, presses)
     before = assert_money_right(c)
     output = c.bot_output()
     # Redeliver every /settle and every press to the replica that did NOT handle it.
@@ -170,6 +184,7 @@ def test_sigkill_mid_stream_then_redeliver_to_the_survivor(cluster: Cluster) -> 
     assert unanswered, "the kill should leave some of replica A's updates unanswered"
     for update in unanswered:  # Telegram redelivers them; the load balancer picks B
         c.post(b, update)
+    confirm_fresh_summaries(c, [(a, press) for _r, press in presses])  # B presses them
     facts = money_facts(c.engine, c.family)
     # Whatever the kill interrupted: money conserved, nothing paid twice, the audit passes.
     assert facts["householder_fen"] + sum(facts["family_legs"]) == c.family.householder_fen

@@ -201,7 +201,7 @@ def plan_changed(w: World) -> Decision:
         return f"t{len(pinned)}"
 
     w.svc.settle_direct(r, 5_000, "outpatient", key=w.key(), pin=pin)
-    w.svc.settle(h, 1, "outpatient", key=w.key())  # the householder's balance moves
+    assert w.svc.set_limit(h, "1", 1_000, key=w.key()).ok  # the leg can no longer be ¥50
     return w.svc.execute_settlement(pinned[0], key=w.key(), pin=pin)  # type: ignore[arg-type]
 
 
