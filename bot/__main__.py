@@ -11,7 +11,6 @@ import sys
 from collections.abc import Sequence
 
 from bot.settings import Settings, SettingsError, load_settings
-from rules.db import DatabaseUrlError
 from rules.identity import redact
 
 
@@ -72,12 +71,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return _dispatch(args, settings)
-    except DatabaseUrlError as exc:
-        print(f"数据库错误：{exc}", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # noqa: BLE001 — an operator sees one line, never a traceback
+        # rules.db (SQLAlchemy: about a second) is imported only by commands that use a database,
+        # never by ``ask``, which must start in well under a second
+        db = sys.modules.get("rules.db")
+        if db is not None and isinstance(exc, db.DatabaseUrlError):
+            print(f"数据库错误：{exc}", file=sys.stderr)
+            return 1
         logging.getLogger("gongji").debug("command failed", exc_info=True)
         first = (str(exc).strip().splitlines() or [""])[0]
         print(f"出错了（{type(exc).__name__}）：{redact(first)[:300]}", file=sys.stderr)

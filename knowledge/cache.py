@@ -69,15 +69,15 @@ def cached(name: str, key: str, build: Callable[[], T], *,
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 json.dump(encode(value), fh, ensure_ascii=False, separators=(",", ":"))
             os.replace(tmp, path)
-            _prune(path.parent, name)
+            prune(path.parent, name)
         except OSError:
             pass
     return value
 
 
-def _prune(directory: Path, name: str, keep: int = KEEP) -> None:
+def prune(directory: Path, name: str, suffix: str = ".json", keep: int = KEEP) -> None:
     """Drop all but the ``keep`` newest entries of this kind (old KB versions pile up)."""
-    entries = sorted(directory.glob(f"{name}-*.json"), key=lambda p: p.stat().st_mtime,
+    entries = sorted(directory.glob(f"{name}-*{suffix}"), key=lambda p: p.stat().st_mtime,
                      reverse=True)
     for stale in entries[keep:]:
         try:

@@ -1,6 +1,24 @@
 """Question → FAQ entry, with a score from 0 to 100 and three bands.
 
-Scoring (all KB-side work is done once, in ``knowledge.index``):
+Two rankers. Up to ``LEARNED_MAX`` KB texts (the real KB and every test KB), the learned one
+(``knowledge.learning``: character n-gram TF-IDF and a linear model trained on the KB's
+phrasings, taught questions and labelled development questions, with probabilities calibrated on
+development data). Questions are read as typed (``knowledge.typed``: traditional characters,
+places from data, the question inside a long paragraph). Then:
+
+- a question word for word one of an entry's phrasings is answered from that entry;
+- regions: an entry of a region other than the one named (or the asker's) is never given; a
+  national entry whose own region variant (in its ``related``) exists gives way to it; a place
+  with no policy of its own here gets national entries only, with a pointer to its 医保部门;
+- the top class "none" or an out-of-scope topic → an honest fallback (naming the topic);
+- the top entry's calibrated probability ≥ the fitted answer band → answered, with the
+  runners-up as related questions; else the entries from the fitted suggestion band are offered
+  as "did you mean"; else the fallback.
+
+Larger KBs (the synthetic 50,000-phrasing speed test) use the rule-based scorer below, which is
+also the fallback when the learned model cannot be built.
+
+Rule-based scoring (all KB-side work is done once, in ``knowledge.index``):
 
 1. Small talk (你好, 谢谢 …) is answered before any matching.
 2. The question is normalised (``knowledge.normalize``), the regions it names are noted, and
@@ -38,6 +56,7 @@ Scoring (all KB-side work is done once, in ``knowledge.index``):
 from __future__ import annotations
 
 import heapq
+import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -47,8 +66,10 @@ from rapidfuzz import fuzz, process
 
 from knowledge.index import Index
 from knowledge.kb import Entry, KnowledgeBase
+from knowledge.learning import Calibration, Learned, offered
 from knowledge.normalize import light
 from knowledge.outside import load_outside
+from knowledge.ranker import NONE
 from knowledge.scoring import (
     EXACT,
     TERM_SHARE,
@@ -60,10 +81,17 @@ from knowledge.scoring import (
     similarity,
 )
 from knowledge.smalltalk import SmallTalk, Texts
+from knowledge.typed import simplified
 
 Kind = Literal["answer", "suggest", "fallback", "smalltalk"]
 
 MAX_CHARS = 300          # longer messages are matched on their start only
+_CJK = re.compile(r"[\u3400-\u9fff]")  # questions without Chinese go to the rule-based scorer
+LEARNED_MAX = 20_000     # KB texts up to which the learned ranker is used (training time)
+UNNAMED_REGION = 0.03    # no region known or named: a regional entry's probability weighs this
+PLACE_NOTE = "具体以{place}医保部门的规定为准。"
+OUTSIDE_SHARE = 0.5      # not answered: a topic this close to the best entry gets its referral
+OUTSIDE_MIN = 0.002      # … if its probability is at least this (else: the plain fallback)
 CHEAP_K = 28             # texts kept by the cheap stage
 CHEAP_TERMS = 8          # the question's most telling terms looked up in the term stage
 MAX_ENTRIES = 10         # candidate entries (by best phrasing) that get a full score
@@ -126,44 +154,73 @@ class Answer:
     suggestions: list[Suggestion] = field(default_factory=list)
     text: str = ""
     outside: Entry | None = None  # the out-of-scope topic a fallback is about (knowledge.outside)
+    related: list[Suggestion] = field(default_factory=list)  # answered: runner-up entries
 
 
 class Matcher:
     def __init__(self, kb: KnowledgeBase, *, answer_threshold: float, suggest_threshold: float,
                  max_suggestions: int, hotline: str = "12333",
-                 outside: Sequence[Entry] | None = None) -> None:
-        """``outside``: the out-of-scope topics (default: ``knowledge/out_of_scope.yaml``)."""
+                 outside: Sequence[Entry] | None = None,
+                 questions: Sequence[tuple[str, str]] | None = None,
+                 calibration: Calibration | None = None) -> None:
+        """``outside``: the out-of-scope topics (default: ``knowledge/out_of_scope.yaml``);
+        ``questions``: labelled development questions to train on (default:
+        ``knowledge/questions.yaml``) and ``calibration`` (default: ``knowledge/calibration.yaml``):
+        see ``knowledge.learning``."""
         self.kb = kb
         if outside is None:
             outside = load_outside(taken=(e.id for e in kb.entries))
-        self.index = Index(kb, outside=outside)
+        self._outside = tuple(outside)
         self._outside_ids = frozenset(e.id for e in outside)
         self.answer_threshold = float(answer_threshold)
         self.suggest_threshold = float(suggest_threshold)
         self.max_suggestions = int(max_suggestions)
         self.smalltalk = SmallTalk.load()
         self.texts = Texts.load(hotline)
-        # the character stage scans each distinct phrasing text once; not: phrasings are found
-        # by exact text (a question near one is handled by the not: check on the top entries)
-        by_text: dict[str, list[int]] = {}
-        self._not_by_text: dict[str, list[int]] = {}
-        for k, d in enumerate(self.index.docs):
-            (by_text if d.positive else self._not_by_text).setdefault(d.text, []).append(k)
-        self._code = _Code.of(by_text)
-        self._choices = [text.translate(self._code) for text in by_text]
-        self._choice_docs = list(by_text.values())
         self._hold_out = -1       # a doc index to ignore: leave-one-phrasing-out evaluation
+        self._entries = {e.id: e for e in (*kb.entries, *outside)}
+        self._index: Index | None = None
+        texts = sum(1 + len(e.phrasings) + len(e.nots) for e in self._entries.values())
+        self.learned: Learned | None = None
+        if texts <= LEARNED_MAX:
+            self.learned = Learned([*kb.entries, *outside], kb.digest, questions, calibration)
+        else:
+            self._classic()
+
+    @property
+    def index(self) -> Index:
+        """The rule-based scorer's index (built on first use: the learned ranker needs none)."""
+        return self._classic()
+
+    def _classic(self) -> Index:
+        if self._index is None:
+            index = Index(self.kb, outside=self._outside)
+            # the character stage scans each distinct phrasing text once; not: phrasings are
+            # found by exact text (a question near one is handled by the not: check on the top)
+            by_text: dict[str, list[int]] = {}
+            self._not_by_text: dict[str, list[int]] = {}
+            for k, d in enumerate(index.docs):
+                (by_text if d.positive else self._not_by_text).setdefault(d.text, []).append(k)
+            self._code = _Code.of(by_text)
+            self._choices = [text.translate(self._code) for text in by_text]
+            self._choice_docs = list(by_text.values())
+            self._index = index
+        return self._index
 
     # -- public ---------------------------------------------------------------------------
     def ask(self, question: str, region: str | None = None) -> Answer:
         """Answer one question (never raises on odd input)."""
         question = question if isinstance(question, str) else str(question)
-        text = light(question[:MAX_CHARS])
+        raw = simplified(question[:MAX_CHARS])
+        text = light(raw)
         talk = self.smalltalk.kind(text)
         if talk is not None:
             return Answer(question, "smalltalk", None, 0.0, [], self.smalltalk.replies[talk])
         if not text:
             return Answer(question, "fallback", None, 0.0, [], self.texts.empty)
+        if self.learned is not None and _CJK.search(text):
+            stripped = self.smalltalk.strip(text)
+            return self._ask_learned(question, raw if stripped == text else stripped, region)
         ranked, exact = self._rank(self.smalltalk.strip(text), region)
         best = ranked[0] if ranked else None
         if (best is not None and best.entry.id in self._outside_ids
@@ -187,8 +244,124 @@ class Matcher:
     def rank(self, question: str, region: str | None = None, *, full: bool = False
              ) -> list[Suggestion]:
         """Every candidate entry, best first (``full``: fine-score every KB text; for tests)."""
-        text = self.smalltalk.strip(light(str(question)[:MAX_CHARS]))
+        raw = simplified(str(question)[:MAX_CHARS])
+        text = self.smalltalk.strip(light(raw))
+        if self.learned is not None and _CJK.search(text):
+            ranked, exact, _, p_none = self._learned_rank(raw if text == light(raw) else text,
+                                                          region)
+            by_id = {s.entry.id: s for s in self._judged(ranked, exact, p_none)[0]}
+            return [by_id.get(e.id) or Suggestion(e, self._score(p)) for e, p in ranked]
         return self._rank(text, region, full=full)[0]
+
+    # -- the learned ranker -----------------------------------------------------------------
+    def _score(self, p: float) -> float:
+        assert self.learned is not None
+        s = self.learned.calibration.score(p, self.answer_threshold, self.suggest_threshold)
+        return round(max(0.0, min(100.0, s)), 1)
+
+    def _learned_rank(self, question: str, region: str | None
+                      ) -> tuple[list[tuple[Entry, float]], Entry | None, str | None, float]:
+        """Candidates best first with their probabilities ("none" left out); the entry the
+        question is word for word a phrasing of; the place to point to (one with no policy of
+        its own here); and the probability that the question is about none of the entries."""
+        assert self.learned is not None
+        classes, typed, exact_id = self.learned.ranked(question)
+        place = typed.other_place
+        regions = set(typed.regions)
+        if not regions and place is None and region and region != "national":
+            regions = {region}
+        p_none = next((p for c, p in classes if c == NONE), 0.0)
+        ranked = [(self._entries[c], p) for c, p in classes if c in self._entries]
+        exact = self._entries.get(exact_id) if exact_id else None
+        if regions or place is not None:
+            # never another region's rules: only national entries and the named region's
+            ranked = [(e, p) for e, p in ranked if e.region == "national" or e.region in regions]
+        elif ranked and exact is None:
+            # no region known or named: a region's own entries count for less than national ones
+            ranked = sorted(((e, p if e.region == "national" else p * UNNAMED_REGION)
+                             for e, p in ranked), key=lambda ep: -ep[1])
+        if exact is not None:
+            ranked = [(exact, 1.0)] + [(e, p) for e, p in ranked if e.id != exact.id]
+            p_none = 0.0
+            if exact.id in self._outside_ids:    # word for word an out-of-scope topic's
+                exact = None
+        # a region's own version of the national entry on top goes first (an exact phrasing
+        # that names a place was placed by the KB's authors: it stays)
+        if (regions and ranked and ranked[0][0].region == "national"
+                and (exact is None or not typed.places)):
+            top = ranked[0][0]
+            variant = next((e for e, _ in ranked[1:] if e.region in regions
+                            and (e.id in top.related or top.id in e.related)), None)
+            if variant is None:
+                variant = next((v for v in map(self._entries.get, top.related)
+                                if v is not None and v.region in regions), None)
+            if variant is not None:
+                ranked = [(variant, 0.0), *((e, p) for e, p in ranked if e is not variant)]
+                exact = variant if exact is not None else None
+        # the region's entry on top and its national version are one answer, not rivals
+        if regions and ranked and ranked[0][0].region in regions:
+            top = ranked[0][0]
+            same = {e.id for e, _ in ranked[1:] if e.region == "national"
+                    and (e.id in top.related or top.id in e.related)}
+            mass = ranked[0][1] + sum(p for e, p in ranked if e.id in same)
+            ranked = [(top, mass), *((e, p) for e, p in ranked[1:] if e.id not in same)]
+        return ranked, exact, place.name if place is not None else None, p_none
+
+    def _judged(self, ranked: list[tuple[Entry, float]], exact: Entry | None, p_none: float
+                ) -> tuple[list[Suggestion], float, int]:
+        """Entries (out-of-scope topics left out) with 0–100 scores; the score of the first
+        (the calibrated confidence that it is the right one, ``knowledge.learning``); and how
+        many are offered (the right one is probably among them: scores ≥ the suggest band)."""
+        assert self.learned is not None
+        cal = self.learned.calibration
+        entries = [(e, p) for e, p in ranked if e.id not in self._outside_ids]
+        if not entries:
+            return [], 0.0, 0
+        probs = [p for _, p in entries]
+        p_other = p_none + sum(p for e, p in ranked if e.id in self._outside_ids)
+        conf = 1.0 if exact is not None else cal.confidence(
+            probs[0], probs[1] if len(probs) > 1 else 0.0, p_other)
+        top = self._score(conf)
+        k = offered(probs)
+        set_score = self._score(cal.confidence(sum(probs[:k]), probs[k] if len(probs) > k
+                                               else 0.0, p_other))
+        k = k if max(top, set_score) >= self.suggest_threshold else 0
+        below_answer = self.answer_threshold - 0.1
+        scored = []
+        for i, (e, p) in enumerate(entries):
+            share = p / probs[0] if probs[0] > 0 else 0.0
+            s = top if i == 0 else self._score(conf * share)
+            if i < k:
+                s = max(s, min(below_answer, self.suggest_threshold
+                               + (max(top, set_score) - self.suggest_threshold) * share))
+            scored.append(Suggestion(e, round(s, 1)))
+        return scored, top, k
+
+    def _ask_learned(self, question: str, text: str, region: str | None) -> Answer:
+        ranked, exact, place, p_none = self._learned_rank(text, region)
+        scored, score, k = self._judged(ranked, exact, p_none)
+        if scored and score >= self.answer_threshold:
+            best = scored[0].entry
+            related = [s for s in scored[1:k]][: self.max_suggestions]
+            text = best.answer
+            if place:
+                text = f"{text}\n\n{PLACE_NOTE.format(place=place)}"
+            return Answer(question, "answer", best, score, [], text, related=related)
+        offered_ = [s for s in scored[:k] if s.score >= self.suggest_threshold]
+        offered_ = offered_[: self.max_suggestions]
+        if offered_:
+            lines = [self.texts.suggest_intro]
+            lines += [f"{i}. {s.entry.question}" for i, s in enumerate(offered_, 1)]
+            lines.append(self.texts.suggest_outro)
+            return Answer(question, "suggest", None, offered_[0].score, offered_,
+                          "\n".join(lines))
+        # about something else: name the neighbouring topic when one stands out
+        topics = [(e, p) for e, p in ranked if e.id in self._outside_ids]
+        p_entry = next((p for e, p in ranked if e.id not in self._outside_ids), 0.0)
+        if topics and topics[0][1] >= max(OUTSIDE_SHARE * p_entry, OUTSIDE_MIN):
+            return Answer(question, "fallback", None, score, [],
+                          self.texts.outside(topics[0][0].answer), outside=topics[0][0])
+        return Answer(question, "fallback", None, score, [], self.texts.fallback)
 
     def _clear_lead(self, ranked: list[Suggestion]) -> bool:
         """Answer only when the runner-up is not nearly as good (else: did you mean). Entries a
@@ -234,7 +407,7 @@ class Matcher:
     def _rank(self, light_text: str, region: str | None, *, full: bool = False
               ) -> tuple[list[Suggestion], set[str]]:
         """Candidates best first, and the ids of entries the question is a phrasing of."""
-        q = make_query(self.index, light_text, region)
+        q = make_query(self._classic(), light_text, region)
         if q is None:
             return [], set()
         idx = self.index

@@ -1,0 +1,236 @@
+"""Quality on the questions the public asked (``../shared/questions/real_dev.yaml``), by k-fold
+cross-validation: the question scored is never in the training folds (the KB's own phrasings
+always are), and the calibration (temperature and bands) used on a fold is fitted on the
+out-of-fold scores of the other folds' questions only. Prints, next to the matcher, the naive
+WRatio baseline (bench/baseline.py) and a TF-IDF + logistic-regression baseline trained on the
+KB's phrasings alone (as in issue 11):
+
+    answered directly and right · answered wrong · right entry first (direct or 1st suggestion)
+    · plain "I don't know" · off-topic refused
+
+Judged as ``../shared/tools/faq_check.py`` does (an answer is right when its text has one string
+of every ``need`` group). With ``--fit`` it also fits the calibration on every development
+question's out-of-fold scores and writes ``knowledge/calibration.yaml``.
+
+    .venv/bin/python bench/real_eval.py [--folds 5] [--fit] [--misses] [--no-baselines]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from baseline import baseline_judge  # noqa: E402
+from fold_questions import REAL_DEV, real_dev  # noqa: E402
+
+from knowledge import Matcher, load_knowledge  # noqa: E402
+from knowledge.evaluation import Verdict  # noqa: E402
+from knowledge.learning import (  # noqa: E402
+    CALIBRATION_FILE,
+    QUESTIONS_FILE,
+    REAL_WEIGHT,
+    Calibration,
+    Learned,
+    _questions_file,
+    entry_view,
+    fit,
+)
+from knowledge.outside import load_outside  # noqa: E402
+from knowledge.ranker import NONE  # noqa: E402
+from knowledge.typed import read, simplified  # noqa: E402
+
+ANSWER, SUGGEST, MAX_SUGGESTIONS = 72.0, 50.0, 3
+Judge = Callable[[str], Verdict]
+
+
+def table_row(name: str, judge_of: Callable[[int], Judge], fold_of: dict[str, int],
+              ins: list[dict], outs: list[str], answers: dict[str, str],
+              misses: bool = False) -> str:
+    right = wrong = first = dunno = refused = 0
+    for item in ins:
+        v = judge_of(fold_of[item["q"]])(item["q"])
+
+        def ok(entry_id: str | None, need: list[list[str]] = item["need"]) -> bool:
+            text = answers.get(entry_id or "", "")
+            return bool(entry_id) and all(any(k in text for k in g) for g in need)
+
+        good = v.answered is not None and ok(v.answered)
+        right += good
+        wrong += v.answered is not None and not good
+        first += good or (v.answered is None and bool(v.shown) and ok(v.shown[0]))
+        dunno += v.answered is None and not v.shown
+        if misses and not good:
+            print(f"  miss [{name}]: {item['q'][:50]} → {v.answered or v.shown[:2]}")
+    for q in outs:
+        v = judge_of(fold_of[q])(q)
+        refused += v.answered is None
+        if misses and v.answered is not None:
+            print(f"  off-topic answered [{name}]: {q} → {v.answered}")
+    n, m = len(ins), len(outs)
+    return (f"| {name:<26} | {right / n:6.1%} | {wrong / n:6.1%} | {first / n:6.1%} "
+            f"| {dunno / n:6.1%} | {refused / m:6.1%} |")
+
+
+def matcher_judge(matcher: Matcher) -> Judge:
+    def judge(q: str) -> Verdict:
+        a = matcher.ask(q)
+        if a.kind == "answer" and a.entry is not None:
+            return Verdict([a.entry.id], a.entry.id, [])
+        return Verdict([s.entry.id for s in a.suggestions], None, [])
+    return judge
+
+
+def tfidf_lr_judge(kb, outside) -> Judge:
+    """Issue 11's 20-line baseline: char 1–3-gram TF-IDF + logistic regression on the KB's own
+    phrasings (and the out-of-scope topics), traditional → simplified; always answers its top
+    class unless that is an out-of-scope topic."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    texts, labels = [], []
+    for e in (*kb.entries, *outside):
+        for t in (e.question, *e.phrasings):
+            texts.append(t)
+            labels.append(e.id)
+    model = make_pipeline(TfidfVectorizer(analyzer="char", ngram_range=(1, 3), sublinear_tf=True),
+                          LogisticRegression(C=20, max_iter=200))
+    model.fit(texts, labels)
+    oos = {e.id for e in outside}
+
+    def judge(q: str) -> Verdict:
+        top = str(model.predict([simplified(q)])[0])
+        return Verdict([], None, []) if top in oos else Verdict([top], top, [])
+    return judge
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--folds", type=int, default=5)
+    ap.add_argument("--seed", type=int, default=11)
+    ap.add_argument("--fit", action="store_true", help="write knowledge/calibration.yaml")
+    ap.add_argument("--misses", action="store_true")
+    ap.add_argument("--sweep", action="store_true", help="print the bands' trade-off")
+    ap.add_argument("--no-baselines", action="store_true")
+    a = ap.parse_args()
+
+    kb = load_knowledge()
+    outside = load_outside(taken=(e.id for e in kb.entries))
+    entries = [*kb.entries, *outside]
+    ids = {e.id for e in entries}
+    answers = {e.id: e.answer for e in kb.entries}
+    data = yaml.safe_load(REAL_DEV.read_text(encoding="utf-8"))
+    ins, outs = data["in_domain"], [str(x["q"]) for x in data["out_of_domain"]]
+    real_in, real_off, _ = real_dev()
+    real = set(q for q, _ in real_in) | set(real_off)
+    dev = [(q, e) for q, e in _questions_file(QUESTIONS_FILE) if q not in real]
+    labelled = [(q, e) for q, e in real_in if e in ids] + [(q, NONE) for q in real_off]
+    rng = random.Random(a.seed)
+    fold_of: dict[str, int] = {}
+    for group in ([q for q, _ in real_in] + real_off, [q for q, _ in dev]):
+        order = list(dict.fromkeys(group))
+        rng.shuffle(order)
+        fold_of.update({q: i % a.folds for i, q in enumerate(order)})
+    every = dev + labelled
+
+    # out-of-fold logits of every development question
+    learned: list[Learned] = []
+    oof: dict[str, np.ndarray] = {}
+    for f in range(a.folds):
+        train = [(q, e) for q, e in every if fold_of.get(q) != f]
+        model = Learned(entries, kb.digest, train, Calibration())
+        learned.append(model)
+        for q, _ in every:
+            if fold_of.get(q) == f:
+                oof[q] = model.model.logits(*model.model.features(read(q).text))
+        print(f"fold {f + 1}/{a.folds} trained", file=sys.stderr)
+    classes = learned[0].model.classes
+    cls = {c: i for i, c in enumerate(classes)}
+    is_entry = [c in answers for c in classes]
+
+    def calibration(excluding: int | None) -> Calibration:
+        rows = [(q, e) for q, e in every if q in oof and fold_of.get(q) != excluding
+                and e in cls]
+        return fit([oof[q] for q, _ in rows], [cls[e] for _, e in rows],
+                   [e != NONE for _, e in rows], is_entry,
+                   [REAL_WEIGHT if q in real else 1.0 for q, _ in rows])
+
+    if a.sweep:
+        c = calibration(None)
+        print(f"{c}; per confidence band: off-topic offered anything / on-topic top entry "
+              "right and offered (written dev, real)")
+        for band in (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9):
+            cells = []
+            for group in (False, True):
+                rows = [(q, e) for q, e in every if (q in real) == group and e in cls]
+                leak = right = n_on = n_off = 0
+                for q, e in rows:
+                    z = oof[q] * c.temperature
+                    pz = np.exp(z - z.max())
+                    pz /= pz.sum()
+                    top, p1, p2, p_other = entry_view(pz, np.array(is_entry))
+                    shown = c.confidence(p1, p2, p_other) >= band
+                    if e == NONE:
+                        n_off += 1
+                        leak += shown
+                    else:
+                        n_on += 1
+                        right += shown and top == cls[e]
+                cells.append(f"{leak / max(n_off, 1):5.1%} / {right / max(n_on, 1):5.1%}")
+            print(f"  {band:.1f}: " + "   ".join(cells))
+    if a.misses:
+        t = calibration(None).temperature
+        hit = 0
+        for q, e in labelled:
+            z = oof[q] * t
+            pz = np.exp(z - z.max())
+            pz /= pz.sum()
+            o = np.argsort(-pz)[:3]
+            hit += classes[o[0]] == e
+            print(f"  oof: {q[:30]} want {e}: " + " ".join(f"{classes[i]}:{pz[i]:.2f}" for i in o))
+        print(f"  oof top-1 on real_dev: {hit}/{len(labelled)}")
+    if a.fit:
+        c = calibration(None)
+        CALIBRATION_FILE.write_text(
+            "# Fitted by bench/real_eval.py --fit on the out-of-fold scores of every development\n"
+            "# question (knowledge/questions.yaml): see knowledge.learning.fit.\n"
+            f"temperature: {c.temperature}\nweights: {list(c.weights)}\n"
+            f"answer: {c.answer}\nsuggest: {c.suggest}\n",
+            encoding="utf-8")
+        print(f"wrote {CALIBRATION_FILE.name}: {c}", file=sys.stderr)
+
+    matchers: dict[int, Matcher] = {}
+
+    def learned_judge(f: int) -> Judge:
+        if f not in matchers:
+            train = [(q, e) for q, e in every if fold_of.get(q) != f]
+            matchers[f] = Matcher(kb, answer_threshold=ANSWER, suggest_threshold=SUGGEST,
+                                  max_suggestions=MAX_SUGGESTIONS, outside=outside,
+                                  questions=train, calibration=calibration(f))
+        return matcher_judge(matchers[f])
+
+    print(f"real_dev ({len(ins)} in-domain + {len(outs)} off-topic), {a.folds}-fold "
+          "cross-validated\n")
+    print("| matcher                    | direct right | wrong | right entry first "
+          "| I don't know | off-topic refused |")
+    print("|---|---|---|---|---|---|")
+    print(table_row("learned (this matcher)", learned_judge, fold_of, ins, outs, answers,
+                    a.misses))
+    if not a.no_baselines:
+        wratio = baseline_judge(kb)
+        print(table_row("WRatio baseline", lambda f: wratio, fold_of, ins, outs, answers))
+        lr = tfidf_lr_judge(kb, outside)
+        print(table_row("TF-IDF + LR baseline", lambda f: lr, fold_of, ins, outs, answers))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,77 @@
+"""Questions as people type them → the form the learned ranker reads.
+
+1. Traditional characters become simplified (OpenCC's t2s tables, ``opencc-python-reimplemented``).
+2. Places are found from data (``knowledge.places``): a place with its own policy is written as
+   its region's name (海口 → 海南), any other place is taken out of the text and remembered, so
+   that the answer can send the asker to that place's own 医保部门.
+3. A long paragraph is cut down to its question: the sentences that ask something (吗, 怎么,
+   如何, ？ …), with the story around them dropped.
+4. The KB's synonym and filler table (``knowledge.normalize``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from knowledge.normalize import default_normalizer, light
+from knowledge.places import Place, default_places
+
+LONG = 40                  # characters from which a question is looked for inside the text
+_SENTENCE = re.compile(r"[^。！？!?；;\n]+[。！？!?；;\n]*")
+_ASKING = re.compile(r"[吗么呢？?]|怎|如何|能否|是否|可否|可以|能不能|会不会|是不是|有没有|多少|"
+                     r"哪|什么|啥|咋|为何|为什么|需要|要不要")
+REGION_NAMES = {"dongying": "东营", "jinan": "济南", "jian": "吉安", "hainan": "海南"}
+
+
+@lru_cache(maxsize=1)
+def _converter() -> Any:
+    import opencc
+
+    return opencc.OpenCC("t2s")
+
+
+def simplified(text: str) -> str:
+    """Traditional → simplified (text already simplified is returned unchanged)."""
+    if text.isascii():
+        return text
+    return str(_converter().convert(text))
+
+
+def question_part(text: str) -> str:
+    """The sentences of a long text that ask something (all of it when none does)."""
+    if len(text) < LONG:
+        return text
+    sentences = [s for s in _SENTENCE.findall(text) if s.strip()]
+    asking = [s for s in sentences if _ASKING.search(s)]
+    if not asking or len(asking) == len(sentences):
+        return text
+    return "".join(asking)
+
+
+@dataclass(frozen=True)
+class Typed:
+    text: str                       # matching form
+    places: tuple[Place, ...]       # places named, in order
+    regions: frozenset[str]         # KB regions named (places with their own policy)
+
+    @property
+    def other_place(self) -> Place | None:
+        """The first place named that has no policy of its own here (None if a region is named)."""
+        if self.regions:
+            return None
+        return self.places[0] if self.places else None
+
+
+def read(question: str) -> Typed:
+    """The question in matching form, with the places it names."""
+    text = simplified(question)
+    places = tuple(default_places().find(text))
+    for place in sorted(places, key=lambda p: -len(p.name)):
+        name = REGION_NAMES.get(place.region or "", "")
+        text = text.replace(place.name, name)
+    text = question_part(text)
+    matching = default_normalizer().canonical(light(text))
+    return Typed(matching, places, frozenset(p.region for p in places if p.region))
