@@ -28,7 +28,7 @@ from tests.deploy.conftest import free_port
 from tests.deploy.family import Family, last_button, money_facts, seed_family
 from tests.deploy.harness import ROOT, Replica, start_replicas
 from tests.fakes.fake_bot_api import FakeBotApi
-from tests.fakes.updates import UpdateFactory
+from tests.fakes.updates import UpdateFactory, buttons
 
 Update = dict[str, Any]
 
@@ -226,3 +226,57 @@ def test_bad_input_writes_nothing_and_the_replica_keeps_serving(cluster: Cluster
     c.post(a, good)  # still serving
     assert c.bot_output() == output + 1
     assert a.stop() == 0  # SIGTERM: a graceful exit
+
+
+def _give_own_money(c: Cluster, member_index: int, fen: int) -> int:
+    """Set a relative's own balance (opening balance too, so the ledger stays sound)."""
+    from sqlalchemy import update as sql_update
+
+    from rules.schema import Person
+
+    m = c.family.relatives[member_index]
+    with c.engine.begin() as conn:
+        conn.execute(sql_update(Person).where(Person.id_number == m.id_number)
+                     .values(balance=fen, opening_balance=fen))
+    return m.user_id
+
+
+def test_h1_a_redelivery_after_a_lost_marker_replays_the_receipt(cluster: Cluster) -> None:
+    """Security review H1 on two replicas: the settlement committed on A, its processed marker
+    was lost (a SIGKILL between the two), the update goes to B: the same receipt, no summary,
+    no second charge."""
+    from sqlalchemy import delete
+
+    from bot.state import ProcessedUpdate
+
+    c = cluster
+    a, b = c.replicas
+    open_and_bind(c)
+    user = _give_own_money(c, 0, 10_000)
+    update = c.updates.text(user, "/settle 80 门诊")
+    c.post(a, update)
+    with c.engine.begin() as conn:
+        conn.execute(delete(ProcessedUpdate))
+    c.post(b, update)
+    replies = c.fake.sent_texts(user)[-2:]
+    assert replies[0] == replies[1] and "结算成功" in replies[0]
+    assert not any(data.startswith("cf:") for call in c.fake.calls("sendMessage")
+                   if call.params.get("chat_id") == user
+                   for _l, data in buttons(call.params.get("reply_markup")))
+    assert money_facts(c.engine, c.family)["family_legs"] == []
+    assert audit_passes(c.url).returncode == 0
+
+
+def test_h2_concurrent_swipes_on_two_replicas_spend_no_family_money(cluster: Cluster) -> None:
+    """Security review H2: six /settle 20 at once, three on each replica, with ¥20 of own
+    money: one is paid from it, the others are summaries; no family money moves."""
+    c = cluster
+    open_and_bind(c)
+    user = _give_own_money(c, 1, 2_000)
+    c.post_all([(c.replicas[i % 2], c.updates.text(user, "/settle 20 门诊")) for i in range(6)])
+    texts = c.fake.sent_texts(user)
+    assert sum("结算成功" in t for t in texts) == 1
+    assert sum("请确认结算" in t for t in texts) == 5
+    facts = money_facts(c.engine, c.family)
+    assert facts["family_legs"] == [] and facts["householder_fen"] == c.family.householder_fen
+    assert audit_passes(c.url).returncode == 0
