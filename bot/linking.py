@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, delete, func, select
@@ -17,9 +17,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.context import Services
-from bot.state import ConversationState, Link, LinkAttempt
+from bot.state import ConversationState, Link, LinkAttempt, LinkPersonFailure
 from rules.codes import Reason
 from rules.identity import clean_text, normalize_phone
+from rules.schema import Person
 
 AWAIT_TAIL = "link_tail"
 _TAIL = re.compile(r"[0-9X]{4}")
@@ -35,18 +36,35 @@ class LinkResult:
     person_id: int | None = None
     remaining: int = 0
     taken: bool = False  # refused because the person is linked to another user
+    alerts: tuple[int, ...] = ()  # linked accounts of people whose linking just got locked
+
+
+def _since(svc: Services, seconds: int) -> datetime:
+    return svc.clock.now() - timedelta(seconds=seconds)
 
 
 def _failures(s: Session, svc: Services, user_id: int) -> int:
-    since = svc.clock.now() - timedelta(seconds=svc.settings.linking.window_seconds)
+    since = _since(svc, svc.settings.linking.window_seconds)
     return s.scalar(select(func.count()).select_from(LinkAttempt).where(
         LinkAttempt.user_id == user_id, LinkAttempt.ok.is_(False), LinkAttempt.at >= since)) or 0
+
+
+def _person_failures(s: Session, svc: Services, person_id: int) -> int:
+    since = _since(svc, svc.settings.linking.person_window_seconds)
+    return s.scalar(select(func.count()).select_from(LinkPersonFailure).where(
+        LinkPersonFailure.person_id == person_id, LinkPersonFailure.at >= since)) or 0
 
 
 def locked(svc: Services, user_id: int) -> bool:
     """Whether the user has used up their verification attempts for now."""
     with svc.sessions() as s:
         return _failures(s, svc, user_id) >= svc.settings.linking.max_attempts
+
+
+def _open_people(s: Session, svc: Services, person_ids: list[int]) -> list[int]:
+    """Those of the people whose own failure budget is not used up."""
+    limit = svc.settings.linking.person_max_attempts
+    return [pid for pid in person_ids if _person_failures(s, svc, pid) < limit]
 
 
 def _linked_elsewhere(s: Session, person_id: int, user_id: int) -> bool:
@@ -66,6 +84,8 @@ def begin(svc: Services, user_id: int, phone_text: str) -> LinkResult:
         free = [p.id for p in people if not _linked_elsewhere(s, p.id, user_id)]
         if not free:
             return LinkResult("refused", Reason.FORBIDDEN, taken=True)
+        if not _open_people(s, svc, free):
+            return LinkResult("refused", Reason.TOO_MANY_ATTEMPTS)
         data = json.dumps({"candidates": free})
         state = s.get(ConversationState, user_id)
         if state is None:
@@ -81,31 +101,61 @@ def looks_like_tail(text: str) -> bool:
     return bool(_TAILISH.fullmatch(clean_text(text))) and len(clean_text(text)) <= 24
 
 
-def verify(svc: Services, user_id: int, text: str) -> LinkResult:
-    """Check the last 4 characters of the ID number; ``idle`` when no link is pending."""
-    if not looks_like_tail(text):
-        return LinkResult("idle")
+def _pending_candidates(svc: Services, user_id: int) -> list[int] | None:
     with svc.sessions() as s:
         state = s.get(ConversationState, user_id)
         if state is None or state.state != AWAIT_TAIL:
-            return LinkResult("idle")
-        candidates = [int(i) for i in json.loads(state.data or "{}").get("candidates", [])]
-    limit = svc.settings.linking.max_attempts
-    if locked(svc, user_id):
-        return LinkResult("refused", Reason.TOO_MANY_ATTEMPTS)
+            return None
+        return sorted(int(i) for i in json.loads(state.data or "{}").get("candidates", []))
+
+
+def verify(svc: Services, user_id: int, text: str) -> LinkResult:
+    """Check the last 4 characters of the ID number; ``idle`` when no link is pending.
+
+    Check and record are one transaction that first locks the people aimed at (``FOR UPDATE``
+    on PostgreSQL; SQLite transactions here begin IMMEDIATE): concurrent guesses queue, and
+    each counts the ones before it, so neither budget — per Telegram user, per person — can be
+    passed (review M4).
+    """
+    if not looks_like_tail(text):
+        return LinkResult("idle")
+    candidates = _pending_candidates(svc, user_id)
+    if candidates is None:
+        return LinkResult("idle")
+    settings = svc.settings.linking
     tail = re.sub(r"\s+", "", clean_text(text)).upper()
-    people = [svc.family.person(pid) for pid in candidates]
-    match = next((p for p in people if p and _TAIL.fullmatch(tail) and p.id_number[-4:] == tail),
-                 None)
-    now = svc.clock.now()
     with svc.sessions.begin() as s:
+        id_numbers = dict(s.execute(select(Person.id, Person.id_number)
+                                    .where(Person.id.in_(candidates)).order_by(Person.id)
+                                    .with_for_update()).all())
+        aimed = _open_people(s, svc, sorted(id_numbers))
+        if _failures(s, svc, user_id) >= settings.max_attempts or not aimed:
+            return LinkResult("refused", Reason.TOO_MANY_ATTEMPTS)
+        match = next((pid for pid in aimed
+                      if _TAIL.fullmatch(tail) and id_numbers[pid][-4:] == tail), None)
+        now = svc.clock.now()
         s.add(LinkAttempt(user_id=user_id, at=now, ok=match is not None))
         if match is None:
+            s.add_all([LinkPersonFailure(person_id=pid, user_id=user_id, at=now)
+                       for pid in aimed])
             s.flush()
-            left = limit - _failures(s, svc, user_id)
-            code = Reason.TOO_MANY_ATTEMPTS if left <= 0 else Reason.VERIFY_FAILED
-            return LinkResult("refused", code, remaining=max(left, 0))
-    return _link(svc, user_id, match.id)
+            left = settings.max_attempts - _failures(s, svc, user_id)
+            person_left = {pid: settings.person_max_attempts - _person_failures(s, svc, pid)
+                           for pid in aimed}
+            remaining = min(left, max(person_left.values()))
+            code = Reason.TOO_MANY_ATTEMPTS if remaining <= 0 else Reason.VERIFY_FAILED
+            return LinkResult("refused", code, remaining=max(remaining, 0),
+                              alerts=_owners(s, [p for p, n in person_left.items() if n == 0],
+                                             user_id))
+    return _link(svc, user_id, match)
+
+
+def _owners(s: Session, person_ids: list[int], guesser: int) -> tuple[int, ...]:
+    """The linked accounts of people whose linking was just locked (not the guesser's own)."""
+    if not person_ids:
+        return ()
+    owners = s.scalars(select(Link.user_id).where(Link.person_id.in_(person_ids)))
+    return tuple(sorted(uid for uid in owners if uid != guesser))
 
 
 def _link(svc: Services, user_id: int, person_id: int) -> LinkResult:

@@ -58,6 +58,9 @@ class KnowledgeSettings:
 class LinkingSettings:
     max_attempts: int = 5
     window_seconds: int = 3600
+    # per person, whichever accounts guess: a longer budget, then the person's account is told
+    person_max_attempts: int = 10
+    person_window_seconds: int = 86_400
 
 
 @dataclass(frozen=True)

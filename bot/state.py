@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, DateTime, ForeignKey, Integer, String, Text
+from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from rules.schema import Base
@@ -31,6 +31,18 @@ class LinkAttempt(Base):
     user_id: Mapped[int] = mapped_column(BigInteger, index=True)
     at: Mapped[datetime] = mapped_column(DateTime)
     ok: Mapped[bool] = mapped_column()
+
+
+class LinkPersonFailure(Base):
+    """A failed verification charged to a person it was aimed at: the per-person budget holds
+    however many Telegram accounts guess (review M4)."""
+
+    __tablename__ = "link_person_failures"
+    __table_args__ = (Index("ix_link_person_failures_person_id_at", "person_id", "at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    person_id: Mapped[int] = mapped_column(Integer)
+    user_id: Mapped[int] = mapped_column(BigInteger)
+    at: Mapped[datetime] = mapped_column(DateTime)
 
 
 class ConversationState(Base):

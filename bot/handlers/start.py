@@ -14,6 +14,7 @@ from bot.context import (
     call,
     is_private,
     linked_person,
+    notify,
     reply,
     reply_refusal,
     services,
@@ -36,6 +37,9 @@ WELCOME = (
 )
 ASK_TAIL = ("已收到您的手机号。请输入您本人身份证号的后4位（最后一位是X的请输入X）。"
             "发送 /cancel 可取消。")
+LOCKOUT_NOTICE = ("⚠️ 安全提醒：有人多次输错您的身份证号后4位，试图用您的手机号验证身份。"
+                  "为保护您的账户，已暂停对您身份的验证{hours}小时。如果不是您本人操作，"
+                  "请勿向他人透露身份证号；如有疑问请拨打 {hotline}。")
 TAKEN = ("该参保人已与另一个 Telegram 账号关联。"
          "如需换到本账号，请先在原账号发送 /unlink，或拨打 {hotline} 咨询。")
 
@@ -104,6 +108,10 @@ async def maybe_verify_tail(update: Update, context: Context) -> bool:
                     f"验证成功，欢迎您，{name}！现在可以使用账户功能了：\n"
                     "/me 我的身份  /balance 余额  /family 共济家庭  /help 全部功能")
         return True
+    for owner in result.alerts:  # the person's own account learns that someone is guessing
+        await notify(context, owner, LOCKOUT_NOTICE.format(
+            hours=max(1, services(context).settings.linking.person_window_seconds // 3600),
+            hotline=services(context).settings.knowledge.hotline))
     await _refuse(update, context, result)
     return True
 
