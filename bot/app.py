@@ -26,6 +26,7 @@ from telegram.error import TelegramError
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, Defaults
 from telegram.request import BaseRequest
 
+from bot.botapi import BASE_URL_ENV, api_urls
 from bot.context import CONTEXT_TYPES, BotData, Services
 from bot.logs import install_redaction
 from bot.loopback import LOOPBACK_TOKEN, LoopbackRequest
@@ -42,6 +43,7 @@ USER_COMMANDS = [
     ("leave", "退出户主的家庭共济"),
     ("limit", "设置亲属使用限额"), ("order", "设置扣款顺序"), ("family", "我的共济家庭"),
     ("settle", "结算：金额 [用途]"), ("contribute", "为亲属代缴居民医保"),
+    ("wallet", "医保钱包：状态、激活"), ("transfer", "医保钱包转账：身份证号 姓名 关系 金额"),
     ("history", "账户流水"), ("ask", "提问"), ("why", "解释原因代码"), ("cancel", "取消当前操作"),
 ]
 STAFF_COMMANDS = [
@@ -81,8 +83,6 @@ def build_application(settings: Settings, *, request: BaseRequest | None = None,
         builder = builder.request(request).get_updates_request(request)
     else:
         builder = builder.rate_limiter(AIORateLimiter()).concurrent_updates(32)
-        from bot.runtime import BASE_URL_ENV, api_urls
-
         if os.environ.get(BASE_URL_ENV, "").strip():  # a self-hosted Bot API server
             base_url, file_url = api_urls()
             builder = builder.base_url(base_url).base_file_url(file_url)
@@ -118,7 +118,8 @@ def create_services(settings: Settings, clock: Clock) -> Services:
         taught, version = {}, 0
     return Services(
         settings=settings, engine=engine, sessions=sessions, policies=policies,
-        family=FamilyService(engine, policies, clock, retries=db.retries), kb=kb,
+        family=FamilyService(engine, policies, clock, retries=db.retries, sessions=sessions),
+        kb=kb,
         matcher=learned.build_matcher(settings, kb.with_phrasings(taught)), clock=clock,
         knowledge_version=version, knowledge_checked=clock.now(),
     )

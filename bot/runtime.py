@@ -22,25 +22,14 @@ from telegram import Update
 from telegram.error import InvalidToken, NetworkError
 from telegram.ext import Application
 
+from bot.botapi import BASE_URL_ENV, TOKEN_ENV
 from bot.logs import setup_logging
 from bot.settings import Settings, WebhookSettings
 from bot.webhook import HealthCheck, create_webhook_app, make_server
 
 log = logging.getLogger(__name__)
 
-TOKEN_ENV = "TELEGRAM_BOT_TOKEN"
-BASE_URL_ENV = "TELEGRAM_API_BASE_URL"
-DEFAULT_BASE_URL = "https://api.telegram.org/bot"
 _SECRET_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")  # what Telegram accepts for secret_token
-
-
-def api_urls(environ: dict[str, str] | None = None) -> tuple[str, str]:
-    """``(base_url, base_file_url)`` for the Bot API; the token is appended by PTB."""
-    env = os.environ if environ is None else environ
-    base = (env.get(BASE_URL_ENV) or DEFAULT_BASE_URL).rstrip("/")
-    root, sep, last = base.rpartition("/")
-    file_url = f"{root}/file/{last}" if sep else f"{base}/file"
-    return base, file_url
 
 
 def _fail(message: str) -> int:

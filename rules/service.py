@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 
 from sqlalchemy import Engine, select, text
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from rules import binding as binding_ops
 from rules import credit as credit_ops
@@ -45,11 +45,12 @@ class FamilyService:
     """Family accounts, bindings, settlement, credits and queries over one engine."""
 
     def __init__(self, engine: Engine, policies: Policies, clock: Clock, *, retries: int = 5,
-                 fault: Fault | None = None, wallets: WalletPolicy | None = None) -> None:
+                 fault: Fault | None = None, wallets: WalletPolicy | None = None,
+                 sessions: sessionmaker[Session] | None = None) -> None:
         self.engine = engine
         self.policies = policies
         self.clock = clock
-        self.uow = UnitOfWork(engine, retries=retries)
+        self.uow = UnitOfWork(engine, retries=retries, sessions=sessions)
         self.fault = fault  # test seam: called between settlement legs; raising aborts all
         # 医保钱包 (rules/wallet.yaml, validated here at start-up like regions.yaml)
         self.wallets = WalletService(self.uow, policies, wallets or WalletPolicy.load(), clock)

@@ -89,9 +89,11 @@ def _retryable(exc: DBAPIError) -> bool:
 class UnitOfWork:
     """Runs bodies in ``sessionmaker.begin()`` blocks; one per process, shared by threads."""
 
-    def __init__(self, engine: Engine, *, retries: int = 5) -> None:
+    def __init__(self, engine: Engine, *, retries: int = 5,
+                 sessions: sessionmaker[Session] | None = None) -> None:
         self.engine = engine
-        self.sessions: sessionmaker[Session] = session_factory(engine)
+        # the process's one sessionmaker (bot/app.py passes it); its own only when used alone
+        self.sessions: sessionmaker[Session] = sessions or session_factory(engine)
         self._reader = reader(engine)
         self.retries = retries
 

@@ -57,3 +57,16 @@ def test_every_cli_command_is_documented_and_answers_help(command: str) -> None:
     done = subprocess.run([sys.executable, "-m", "bot", *command.split(), "--help"],
                           cwd=REPO, capture_output=True, text=True)
     assert done.returncode == 0 and "usage" in done.stdout
+
+
+def test_one_sessionmaker_per_process(tmp_path: Path) -> None:
+    """The bot's services and the rules engine's units of work share one sessionmaker."""
+    from bot.app import create_services
+    from bot.settings import Settings
+    from rules.clock import SystemClock
+
+    svc = create_services(Settings().with_db(f"sqlite:///{tmp_path}/one.db"), SystemClock())
+    try:
+        assert svc.family.uow.sessions is svc.sessions
+    finally:
+        svc.engine.dispose()
