@@ -36,7 +36,7 @@ from telegram.request import HTTPXRequest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bot.runtime import BASE_URL_ENV, DEFAULT_BASE_URL
+from bot.botapi import BASE_URL_ENV, DEFAULT_BASE_URL
 from bot.webhook import SECRET_HEADER
 from rules.db import make_engine
 from rules.migrate import upgrade

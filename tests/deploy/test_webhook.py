@@ -14,7 +14,8 @@ import pytest
 from telegram import Update
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, MessageHandler, filters
 
-from bot.runtime import api_urls, serve_webhook
+from bot.botapi import api_urls
+from bot.runtime import serve_webhook
 from bot.settings import WebhookSettings
 from bot.webhook import SECRET_HEADER, create_webhook_app
 from tests.deploy.conftest import free_port
