@@ -28,6 +28,8 @@ FACT_TEXT: dict[tuple[Reason, str], str] = {
     (Reason.WALLET_NOT_ACTIVE, "payee"): (
         "收款亲属还没有激活医保钱包，请让对方先发送 /wallet 激活。"),
     (Reason.WALLET_PASSWORD_WRONG, "shape"): "钱包密码须为6位数字，请重新输入。",
+    (Reason.NOT_RESIDENT, "wallet"): (
+        "医保钱包只能缴纳持有人本人的城乡居民医保费，您参加的不是居民医保。"),
 }
 
 REASON_TEXT: dict[Reason, str] = {
@@ -88,6 +90,9 @@ def refusal(code: Reason | str, facts: dict[str, Any] | None = None) -> str:
     reason = Reason(code)
     text = next((t for (r, fact), t in FACT_TEXT.items()
                  if r is reason and (facts or {}).get(fact)), REASON_TEXT[reason])
+    figure = _figures(reason, facts or {})
+    if figure:  # "……余额不足（余额 ¥30.00，本次需 ¥100.00）。"
+        text = text.removesuffix("。") + figure + "。"
     if reason is Reason.INSUFFICIENT_BALANCE and facts and facts.get("retry_window_seconds"):
         minutes = max(1, int(facts["retry_window_seconds"]) // 60)
         text += RETRY_PROMPT.format(minutes=minutes)
@@ -98,6 +103,19 @@ def refusal(code: Reason | str, facts: dict[str, Any] | None = None) -> str:
     if reason is Reason.INVALID_MONTH and facts and facts.get("allowed"):
         text += "现在可以划入：" + "、".join(str(m) for m in facts["allowed"]) + "。"
     return f"{text}[{reason.value}]"
+
+
+def _figures(reason: Reason, facts: dict[str, Any]) -> str:
+    """The money figure that matters to a refusal about money: what is left, what is needed."""
+    def yuan(key: str) -> str:
+        return f"¥{int(facts[key]) / 100:,.2f}"
+    if reason is Reason.INSUFFICIENT_BALANCE and "balance_fen" in facts and "amount_fen" in facts:
+        return f"（余额 {yuan('balance_fen')}，本次需 {yuan('amount_fen')}）"
+    if reason is Reason.LIMIT_EXCEEDED and "remaining_fen" in facts and "amount_fen" in facts:
+        return f"（剩余可用 {yuan('remaining_fen')}，本次需 {yuan('amount_fen')}）"
+    if reason is Reason.FAMILY_FUNDS_INSUFFICIENT and "amount_fen" in facts:
+        return f"（本次需 {yuan('amount_fen')}）"
+    return ""
 
 
 def duration(seconds: int) -> str:

@@ -37,6 +37,8 @@ STATUS = {"active": "正常参保", "lapsed": "断缴"}
 LEDGER_KIND = {
     "credit": "月度划入", "settle_own": "本人结算", "settle_family": "家庭共济支付",
     "contribute": "代缴居民医保", "opening": "期初余额",
+    "wallet_transfer_out": "转入亲属医保钱包", "wallet_in": "医保钱包·转入",
+    "wallet_settle": "医保钱包·就医购药", "wallet_contribute": "医保钱包·缴居民医保",
 }
 
 
@@ -147,17 +149,27 @@ def limit_text(facts: dict[str, Any]) -> str:
 # ---- money ------------------------------------------------------------------------------
 
 def _payment_lines(facts: dict[str, Any]) -> list[str]:
-    """Who pays what: the own account, then each householder's family leg."""
-    return [f"本人个人账户支付：{format_fen(int(facts.get('own_fen', 0)))}"] + [
+    """Who pays what: the own account, the own 医保钱包, then each householder's family leg."""
+    wallet = [f"本人医保钱包支付：{format_fen(int(facts['wallet_fen']))}"] \
+        if facts.get("wallet_fen") else []
+    return [f"本人个人账户支付：{format_fen(int(facts.get('own_fen', 0)))}", *wallet] + [
         f"家庭共济（户主 {leg.get('name') or leg.get('name_masked', '')}）支付："
         f"{format_fen(int(leg['amount_fen']))}"
         for leg in facts.get("legs") or []]
+
+
+def _blocked_line(facts: dict[str, Any], purpose: str) -> str | None:
+    """Why part of the bill is cash although a householder could pay: the purpose."""
+    if facts.get("purpose_blocked") and facts.get("cash_fen"):
+        return f"家庭共济资金不能用于{purpose}（按付款户主所在地的规定），这部分需现金支付。"
+    return None
 
 
 def settle_summary(facts: dict[str, Any], amount_fen: int, purpose: str) -> str:
     parts = [f"请确认结算：{purpose} {format_fen(amount_fen)}", *_payment_lines(facts)]
     if facts.get("cash_fen"):
         parts.append(f"需现金支付：{format_fen(int(facts['cash_fen']))}")
+    parts.append(_blocked_line(facts, purpose))
     return lines(*parts)
 
 
@@ -166,9 +178,13 @@ def settle_text(facts: dict[str, Any], amount_fen: int, purpose: str, *,
     parts = [f"✅ 结算成功：{purpose} {format_fen(int(facts.get('amount_fen', amount_fen)))}",
              *_payment_lines(facts)]
     parts.append(f"现金支付：{format_fen(int(facts.get('cash_fen', 0)))}")
+    parts.append(_blocked_line(facts, purpose))
     if facts.get("balance_fen") is not None:
         whose = "患者" if staff else "您的"
         parts.append(f"{whose}个人账户余额：{format_fen(int(facts['balance_fen']))}")
+    if facts.get("wallet_fen"):
+        whose = "患者" if staff else "您的"
+        parts.append(f"{whose}医保钱包余额：{format_fen(int(facts['wallet_balance_fen']))}")
     return lines(*parts)
 
 
@@ -218,7 +234,7 @@ def history_text(rows: Iterable[Any], policies: Any) -> str:
         label = LEDGER_KIND.get(r.kind, r.kind)
         if r.kind == "credit" and r.period:
             label += f"（{r.period}）"
-        if r.purpose:
+        if r.purpose and r.kind != "wallet_contribute":  # its label says what it paid
             label += f"·{purpose_name(policies, r.purpose)}"
         if r.for_name and r.kind in ("settle_family", "contribute"):
             label += f"（{mask_name(r.for_name)}）"

@@ -104,6 +104,8 @@ class SettlePlan:
     legs: tuple[Leg, ...] = ()
     closes_window: bool = False
     wallet_fen: int = 0  # paid from the patient's own 医保钱包, right after the own account
+    # a payer was passed over because family money of their region may not pay this purpose
+    purpose_blocked: bool = False
 
     @property
     def family_fen(self) -> int:
@@ -122,7 +124,7 @@ class SettlePlan:
         return {"mode": self.mode, "amount_fen": self.amount_fen, "purpose": self.purpose,
                 "own_fen": self.own_fen, "family_fen": self.family_fen,
                 "cash_fen": self.cash_fen, "legs": [leg.to_json() for leg in self.legs],
-                "uses_family": self.uses_family,
+                "uses_family": self.uses_family, "purpose_blocked": self.purpose_blocked,
                 "balance_fen": self.snapshot.balance_fen - self.own_fen,
                 **({"wallet_fen": self.wallet_fen,
                     "wallet_balance_fen": self.snapshot.wallet_fen - self.wallet_fen}
@@ -131,14 +133,14 @@ class SettlePlan:
     def charges(self) -> tuple[Any, ...]:
         """What the summary shows and 确认 must charge: every leg and amount, the cash rest,
         and whether the retry window is used."""
-        return (self.mode, self.amount_fen, self.purpose, self.own_fen, self.legs,
-                self.closes_window)
+        return (self.mode, self.amount_fen, self.purpose, self.own_fen, self.wallet_fen,
+                self.legs, self.closes_window)
 
     def to_json(self) -> dict[str, Any]:
         return {"mode": self.mode, "amount_fen": self.amount_fen, "purpose": self.purpose,
                 "own_fen": self.own_fen, "snapshot": self.snapshot.to_json(),
                 "legs": [asdict(leg) for leg in self.legs], "closes_window": self.closes_window,
-                "wallet_fen": self.wallet_fen}
+                "wallet_fen": self.wallet_fen, "purpose_blocked": self.purpose_blocked}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> SettlePlan:
@@ -147,7 +149,8 @@ class SettlePlan:
                    snapshot=Snapshot.from_json(data["snapshot"]),
                    legs=tuple(Leg(**leg) for leg in data.get("legs") or ()),
                    closes_window=bool(data.get("closes_window")),
-                   wallet_fen=int(data.get("wallet_fen") or 0))
+                   wallet_fen=int(data.get("wallet_fen") or 0),
+                   purpose_blocked=bool(data.get("purpose_blocked")))
 
 
 @dataclass(frozen=True)
@@ -201,10 +204,12 @@ def plan_settlement(policies: Policies, now: datetime, snap: Snapshot, amount_fe
 def _ordered(policies: Policies, p: SettlePlan) -> SettlePlan:
     legs: list[Leg] = []
     due = p.cash_fen
+    blocked = False
     for payer in p.snapshot.payers:
         if due <= 0:
             break
         if purpose_blocked(policies, payer.region, p.purpose):
+            blocked = True
             continue
         room = payer.room_fen
         take = min(due, payer.balance_fen, due if room is None else room)
@@ -212,7 +217,7 @@ def _ordered(policies: Policies, p: SettlePlan) -> SettlePlan:
             legs.append(Leg(payer.binding_id, payer.householder_id, payer.name, take))
             due -= take
     return SettlePlan(p.mode, p.amount_fen, p.purpose, p.own_fen, p.snapshot, tuple(legs),
-                      wallet_fen=p.wallet_fen)
+                      wallet_fen=p.wallet_fen, purpose_blocked=blocked)
 
 
 def purpose_blocked(policies: Policies, region: str, purpose: str) -> bool:

@@ -12,7 +12,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from telegram import Update
-from telegram.ext import Application, CommandHandler
+from telegram.ext import Application, CallbackQueryHandler, CommandHandler
 
 from bot import confirm, render
 from bot.context import (
@@ -133,6 +133,11 @@ async def settle_cmd(update: Update, context: Any) -> None:
     if parsed is None:
         return
     amount, purpose = parsed
+    await swipe(update, context, person, amount, purpose)
+
+
+async def swipe(update: Update, context: Any, person: Any, amount: int, purpose: str) -> None:
+    """One swipe of the patient's card for ``amount``: a receipt, a refusal, or a summary."""
     svc = services(context)
     user = update.effective_user
     assert user is not None
@@ -143,7 +148,30 @@ async def settle_cmd(update: Update, context: Any) -> None:
         await confirm.show(update, context, d.facts["token"], settle_summary(svc, d.facts),
                            "确认支付")
         return
-    await send_outcome(update, context, settled(svc, d, person))
+    outcome = settled(svc, d, person)
+    buttons = [why_button(outcome.code)] if outcome.code else []
+    if d.code == Reason.INSUFFICIENT_BALANCE and d.facts.get("retry_window_seconds"):
+        # Dongying: the second swipe inside the window is one tap (still summary + 确认)
+        buttons.insert(0, [(f"用家庭共济支付 {render.format_fen(amount)}",
+                            f"{RESWIPE}{amount}:{purpose}")])
+    await reply(update, context, outcome.text, buttons or None)
+
+
+RESWIPE = "sw:"
+
+
+async def reswipe(update: Update, context: Any) -> None:
+    """The button on Dongying's short-balance refusal: swipe again inside the window."""
+    query = update.callback_query
+    assert query is not None and query.data is not None
+    await query.answer()
+    person = await current_person(update, context)
+    if person is None:
+        return
+    amount_text, _, purpose = query.data.removeprefix(RESWIPE).partition(":")
+    if not amount_text.isdigit() or purpose not in services(context).policies.purpose_names:
+        return
+    await swipe(update, context, person, int(amount_text), purpose)
 
 
 async def run_pinned_settlement(context: Any, pending: confirm.Pending, patient: Any, key: str,
@@ -241,4 +269,5 @@ def register(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
     """/settle, its alias /pay, and /contribute."""
     app.add_handler(CommandHandler(["settle", "pay"], settle_cmd))
     app.add_handler(CommandHandler("contribute", contribute_cmd))
+    app.add_handler(CallbackQueryHandler(reswipe, pattern=rf"^{RESWIPE}"))
     confirm.register(app)
