@@ -26,6 +26,7 @@ from telegram.error import TelegramError
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, Defaults
 from telegram.request import BaseRequest
 
+from bot import commands
 from bot.botapi import BASE_URL_ENV, api_urls
 from bot.context import CONTEXT_TYPES, BotData, Services
 from bot.logs import install_redaction
@@ -35,23 +36,10 @@ from rules.clock import Clock, SystemClock
 
 log = logging.getLogger(__name__)
 
-USER_COMMANDS = [
-    ("start", "开始 / 验证身份"), ("help", "使用说明"), ("me", "我的身份"),
-    ("unlink", "解除本账号关联"),
-    ("balance", "个人账户余额"), ("open", "开通家庭共济（承诺书）"),
-    ("bind", "绑定亲属：身份证号 姓名 关系"), ("unbind", "解除绑定"),
-    ("leave", "退出户主的家庭共济"),
-    ("limit", "设置亲属使用限额"), ("order", "设置扣款顺序"), ("family", "我的共济家庭"),
-    ("settle", "结算：金额 [用途]"), ("contribute", "为亲属代缴居民医保"),
-    ("wallet", "医保钱包：状态、激活"), ("transfer", "医保钱包转账：身份证号 姓名 关系 金额"),
-    ("history", "账户流水"), ("ask", "提问"), ("why", "解释原因代码"), ("cancel", "取消当前操作"),
-]
-STAFF_COMMANDS = [
-    ("lookup", "查询参保人"), ("settle_for", "代为结算"), ("credit", "月度划入"),
-    ("audit", "账目核查"), ("unanswered", "未解答的问题"), ("teach", "把问题加入知识库"),
-    ("stats", "统计"),
-]
-GROUP_COMMANDS = [("ask", "提问"), ("why", "解释原因代码"), ("help", "使用说明")]
+# The Telegram menus, from the one command catalog (bot/commands.py).
+USER_COMMANDS = commands.menu(commands.USER)
+STAFF_COMMANDS = commands.menu(commands.STAFF)
+GROUP_COMMANDS = commands.menu(commands.USER, group=True)
 
 
 def bot_token(request: BaseRequest | None) -> str:

@@ -10,26 +10,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from bot import commands
 from rules.identity import mask_id, mask_name, mask_phone, redact  # noqa: F401 (re-exported)
 from rules.money import format_fen
 
-USAGE = {
-    "bind": "用法：/bind 身份证号 姓名 关系\n例如：/bind 370502199001011234 张三 配偶",
-    "unbind": "用法：/unbind 身份证号|序号（序号见 /family）",
-    "leave": ("用法：/leave 序号|户主身份证号（序号见 /family 的“为我共济的户主”）\n"
-              "退出后您不能再使用该户主的个人账户。"),
-    "limit": "用法：/limit 身份证号|序号 金额|不限\n例如：/limit 1 500 或 /limit 1 不限",
-    "order": "用法：/order 户主身份证号|序号 …（第一个先扣款，序号见 /family）",
-    "settle": "用法：/settle 金额 [用途]\n用途：{purposes}（默认 购药）",
-    "contribute": "用法：/contribute 身份证号|序号 金额\n为参加居民医保的亲属代缴居民医保费。",
-    "history": "用法：/history [条数]，条数为1到{max}之间的整数。",
-    "lookup": "用法：/lookup 身份证号",
-    "settle_for": "用法：/settle_for 身份证号 金额 [用途]\n用途：{purposes}（默认 购药）",
-    "credit": "用法：/credit YYYY-MM，例如 /credit 2026-11",
-    "teach": ("用法：/teach 编号 条目ID，例如 /teach 12 binding_unbind\n"
-              "编号是 /unanswered 每行开头的 #数字；条目ID 见其中的“最接近”，"
-              "或用 python -m bot ask --json 查。"),
-}
+USAGE = commands.USAGE  # usage texts live in the command catalog
 
 SCHEME = {"employee": "职工医保", "resident": "居民医保", "none": "未参保"}
 EMPLOYMENT = {"employed": "在职", "flexible": "灵活就业", "retired": "退休"}
@@ -166,7 +151,8 @@ def _blocked_line(facts: dict[str, Any], purpose: str) -> str | None:
 
 
 def settle_summary(facts: dict[str, Any], amount_fen: int, purpose: str) -> str:
-    parts = [f"请确认结算：{purpose} {format_fen(amount_fen)}", *_payment_lines(facts)]
+    parts: list[str | None] = [f"请确认结算：{purpose} {format_fen(amount_fen)}",
+                               *_payment_lines(facts)]
     if facts.get("cash_fen"):
         parts.append(f"需现金支付：{format_fen(int(facts['cash_fen']))}")
     parts.append(_blocked_line(facts, purpose))
@@ -175,8 +161,9 @@ def settle_summary(facts: dict[str, Any], amount_fen: int, purpose: str) -> str:
 
 def settle_text(facts: dict[str, Any], amount_fen: int, purpose: str, *,
                 staff: bool = False) -> str:
-    parts = [f"✅ 结算成功：{purpose} {format_fen(int(facts.get('amount_fen', amount_fen)))}",
-             *_payment_lines(facts)]
+    parts: list[str | None] = [
+        f"✅ 结算成功：{purpose} {format_fen(int(facts.get('amount_fen', amount_fen)))}",
+        *_payment_lines(facts)]
     parts.append(f"现金支付：{format_fen(int(facts.get('cash_fen', 0)))}")
     parts.append(_blocked_line(facts, purpose))
     if facts.get("balance_fen") is not None:

@@ -51,6 +51,37 @@ def test_every_contract_bot_command_is_registered() -> None:
     assert not missing, missing
 
 
+def _registered_commands() -> set[str]:
+    from telegram.ext import CommandHandler
+
+    from bot.app import build_application
+    from bot.loopback import LoopbackRequest
+    from bot.settings import load_settings
+
+    app = build_application(load_settings(REPO / "config.yaml"), request=LoopbackRequest())
+    return {c for handlers in app.handlers.values() for h in handlers
+            if isinstance(h, CommandHandler) for c in h.commands}
+
+
+def test_the_command_catalog_is_what_is_registered() -> None:
+    """Menus, /help and usage texts come from bot/commands.py: a command registered but not in
+    the catalog (or the reverse) would be missing from one of them."""
+    from bot.commands import BY_NAME
+
+    assert _registered_commands() == set(BY_NAME)
+
+
+def test_every_catalog_command_is_documented() -> None:
+    from bot.commands import CATALOG
+    from bot.handlers.help import HELP, STAFF_HELP
+
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    for command in CATALOG:
+        assert f"/{command.name}" in HELP + STAFF_HELP, command.name
+        for name in command.names:
+            assert f"| /{name}" in readme or f" /{name} " in readme, f"/{name} not in README"
+
+
 @pytest.mark.parametrize("command", CLI_COMMANDS)
 def test_every_cli_command_is_documented_and_answers_help(command: str) -> None:
     assert f"python -m bot {command}" in (REPO / "README.md").read_text(encoding="utf-8")

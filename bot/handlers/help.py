@@ -8,36 +8,16 @@ from typing import Any
 from telegram import ReplyKeyboardRemove, Update
 from telegram.ext import Application, CommandHandler
 
-from bot import linking
+from bot import commands, linking
 from bot.context import Context, call, current_person, is_private, is_staff, reply, services
 from rules.identity import mask_id, mask_phone
 
 log = logging.getLogger(__name__)
 
-HELP = """共济助手可以做这些事：
-身份
-/start 验证身份（分享手机号 + 身份证号后4位）
-/me 我的身份  /unlink 解除与本账号的关联
-家庭共济（仅私聊）
-/open 开通家庭共济（阅读并同意承诺书）
-/bind 身份证号 姓名 关系 — 绑定亲属
-/unbind 身份证号|序号 — 解除绑定
-/leave 序号|户主身份证号 — 亲属退出某位户主的家庭共济
-/limit 身份证号|序号 金额|不限 — 设置亲属累计使用限额
-/order 身份证号|序号 … — 亲属设置户主扣款顺序
-/family 我的共济家庭  /balance 余额  /history [条数] 流水
-/settle 金额 [用途] — 结算（别名 /pay；用途：门诊 住院 购药 体检 居民医保缴费 长护险缴费）
-/contribute 身份证号|序号 金额 — 为亲属代缴居民医保
-问答
-直接发送问题，或 /ask 问题（群里也能用）；/why 代码 解释拒绝原因
-/cancel 取消当前操作"""
+HELP = "共济助手可以做这些事：\n" + commands.help_text(commands.USER)
 GROUP_HELP = """在群里我只回答政策问题：/ask 问题，或 /why 代码。
 账户操作（绑定、结算、查询余额等）请私聊我。也可以在任意聊天输入 @{bot} 加问题。"""
-STAFF_HELP = """
-工作人员
-/lookup 身份证号  /settle_for 身份证号 金额 [用途]  /credit YYYY-MM
-/audit 账目核查  /unanswered 未解答的问题  /stats 统计
-/teach 编号 条目ID 把未解答的问题加为某条问答的问法"""
+STAFF_HELP = "\n" + commands.help_text(commands.STAFF)
 
 ROLE_SCHEME = {"employee": "职工医保", "resident": "居民医保", "none": "未参保"}
 ROLE_STATUS = {"active": "正常参保", "lapsed": "断缴"}
