@@ -1,0 +1,246 @@
+"""Mutation testing of the money core: kill rate per module and every surviving mutant.
+
+    .venv/bin/pip install -e '.[mutation]'
+    .venv/bin/python bench/mutation.py                  # every group, ≤ 20 min on 2 cores
+    .venv/bin/python bench/mutation.py --group audit    # one group
+    .venv/bin/python bench/mutation.py --show-diffs     # each survivor's diff too
+
+mutmut 3 does the mutating. It never edits the checkout: this script copies the tracked and
+untracked (not ignored) files into ``bench/out/mutation/<group>/``, writes that group's
+``[tool.mutmut]`` section (the modules to mutate, the tests to run) into the copy's
+pyproject.toml, and runs ``mutmut run`` there; mutmut itself works in the copy's ``mutants/``.
+For each mutant mutmut runs only the selected tests that reach the mutated function, on
+SQLite (``TEST_DATABASE_URL`` is cleared), with a fixed Hypothesis seed.
+
+Mutants that are truly equivalent (same behaviour) are listed with a one-line reason in
+``[tool.gongji.mutation.equivalent]`` of pyproject.toml; they are reported, not counted.
+Not part of .ci/run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "bench" / "out" / "mutation"
+
+# Each group: the modules mutated and the fast tests that judge them. The pure models are
+# judged by the DB-free unit tier; the store, the ledger and the audit by focused DB tests.
+GROUPS: dict[str, tuple[list[str], list[str]]] = {
+    "pure": (
+        ["rules/planning.py", "rules/binding_rules.py", "rules/money.py", "rules/identity.py",
+         "rules/wallet_rules.py"],
+        ["tests/rules/unit", "tests/rules/test_foundation.py", "tests/rules/test_redaction.py",
+         "tests/rules/test_money_digits.py"],
+    ),
+    "store": (
+        ["rules/settlement.py", "rules/ledger.py", "rules/unit_of_work.py", "rules/credit.py",
+         "rules/wallets.py"],
+        ["tests/rules/test_guards.py", "tests/rules/test_store_edges.py",
+         "tests/rules/test_settlement.py", "tests/rules/test_concurrency.py",
+         "tests/rules/test_credit_lapse_queries.py", "tests/rules/test_credit_edges.py",
+         "tests/rules/test_wallets.py"],
+    ),
+    "audit": (
+        ["rules/audit.py"],
+        ["tests/rules/test_audit.py", "tests/rules/test_audit_edges.py",
+         "tests/rules/test_audit_credit.py"],
+    ),
+}
+PYTEST_ARGS = ["-p", "no:cacheprovider", "--hypothesis-seed=0", "-q"]
+# mutmut mutates code inside functions only: the SQL guards live in module-level text()
+# statements, so they get hand-written mutants here, each run against the store's tests.
+SQL_MUTANTS: list[tuple[str, str, str]] = [  # (file, original text, mutated text)
+    ("rules/ledger.py", " AND balance >= :fen", ""),
+    ("rules/ledger.py", "AND balance >= :fen", "AND balance > :fen"),
+    ("rules/ledger.py", "balance = balance - :fen", "balance = balance + :fen"),
+    ("rules/ledger.py", " AND removed_at IS NULL\"", "\""),
+    ("rules/ledger.py", "\n    \" AND (limit_fen IS NULL OR used_fen + :fen <= limit_fen)\"", ""),
+    ("rules/ledger.py", "used_fen + :fen <= limit_fen", "used_fen + :fen < limit_fen"),
+    ("rules/ledger.py", "SET used_fen = used_fen + :fen", "SET used_fen = used_fen"),
+    ("rules/settlement.py", "ORDER BY b.payer_rank IS NULL, ", "ORDER BY "),
+    ("rules/settlement.py", " WHERE b.relative_id = :id AND b.removed_at IS NULL",
+     " WHERE b.relative_id = :id"),
+    ("rules/settlement.py", "DELETE FROM retry_windows WHERE relative_id = :id",
+     "DELETE FROM retry_windows WHERE relative_id = -:id"),
+]
+KILLED = {"killed", "timeout", "caught by type check", "segfault"}
+_RESULT = re.compile(r"^\s*(?P<name>rules\.\S+?): (?P<status>.+?)\s*$")
+
+
+@dataclass
+class Mutant:
+    name: str
+    status: str
+    group: str
+
+    @property
+    def module(self) -> str:
+        return self.name.split(".x_")[0].split(".xǁ")[0]
+
+
+def _equivalent() -> dict[str, str]:
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))
+    return dict(config.get("tool", {}).get("gongji", {}).get("mutation", {})
+                .get("equivalent", {}))
+
+
+def _copy_tree(dest: Path) -> None:
+    """The checkout as it is (tracked and untracked, not ignored files), outside it."""
+    if dest.exists():
+        shutil.rmtree(dest)
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT,
+                           check=True, capture_output=True).stdout.decode().split("\0")
+    for rel in filter(None, files):
+        src = ROOT / rel
+        if src.is_file():
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / rel)
+
+
+def _toml_list(items: list[str]) -> str:
+    return "[" + ", ".join(json.dumps(i) for i in items) + "]"
+
+
+def _configure(dest: Path, modules: list[str], tests: list[str]) -> None:
+    """Replace the copy's [tool.mutmut] section with this group's."""
+    pyproject = dest / "pyproject.toml"
+    text = re.sub(r"(?ms)^\[tool\.mutmut\]\n.*?(?=^\[|\Z)", "", pyproject.read_text("utf-8"))
+    text += (f"\n[tool.mutmut]\nsource_paths = [\"rules/\"]\n"
+             f"only_mutate = {_toml_list(modules)}\n"
+             f"also_copy = [\"bot/\", \"knowledge/\", \"config.yaml\"]\n"
+             f"pytest_add_cli_args = {_toml_list(PYTEST_ARGS)}\n"
+             f"pytest_add_cli_args_test_selection = {_toml_list(tests)}\n")
+    pyproject.write_text(text, "utf-8")
+
+
+def _results(dest: Path, group: str) -> list[Mutant]:
+    out = subprocess.run([sys.executable, "-m", "mutmut", "results", "--all", "true"], cwd=dest,
+                         capture_output=True, text=True).stdout
+    return [Mutant(m["name"], m["status"], group)
+            for m in map(_RESULT.match, out.splitlines()) if m]
+
+
+def _diff(dest: Path, name: str) -> str:
+    out = subprocess.run([sys.executable, "-m", "mutmut", "show", name], cwd=dest,
+                         capture_output=True, text=True).stdout
+    lines = [ln for ln in out.splitlines()
+             if ln[:1] in "+-" and not ln.startswith(("+++", "---"))]
+    return " | ".join(" ".join(ln.split()) for ln in lines)
+
+
+def run_group(group: str, children: int) -> tuple[list[Mutant], Path, float]:
+    modules, tests = GROUPS[group]
+    dest = OUT / group
+    _copy_tree(dest)
+    present = [m for m in modules if (dest / m).is_file()]
+    tests = [t for t in tests if (dest / t).exists() or glob.glob(str(dest / t))]
+    _configure(dest, present, tests)
+    env = {k: v for k, v in os.environ.items() if k != "TEST_DATABASE_URL"}
+    started = time.monotonic()
+    with open(dest / "mutmut-run.log", "w") as log:
+        subprocess.run([sys.executable, "-m", "mutmut", "run", "--max-children", str(children)],
+                       cwd=dest, env=env, stdout=log, stderr=subprocess.STDOUT)
+    return _results(dest, group), dest, time.monotonic() - started
+
+
+def run_sql_mutants(timeout: int = 300) -> tuple[list[Mutant], float]:
+    """Each hand-written SQL mutant in its own pass over the store group's tests."""
+    dest = OUT / "sql"
+    _copy_tree(dest)
+    tests = [t for t in GROUPS["store"][1] if (dest / t).exists()]
+    env = {k: v for k, v in os.environ.items() if k != "TEST_DATABASE_URL"}
+    started, found = time.monotonic(), []
+    for n, (rel, old, new) in enumerate(SQL_MUTANTS, start=1):
+        path = dest / rel
+        source = path.read_text("utf-8")
+        if source.count(old) != 1:
+            found.append(Mutant(f"{_module(rel)}.sql_{n}", "not applicable", "sql"))
+            continue
+        path.write_text(source.replace(old, new), "utf-8")
+        try:
+            done = subprocess.run([sys.executable, "-m", "pytest", "-x", *PYTEST_ARGS, *tests],
+                                  cwd=dest, env=env, capture_output=True, timeout=timeout)
+            status = "survived" if done.returncode == 0 else "killed"
+        except subprocess.TimeoutExpired:
+            status = "timeout"
+        finally:
+            path.write_text(source, "utf-8")
+        found.append(Mutant(f"{_module(rel)}.sql_{n}", status, "sql"))
+    return found, time.monotonic() - started
+
+
+def _module(rel: str) -> str:
+    return rel.removesuffix(".py").replace("/", ".")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--group", action="append", choices=sorted([*GROUPS, "sql"]),
+                    help="run only these groups (default: all)")
+    ap.add_argument("--max-children", type=int, default=os.cpu_count() or 2)
+    ap.add_argument("--show-diffs", action="store_true", help="print each survivor's diff")
+    args = ap.parse_args()
+    equivalent = _equivalent()
+    mutants: list[Mutant] = []
+    dests: dict[str, Path] = {}
+    total_seconds = 0.0
+    for group in [g for g in args.group or list(GROUPS) if g in GROUPS]:
+        found, dest, seconds = run_group(group, args.max_children)
+        total_seconds += seconds
+        dests[group] = dest
+        mutants += found
+        print(f"group {group}: {len(found)} mutants in {seconds / 60:.1f} min", flush=True)
+    if not args.group or "sql" in args.group:
+        found, seconds = run_sql_mutants()
+        total_seconds += seconds
+        mutants += found
+        print(f"group sql: {len(found)} mutants in {seconds / 60:.1f} min", flush=True)
+
+    print(f"\n{'module':<24}{'mutants':>8}{'killed':>8}{'equiv':>7}{'survived':>9}{'rate':>8}")
+    modules = sorted({m.module for m in mutants})
+    survivors = [m for m in mutants if m.status not in KILLED and m.name not in equivalent]
+    for module in modules:
+        mine = [m for m in mutants if m.module == module]
+        killed = sum(m.status in KILLED for m in mine)
+        eq = sum(m.name in equivalent and m.status not in KILLED for m in mine)
+        counted = len(mine) - eq
+        rate = 100.0 * killed / counted if counted else 100.0
+        print(f"{module:<24}{len(mine):>8}{killed:>8}{eq:>7}{counted - killed:>9}{rate:>7.1f}%")
+    killed = sum(m.status in KILLED for m in mutants)
+    counted = len(mutants) - sum(m.name in equivalent and m.status not in KILLED for m in mutants)
+    print(f"{'total':<24}{len(mutants):>8}{killed:>8}{len(mutants) - counted:>7}"
+          f"{counted - killed:>9}{100.0 * killed / max(counted, 1):>7.1f}%")
+    print(f"time: {total_seconds / 60:.1f} min")
+
+    print(f"\nsurvivors ({len(survivors)}):")
+    for m in survivors:
+        line = f"  {m.name}: {m.status}"
+        if args.show_diffs and m.group == "sql":
+            rel, old, new = SQL_MUTANTS[int(m.name.rsplit("_", 1)[1]) - 1]
+            line += f"    {old!r} -> {new!r}"
+        elif args.show_diffs:
+            line += f"    {_diff(dests[m.group], m.name)}"
+        print(line)
+    report = {"mutants": [m.__dict__ for m in mutants], "seconds": round(total_seconds),
+              "equivalent": equivalent}
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "report.json").write_text(json.dumps(report, ensure_ascii=False, indent=1), "utf-8")
+    print(f"\nreport: {OUT / 'report.json'}; inspect a mutant with "
+          f"`cd {OUT}/<group> && mutmut show NAME`")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
