@@ -26,6 +26,7 @@ from rules.clock import ManualClock
 from rules.identity import redact
 
 DEFAULT_USER = 100001  # the console's first Telegram user (not linked: try /start)
+DELETED = "••••••（此消息已被机器人删除）"
 
 
 class ConsoleError(ValueError):
@@ -43,6 +44,7 @@ class Console:
         self._updates = itertools.count(first_update_id)
         self._messages = itertools.count(1)
         self._queries = itertools.count(1)
+        self.last_message: tuple[int, int] | None = None  # (chat, id) of the latest input
 
     @property
     def chat_id(self) -> int:
@@ -53,16 +55,22 @@ class Console:
         return {"id": uid, "is_bot": False, "first_name": f"用户{uid}", "language_code": "zh-hans"}
 
     def _message(self, **fields: Any) -> dict[str, Any]:
-        return {"message_id": next(self._messages), "date": int(self.clock.now().timestamp()),
+        self.last_message = (self.chat_id, next(self._messages))
+        return {"message_id": self.last_message[1], "date": int(self.clock.now().timestamp()),
                 "chat": self.loopback.chat(self.chat_id), "from": self._user(), **fields}
 
     async def _feed(self, data: dict[str, Any]) -> None:
         data["update_id"] = next(self._updates)
         await self.app.process_update(Update.de_json(data, self.app.bot))
 
+    def input_deleted(self) -> bool:
+        """Whether the bot deleted the message the latest input line became."""
+        return self.last_message is not None and self.last_message in self.loopback.deleted
+
     async def line(self, text: str) -> list[Sent]:
         """Process one input line; the messages the bot sent because of it."""
         mark = self.loopback.mark()
+        self.last_message = None
         stripped = text.strip()
         if stripped.startswith(":"):
             await self.directive(stripped)
@@ -223,16 +231,22 @@ async def run_lines(settings: Settings, lines: Iterable[str], out: TextIO, *, as
             text = raw.rstrip("\r\n")
             if not text.strip() or text.lstrip().startswith("#"):
                 continue
-            if as_json_lines:
-                print(json.dumps({"from": console.user_id, "in": text}, ensure_ascii=False),
-                      file=out, flush=True)
-            elif not interactive:
-                print(f"[{console.user_id}] {text}", file=out, flush=True)
+            sender = console.user_id
             try:
                 sent = await console.line(text)
             except ConsoleError as exc:
                 print(f"控制台：{exc}", file=err, flush=True)
                 sent = []
+            # The echo follows the processing: a message the bot deleted (a wallet password)
+            # is shown blanked, never as typed; a terminal also erases what was typed.
+            shown = DELETED if console.input_deleted() else text
+            if as_json_lines:
+                print(json.dumps({"from": sender, "in": shown}, ensure_ascii=False),
+                      file=out, flush=True)
+            elif not interactive:
+                print(f"[{sender}] {shown}", file=out, flush=True)
+            elif shown is DELETED:
+                print(f"\x1b[1A\x1b[2K[{sender}] {DELETED}", file=out, flush=True)
             for s in sent:
                 print(json.dumps(as_json(s), ensure_ascii=False) if as_json_lines else render(s),
                       file=out)
@@ -242,7 +256,7 @@ async def run_lines(settings: Settings, lines: Iterable[str], out: TextIO, *, as
 
 
 def try_this() -> list[str]:
-    """Three lines for a newcomer: bind, settle, ask (built from the demo people)."""
+    """Lines for a newcomer: bind, settle, a wallet transfer, ask (from the demo people)."""
     from rules.demo import by_name
 
     holder, wife = by_name("张建国"), by_name("李秀兰")
@@ -251,7 +265,14 @@ def try_this() -> list[str]:
     settle = (f"② 结算：:as {DEFAULT_USER + 1}，:contact {wife.phone} "
               f"后输入 {wife.id_number[-4:]}，"
               "/settle 100 门诊 两次（东营：个账不足时5分钟内再刷走家庭共济）")
-    return [bind, settle, "③ 提问：直接输入“东营最多能绑几个人？”；/help 查看全部命令"]
+    son, mother = by_name("刘建华"), by_name("刘桂芳")
+    wallet = (f"③ 医保钱包：:as {DEFAULT_USER + 2}，:contact {mother.phone} 后输入 "
+              f"{mother.id_number[-4:]}（{mother.name}，四川），"
+              "/wallet → 确认使用钱包 → 发6位密码；"
+              f"再 :as {DEFAULT_USER + 3}，:contact {son.phone} 后输入 {son.id_number[-4:]}"
+              f"（{son.name}，江苏）同样激活，然后 /transfer {mother.id_number} {mother.name} "
+              "母亲 300 → 确认 → 密码")
+    return [bind, settle, wallet, "④ 提问：直接输入“东营最多能绑几个人？”；/help 查看全部命令"]
 
 
 def _welcome(out: TextIO, loaded: bool, interactive: bool, settings: Settings) -> None:

@@ -40,7 +40,7 @@ class Sent:
     message_id: int
     text: str
     buttons: list[list[Button]] = field(default_factory=list)
-    kind: str = "message"  # message | edit | toast | inline
+    kind: str = "message"  # message | edit | toast | inline | photo
 
     def labels(self) -> list[list[str]]:
         return [[b.label for b in row] for row in self.buttons]
@@ -88,6 +88,8 @@ class LoopbackRequest(BaseRequest):
         self.commands: dict[str, list[dict[str, Any]]] = {}
         self._ids = itertools.count(1)
         self.keep_calls = True
+        self.deleted: list[tuple[int, int]] = []  # (chat_id, message_id) the bot deleted
+        self.photos: list[Sent] = []  # sendPhoto calls (also in :attr:`sent`)
 
     @property
     def read_timeout(self) -> float | None:
@@ -148,6 +150,21 @@ class LoopbackRequest(BaseRequest):
         self.messages[(sent.chat_id, sent.message_id)] = sent
         return self._message(sent, markup)
 
+    def _api_sendPhoto(self, p: dict[str, Any]) -> dict[str, Any]:
+        """A photo is recorded as the text ``[图片：caption]`` (its bytes in :attr:`photos`)."""
+        sent = Sent(int(p["chat_id"]), next(self._ids), f"[图片：{p.get('caption') or ''}]",
+                    kind="photo")
+        self.sent.append(sent)
+        self.messages[(sent.chat_id, sent.message_id)] = sent
+        self.photos.append(sent)
+        message = self._message(sent, None)
+        message.pop("text")
+        message["caption"] = str(p.get("caption") or "")
+        message["photo"] = [{"file_id": f"photo{sent.message_id}",
+                             "file_unique_id": f"p{sent.message_id}", "width": 900,
+                             "height": 420}]
+        return message
+
     def _edit(self, p: dict[str, Any], text: str | None) -> dict[str, Any] | bool:
         if "inline_message_id" in p:
             return True
@@ -166,6 +183,14 @@ class LoopbackRequest(BaseRequest):
 
     def _api_editMessageReplyMarkup(self, p: dict[str, Any]) -> dict[str, Any] | bool:
         return self._edit(p, None)
+
+    def _api_deleteMessage(self, p: dict[str, Any]) -> bool:
+        """The bot deletes a message (e.g. the one carrying a wallet password): it is gone
+        from the chat, and the console blanks the user's line in its transcript."""
+        key = (int(p["chat_id"]), int(p["message_id"]))
+        self.deleted.append(key)
+        self.messages.pop(key, None)
+        return True
 
     def _api_answerCallbackQuery(self, p: dict[str, Any]) -> bool:
         if p.get("text"):

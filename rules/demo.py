@@ -20,6 +20,10 @@ rows in the import format — a test keeps the two identical):
 - 王桂英  their mother, resident insurance, ¥0.00 — both children can bind her; she orders them
 海南 (hainan: own account only at the counter)
 - 陈海燕  employee in 海口市, ¥600.00
+医保钱包 (national rules; a family split across provinces, rules/wallet.yaml)
+- 刘建华  employee in 南京市 (江苏: opened), ¥3,000.00 — /wallet, then /transfer to his mother
+- 刘桂芳  his mother, resident insurance in 成都市 (四川: opened) — receives, spends, contributes
+- 刘建军  his brother, employee in 广州市 (广东: not opened) — /wallet gives WALLET_NOT_ENABLED
 """
 
 from __future__ import annotations
@@ -69,6 +73,7 @@ def _p(name: str, first17: str, phone: str, place: str, region: str, role: str,
 
 
 DY, JN, HN, JA = "山东省/东营市", "山东省/济南市", "海南省/海口市", "江西省/吉安市"
+NJ, CD, GZ = "江苏省/南京市", "四川省/成都市", "广东省/广州市"
 
 DEMO: list[DemoPerson] = [
     _p("张建国", "37050219780315011", "13905461001", DY, "dongying",
@@ -107,6 +112,15 @@ DEMO: list[DemoPerson] = [
     _p("陈海燕", "46010619830919026", "13908981012", HN, "hainan",
        "海口职工（海南：柜台只能用本人账户）",
        "employee", "employed", "600.00", "120.00"),
+    _p("刘建华", "32010219800512031", "13902501013", NJ, "national",
+       "南京职工（江苏已开通医保钱包，个账 ¥3,000.00）",
+       "employee", "employed", "3000.00", "250.00"),
+    _p("刘桂芳", "51010419550203024", "13902801014", CD, "national",
+       "刘建华的母亲，在四川成都参保（居民医保；四川已开通医保钱包）",
+       "resident", "", "0.00", "0.00"),
+    _p("刘建军", "44010319830716035", "13902001015", GZ, "national",
+       "刘建华的弟弟，在广东广州参保（广东未开通 → WALLET_NOT_ENABLED）",
+       "employee", "employed", "900.00", "200.00"),
 ]
 
 

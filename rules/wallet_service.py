@@ -28,6 +28,11 @@ class WalletService:
         """Facts province, city, opened, active, balance_fen, moves, can_activate."""
         return self.uow.read(lambda s: ops.view(s, self.wallets, person_id, limit))
 
+    def family_places(self, person_id: int
+                      ) -> tuple[tuple[str, bool], tuple[tuple[str, bool], ...]] | None:
+        """(own province, opened?) and each other family province (for personal answers)."""
+        return self.uow.read(lambda s: ops.family_places(s, self.wallets, person_id))
+
     def activate(self, person_id: int, password: str, *, key: str) -> Decision:
         return self.uow.run(key, "wallet_activate", person_id, self.clock.now(),
                             lambda s, ctx: ops.activate(s, ctx, self.wallets, person_id,

@@ -292,3 +292,25 @@ def contribute_from_wallet(s: Session, ctx: TxnContext, wallets: WalletPolicy,
         debit_wallet(s, ctx.id, person_id, amount_fen, "wallet_contribute", ctx.now)
         ctx.person_id, ctx.amount_fen, ctx.cash_fen = person_id, amount_fen, 0
     return d
+
+
+def family_places(s: Session, wallets: WalletPolicy, person_id: int
+                  ) -> tuple[tuple[str, bool], tuple[tuple[str, bool], ...]] | None:
+    """The person's province and whether it opened the wallet, and the same for each other
+    province among the family they share money with (bound relatives and householders, and
+    whoever they sent wallet money to or received it from)."""
+    p = s.get(Person, person_id)
+    if p is None:
+        return None
+    q = text(
+        "SELECT o.province FROM bindings b JOIN people o"
+        " ON o.id = CASE WHEN b.householder_id = :id THEN b.relative_id ELSE b.householder_id END"
+        " WHERE (b.householder_id = :id OR b.relative_id = :id) AND b.removed_at IS NULL"
+        " UNION SELECT o.province FROM ledger mine"
+        " JOIN ledger other ON other.txn_id = mine.txn_id AND other.person_id <> mine.person_id"
+        " JOIN people o ON o.id = other.person_id"
+        " WHERE mine.person_id = :id AND mine.kind IN ('wallet_transfer_out', 'wallet_in')"
+        " ORDER BY 1")
+    others = [str(r[0]) for r in s.connection().execute(q, {"id": person_id})]
+    return ((p.province, wallets.opened(p.province)),
+            tuple((prov, wallets.opened(prov)) for prov in others if prov != p.province))

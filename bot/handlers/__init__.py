@@ -24,6 +24,7 @@ def register_all(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
         money,
         staff,
         start,
+        wallet,
     )
 
     # 1. linking: /start (deep links, shared contact; the ID tail is routed from free text)
@@ -36,11 +37,14 @@ def register_all(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
     #      (cf:/cx: confirmations, open:)
     account.register(app)
     binding.register(app)
+    wallet.register(app)  # /wallet /transfer, and /contribute 本人 before money's /contribute
     money.register(app)
     staff.register(app)
     # 7. inline mode
     inline.register(app)
-    # 8. private free text → the ID tail or the knowledge base; other messages get a hint
+    # 8. private free text → an awaited wallet password (deleted at once), the ID tail or
+    #    the knowledge base; other messages get a hint
+    wallet.register_password(app)
     knowledge.register_fallback(app)
     # 9. around everything: the redelivery filter (group -1), the processed marker
     #    (group 1000, after the handlers finished) and the one error handler

@@ -13,6 +13,7 @@ from bot import learned, limits
 from bot.caches import Asker
 from bot.context import Buttons, Context, Services, call, is_private, lookup_asker, reply, services
 from bot.handlers import reports
+from bot.handlers.wallet import personal_wallet_note, wallet_entry
 from bot.linking import looks_like_tail
 from bot.state import Feedback, UnansweredQuestion
 from rules.codes import ALL_CODES
@@ -160,14 +161,18 @@ async def answer_question(update: Update, context: Context, question: str) -> No
 
 
 def personal_note_applies(entry: Any) -> bool:
-    """Entries about how many relatives one may bind get the asker's own count."""
-    return "max" in entry.id and ("binding" in entry.id or "relative" in entry.id)
+    """Entries about how many relatives one may bind get the asker's own count; 医保钱包
+    entries say whether the asker's and their family's provinces have opened it."""
+    return wallet_entry(entry) or (
+        "max" in entry.id and ("binding" in entry.id or "relative" in entry.id))
 
 
 def personal_note(svc: Services, entry: Any, asker: Asker | None) -> str | None:
     """A line that applies the entry to the asker (e.g. how many relatives they may still bind)."""
     if asker is None or not personal_note_applies(entry):
         return None
+    if wallet_entry(entry):
+        return personal_wallet_note(svc, asker.person_id)
     policy = svc.policies.get(asker.region)
     bound = len(svc.family.family(asker.person_id).relatives)
     if policy.max_relatives is None:
