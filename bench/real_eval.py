@@ -162,7 +162,8 @@ def main() -> None:
                 and e in cls]
         return fit([oof[q] for q, _ in rows], [cls[e] for _, e in rows],
                    [e != NONE for _, e in rows], is_entry,
-                   [REAL_WEIGHT if q in real else 1.0 for q, _ in rows])
+                   [REAL_WEIGHT if q in real else 1.0 for q, _ in rows],
+                   [q in real for q, _ in rows])
 
     if a.sweep:
         c = calibration(None)

@@ -103,13 +103,16 @@ def offered(p_entries: Sequence[float]) -> int:
 
 
 def fit(logits: Sequence[np.ndarray], labels: Sequence[int], on_topic: Sequence[bool],
-        entry: Sequence[bool], weights: Sequence[float] | None = None, *,
+        entry: Sequence[bool], weights: Sequence[float] | None = None,
+        real: Sequence[bool] | None = None, *,
         wrong: float = WRONG, leak: float = LEAK) -> Calibration:
     """Calibration from out-of-fold logits of development questions: the temperature that
     maximises their likelihood; the confidence (a weighted logistic regression, Platt scaling,
     of whether the top entry is the right one); the lowest answer band with at most ``wrong`` of
     the on-topic questions answered wrong and ``wrong`` of the off-topic ones answered; the
-    lowest suggestion band with at most ``leak`` of the off-topic questions offered anything.
+    lowest suggestion band with at most ``leak`` of the off-topic questions we wrote offered
+    anything (``real``: questions from the public, for whom a "did you mean" on a neighbouring
+    question is no harm: what counts for them is not being answered).
     ``entry[c]``: class ``c`` is an FAQ entry (not "none", not an out-of-scope topic);
     ``weights``: per question (real questions count more than the ones we wrote)."""
     from sklearn.linear_model import LogisticRegression
@@ -146,12 +149,15 @@ def fit(logits: Sequence[np.ndarray], labels: Sequence[int], on_topic: Sequence[
     answer = 0.99
     for a in np.linspace(0.05, 0.99, 95):
         answered = conf >= a
-        if w[answered & on & ~right].sum() / n_on <= wrong:
+        if (w[answered & on & ~right].sum() / n_on <= wrong
+                and w[answered & ~on].sum() / n_off <= wrong):
             answer = float(a)
             break
+    written = ~on & ~np.asarray(real if real is not None else np.zeros(len(y), bool), bool)
+    n_written = max(float(w[written].sum()), 1.0)
     suggest = answer
     for s in np.linspace(0.02, answer, 50):
-        if w[(set_conf >= s) & ~on].sum() / n_off <= leak:
+        if w[(set_conf >= s) & written].sum() / n_written <= leak:
             suggest = float(s)
             break
     return Calibration(round(best_t, 3), weights_, round(answer, 3), round(suggest, 3))
@@ -182,16 +188,21 @@ class Learned:
     def __init__(self, entries: Sequence[Entry], kb_digest: str,
                  questions: Sequence[tuple[str, str]] | None = None,
                  calibration: Calibration | None = None) -> None:
-        questions = default_questions() if questions is None else questions
         ids = {e.id for e in entries}
-        kept = [(q, label) for q, label in questions if label == NONE or label in ids]
         self.calibration = calibration or load_calibration()
         topics = [f"{e.id}\n{e.question}\n" + "\n".join(e.phrasings)
                   for e in entries if e.topic == "out_of_scope"]
-        key = digest([VERSION, SAMPLES, str(NONE_SHARE), kb_digest, *topics,
-                      *(f"{label}\t{q}" for q, label in kept)])
+        if questions is None:
+            # keyed by the file's bytes: a cached model needs no YAML parsing at start-up
+            given = [QUESTIONS_FILE.read_bytes() if QUESTIONS_FILE.exists() else b""]
+        else:
+            given = [f"{label}\t{q}" for q, label in questions]
+        key = digest([VERSION, SAMPLES, str(NONE_SHARE), kb_digest, *sorted(ids), *topics,
+                      *given])
 
         def samples() -> list[Sample]:
+            every = default_questions() if questions is None else questions
+            kept = [(q, label) for q, label in every if label == NONE or label in ids]
             own = entry_samples(entries) + [(read(q).text, label) for q, label in kept
                                             if label != NONE]
             # "none" questions: at most NONE_SHARE of the rest, so a small KB is not swamped

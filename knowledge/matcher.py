@@ -273,9 +273,13 @@ class Matcher:
         p_none = next((p for c, p in classes if c == NONE), 0.0)
         ranked = [(self._entries[c], p) for c, p in classes if c in self._entries]
         exact = self._entries.get(exact_id) if exact_id else None
-        if regions or place is not None:
+        known = bool(regions) or region == "national"     # the asker's region, or one named
+        if known or place is not None:
             # never another region's rules: only national entries and the named region's
             ranked = [(e, p) for e, p in ranked if e.region == "national" or e.region in regions]
+            if (known and exact is not None and exact.region != "national"
+                    and exact.region not in regions):
+                exact = None
         elif ranked and exact is None:
             # no region known or named: a region's own entries count for less than national ones
             ranked = sorted(((e, p if e.region == "national" else p * UNNAMED_REGION)

@@ -1,0 +1,112 @@
+"""The learned ranker and questions as typed: places from data, traditional characters, the
+question inside a paragraph, region rules, the cached model, calibrated bands."""
+
+from __future__ import annotations
+
+import pytest
+
+from knowledge import Matcher, ranker
+from knowledge.learning import Calibration, Learned, load_calibration
+from knowledge.places import default_places
+from knowledge.typed import question_part, read, simplified
+
+# -- places ------------------------------------------------------------------------------------
+
+
+def test_every_province_and_prefecture_is_data() -> None:
+    places = default_places()
+    provinces = {p.province for p in places.by_name.values()}
+    assert len(provinces) == 34
+    assert len(places) >= 34 + 330
+
+
+@pytest.mark.parametrize(
+    ("text", "name", "region"),
+    [("东营市怎么绑定", "东营", "dongying"), ("我在济南上班", "济南", "jinan"),
+     ("吉安的共济", "吉安", "jian"), ("海口看病", "海口", "hainan"), ("海南省的政策", "海南", "hainan"),
+     ("无锡医保共济", "无锡", None), ("浙江杭州", "浙江", None), ("青海海南州", "青海", None),
+     ("吉林市的医保", "吉林市", None), ("乌鲁木齐", "乌鲁木齐", None)],
+)
+def test_places_are_recognised(text: str, name: str, region: str | None) -> None:
+    found = default_places().find(text)
+    assert found and found[0].name == name and found[0].region == region
+
+
+# -- reading a question ------------------------------------------------------------------------
+
+
+def test_traditional_becomes_simplified() -> None:
+    assert simplified("卡里的錢比較多，可以給家人使用嗎？醫保綁定賬戶") == \
+        "卡里的钱比较多，可以给家人使用吗？医保绑定账户"
+
+
+def test_the_question_is_found_inside_a_paragraph() -> None:
+    text = ("我爸今年七十了，一直在老家住，身体不太好，经常要去医院拿药，花了不少钱。"
+            "我的职工医保卡里余额挺多的，能给我爸用吗？")
+    assert question_part(text) == "我的职工医保卡里余额挺多的，能给我爸用吗？"
+
+
+def test_a_place_without_its_own_policy_is_noted_and_taken_out() -> None:
+    typed = read("无锡医保共济账户怎么解除绑定？")
+    assert "无锡" not in typed.text and typed.other_place is not None
+    assert typed.other_place.name == "无锡" and not typed.regions
+
+
+# -- the matcher ---------------------------------------------------------------------------------
+
+
+def test_traditional_and_simplified_get_the_same_answer(real_matcher: Matcher) -> None:
+    a = real_matcher.ask("家庭共濟怎麼解除綁定？")
+    b = real_matcher.ask("家庭共济怎么解除绑定？")
+    assert a.entry is not None and a.entry == b.entry
+
+
+def test_another_city_gets_the_national_answer_and_a_pointer(real_matcher: Matcher) -> None:
+    answer = real_matcher.ask("无锡家庭共济怎么解除绑定")
+    assert answer.entry is not None and answer.entry.region == "national"
+    assert answer.text.endswith("具体以无锡医保部门的规定为准。")
+
+
+@pytest.mark.parametrize("region", ["dongying", "jinan", "hainan", "national"])
+def test_no_one_gets_another_regions_rules(real_matcher: Matcher, region: str) -> None:
+    for question in ("医保断缴了卡里的钱还能用吗", "断缴三个月以上会怎样", "断缴了有什么影响"):
+        for s in real_matcher.rank(question, region)[:5]:
+            assert s.entry.region in ("national", region), (question, s.entry.id)
+
+
+def test_a_named_region_gets_its_own_entry(real_matcher: Matcher) -> None:
+    answer = real_matcher.ask("东营最多能绑几个亲属")
+    assert answer.entry is not None and answer.entry.id == "binding_max_dongying"
+
+
+def test_answers_offer_runners_up_not_did_you_mean(real_matcher: Matcher) -> None:
+    answer = real_matcher.ask("家庭共济怎么解除绑定？")
+    assert answer.kind == "answer" and answer.suggestions == []
+    assert all(s.entry.id != answer.entry.id for s in answer.related)
+
+
+def test_scores_are_the_calibrated_bands() -> None:
+    cal = Calibration(temperature=5.0, weights=(), answer=0.8, suggest=0.4)
+    assert cal.score(0.8, 72, 50) == pytest.approx(72)
+    assert cal.score(0.4, 72, 50) == pytest.approx(50)
+    assert cal.score(0.0, 72, 50) == 0 and cal.score(1.0, 72, 50) == 100
+    assert 0 < load_calibration().suggest <= load_calibration().answer < 1
+
+
+def test_a_cached_model_is_not_trained_again(real_kb, monkeypatch) -> None:
+    entries = list(real_kb.entries)
+    Learned(entries, real_kb.digest)                  # trained or cached by now
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("trained again")
+
+    monkeypatch.setattr(ranker, "train", no_training)
+    Learned(entries, real_kb.digest)
+
+
+def test_a_taught_question_is_answered_at_once(fixture_kb) -> None:
+    question = "老伴的卡能和我的一起用不"
+    taught = fixture_kb.with_phrasings({"bind_how": [question]})
+    matcher = Matcher(taught, answer_threshold=72, suggest_threshold=50, max_suggestions=3)
+    answer = matcher.ask(question)
+    assert answer.kind == "answer" and answer.entry is not None and answer.entry.id == "bind_how"
