@@ -194,7 +194,8 @@ class Learned:
                   for e in entries if e.topic == "out_of_scope"]
         if questions is None:
             # keyed by the file's bytes: a cached model needs no YAML parsing at start-up
-            given = [QUESTIONS_FILE.read_bytes() if QUESTIONS_FILE.exists() else b""]
+            given: list[bytes | str] = [QUESTIONS_FILE.read_bytes()
+                                        if QUESTIONS_FILE.exists() else b""]
         else:
             given = [f"{label}\t{q}" for q, label in questions]
         key = digest([VERSION, SAMPLES, str(NONE_SHARE), kb_digest, *sorted(ids), *topics,

@@ -23,7 +23,8 @@ def test_every_province_and_prefecture_is_data() -> None:
 @pytest.mark.parametrize(
     ("text", "name", "region"),
     [("东营市怎么绑定", "东营", "dongying"), ("我在济南上班", "济南", "jinan"),
-     ("吉安的共济", "吉安", "jian"), ("海口看病", "海口", "hainan"), ("海南省的政策", "海南", "hainan"),
+     ("吉安的共济", "吉安", "jian"), ("海口看病", "海口", "hainan"),
+     ("海南省的政策", "海南", "hainan"),
      ("无锡医保共济", "无锡", None), ("浙江杭州", "浙江", None), ("青海海南州", "青海", None),
      ("吉林市的医保", "吉林市", None), ("乌鲁木齐", "乌鲁木齐", None)],
 )
