@@ -70,8 +70,9 @@ CATALOG: tuple[Command, ...] = (
     Command("ask", "提问", "直接发送问题，或 /ask 问题（群里也能用）", QUESTIONS, group=True),
     Command("why", "解释原因代码", "/why 代码 解释拒绝原因", QUESTIONS, group=True),
     Command("cancel", "取消当前操作", "/cancel 取消当前操作", QUESTIONS),
-    Command("lookup", "查询参保人", "/lookup 身份证号", STAFF_SECTION, STAFF,
-            usage="用法：/lookup 身份证号"),
+    Command("human", "转人工客服", "/human [问题] 转人工客服（也可以直接发“人工”）", QUESTIONS),
+    Command("lookup", "查询参保人", "/lookup 身份证号|手机号|姓名", STAFF_SECTION, STAFF,
+            usage="用法：/lookup 身份证号|手机号|姓名"),
     Command("settle_for", "代为结算", "/settle_for 身份证号 金额 [用途]", STAFF_SECTION, STAFF,
             usage="用法：/settle_for 身份证号 金额 [用途]\n用途：{purposes}（默认 购药）"),
     Command("credit", "月度划入", "/credit YYYY-MM 月度划入（本月或上月，需确认）",
@@ -79,11 +80,15 @@ CATALOG: tuple[Command, ...] = (
     Command("audit", "账目核查", "/audit 账目核查", STAFF_SECTION, STAFF),
     Command("unanswered", "未解答的问题", "/unanswered 未解答的问题（/unanswered 删除 编号）",
             STAFF_SECTION, STAFF),
-    Command("teach", "把问题加入知识库", "/teach 编号 条目ID 把未解答的问题加为某条问答的问法",
+    Command("teach", "把问题加入知识库",
+            "/teach 编号 [条目ID] 把未解答的问题加为某条问答的问法（不写条目ID：按钮选）",
             STAFF_SECTION, STAFF,
-            usage=("用法：/teach 编号 条目ID，例如 /teach 12 binding_unbind\n"
-                   "编号是 /unanswered 每行开头的 #数字；条目ID 见其中的“最接近”，"
-                   "或用 python -m bot ask --json 查。")),
+            usage=("用法：/teach 编号 [条目ID]，例如 /teach 12（从按钮里选条目）或 "
+                   "/teach 12 binding_unbind\n"
+                   "编号是 /unanswered 每行开头的 #数字；条目ID 见其中的“最接近”。")),
+    Command("untaught", "撤销加入知识库", "/untaught 编号 撤销 /teach（问题回到未解答）",
+            STAFF_SECTION, STAFF, usage="用法：/untaught 编号，例如 /untaught 12"),
+    Command("tickets", "转人工工单", "/tickets 待处理的转人工工单", STAFF_SECTION, STAFF),
     Command("stats", "统计", "/stats 统计", STAFF_SECTION, STAFF),
 )
 BY_NAME = {name: c for c in CATALOG for name in c.names}

@@ -49,21 +49,28 @@ def build_matcher(settings: Settings, kb: KnowledgeBase) -> Matcher:
                    max_suggestions=k.max_suggestions, hotline=k.hotline)
 
 
+def _version(newest: int, count: int) -> int:
+    """Teaching raises the newest id, undoing (/untaught) lowers the count: either changes it."""
+    return newest * 1_000_000_007 + count
+
+
 def load_learned(sessions: sessionmaker[Session]) -> tuple[dict[str, list[str]], int]:
-    """Entry id → taught questions, oldest first; and the newest row id (0: none)."""
+    """Entry id → taught questions, oldest first; and the table's version (0: none)."""
     with sessions() as s:
         rows = s.execute(select(LearnedPhrasing.id, LearnedPhrasing.entry_id,
                                 LearnedPhrasing.question).order_by(LearnedPhrasing.id)).all()
     extra: dict[str, list[str]] = {}
     for _, entry_id, question in rows:
         extra.setdefault(entry_id, []).append(question)
-    return extra, max((row.id for row in rows), default=0)
+    return extra, _version(max((row.id for row in rows), default=0), len(rows))
 
 
 def learned_version(sessions: sessionmaker[Session]) -> int:
-    """The newest taught row's id: it changes whenever any replica is taught something."""
+    """Changes whenever any replica is taught something or a taught question is undone."""
     with sessions() as s:
-        return int(s.scalar(select(func.max(LearnedPhrasing.id))) or 0)
+        newest, count = s.execute(select(func.max(LearnedPhrasing.id),
+                                         func.count(LearnedPhrasing.id))).one()
+    return _version(int(newest or 0), int(count or 0))
 
 
 def rebuild(svc: Services) -> None:
@@ -99,6 +106,22 @@ def teach(svc: Services, unanswered_id: int, entry_id: str, staff_id: int) -> Ta
         return stored
     rebuild(svc)
     return Taught("taught", stored.question, entry.id, svc.matcher.ask(stored.question))
+
+
+def untaught(svc: Services, unanswered_id: int, staff_id: int) -> str | None:
+    """Undo /teach for question ``unanswered_id``: the entry id it had taught (the question is
+    unanswered again, back in /unanswered), or None when it was not taught. Rebuilds the
+    matcher; other replicas follow within REFRESH_SECONDS."""
+    with svc.sessions.begin() as s:
+        row = s.scalar(select(LearnedPhrasing)
+                       .where(LearnedPhrasing.unanswered_id == unanswered_id))
+        if row is None:
+            return None
+        entry_id = row.entry_id
+        s.delete(row)
+    log.info("staff %s undid taught question #%s (%s)", staff_id, unanswered_id, entry_id)
+    rebuild(svc)
+    return entry_id
 
 
 def _store(svc: Services, unanswered_id: int, entry: Entry, staff_id: int) -> Taught:

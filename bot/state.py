@@ -111,3 +111,37 @@ class LearnedPhrasing(Base):
     unanswered_id: Mapped[int] = mapped_column(ForeignKey("unanswered.id"), unique=True)
     taught_by: Mapped[int] = mapped_column(BigInteger)
     at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class QuestionLog(Base):
+    """One question a user asked and how it was answered (answer | suggest | fallback |
+    smalltalk | handoff), masked: the recent context a hand-off shows staff, and /stats' chart."""
+
+    __tablename__ = "question_log"
+    __table_args__ = (Index("ix_question_log_user_id_id", "user_id", "id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(BigInteger)
+    at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    entry_id: Mapped[str | None] = mapped_column(String(64))
+    question: Mapped[str] = mapped_column(Text)  # already redacted
+
+
+class HandOff(Base):
+    """A conversation handed to support staff (人工 / 转人工 / /human): open until a staff member
+    closes it; staff replies are relayed to ``user_id``. In the database, so any replica can
+    take the staff member's reply button."""
+
+    __tablename__ = "handoffs"
+    __table_args__ = (Index("ix_handoffs_user_id_opened_at", "user_id", "opened_at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(BigInteger)
+    question: Mapped[str] = mapped_column(Text)            # already redacted
+    context: Mapped[str] = mapped_column(Text, default="")  # recent turns, already redacted
+    status: Mapped[str] = mapped_column(String(16), default="open", index=True)  # open | closed
+    opened_at: Mapped[datetime] = mapped_column(DateTime)
+    replies: Mapped[int] = mapped_column(Integer, default=0)
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    closed_by: Mapped[int | None] = mapped_column(BigInteger)
+    # the unanswered row made when a staff member teaches the question (bot/learned.py)
+    unanswered_id: Mapped[int | None] = mapped_column(ForeignKey("unanswered.id"))

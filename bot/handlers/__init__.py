@@ -24,6 +24,7 @@ def register_all(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
         money,
         staff,
         start,
+        support,
         wallet,
     )
 
@@ -40,6 +41,7 @@ def register_all(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
     wallet.register(app)  # /wallet /transfer, and /contribute 本人 before money's /contribute
     money.register(app)
     staff.register(app)
+    support.register(app)  # /human /tickets, ho: buttons (人工 comes as free text)
     # 7. inline mode
     inline.register(app)
     # 8. private free text → an awaited wallet password (deleted at once), the ID tail or

@@ -12,7 +12,7 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler, Mess
 from bot import learned, limits
 from bot.caches import Asker
 from bot.context import Buttons, Context, Services, call, is_private, lookup_asker, reply, services
-from bot.handlers import reports
+from bot.handlers import reports, support
 from bot.handlers.wallet import personal_wallet_note, wallet_entry
 from bot.linking import looks_like_tail
 from bot.state import Feedback, UnansweredQuestion
@@ -144,6 +144,7 @@ async def answer_question(update: Update, context: Context, question: str) -> No
         result = await work_out_async(svc, update, question, personal=is_private(update))
     answer, note = result
     svc.counters[answer.kind] += 1
+    await support.log_question(svc, update, question, answer)
     if answer.kind == "answer" and answer.entry is not None:
         text = answer.entry.answer.strip()
         await reply(update, context, f"{text}\n\n{note}" if note else text,
@@ -202,7 +203,7 @@ async def free_text(update: Update, context: Context) -> None:
     message = update.effective_message
     if message is None or not message.text:
         return
-    if await maybe_verify_tail(update, context):
+    if await maybe_verify_tail(update, context) or await support.intercept(update, context):
         return
     await answer_question(update, context, message.text)
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import delete, func, select
 from telegram import Update
-from telegram.ext import Application, CommandHandler
+from telegram.ext import Application, CallbackQueryHandler, CommandHandler
 
 from bot import learned, render
 from bot.context import (
@@ -123,16 +123,98 @@ async def teach(update: Update, context: Context) -> None:
     if not await _staff_only(update, context, "teach"):
         return
     args = context.args or []
-    number = clean_text(args[0]).lstrip("#") if args else ""  # full-width digits too
-    if len(args) != 2 or not (number.isascii() and number.isdigit()) or len(number) > 9:
+    number = clean_text(args[0]).lstrip("#＃") if args else ""  # full-width digits too
+    if len(args) not in (1, 2) or not (number.isascii() and number.isdigit()) or len(number) > 9:
         await reply(update, context, render.USAGE["teach"])
         return
     user = update.effective_user
     assert user is not None  # _staff_only checked the sender
+    if len(args) == 1:  # no entry id: the matcher's likely entries as buttons
+        await offer_entries(update, context, int(number))
+        return
+    await teach_and_reply(update, context, int(number), args[1].strip(), user.id)
+
+
+async def teach_and_reply(update: Update, context: Context, number: int, entry_id: str,
+                          staff_id: int) -> None:
     svc = services(context)
-    done = await call(learned.teach, svc, int(number), args[1].strip(), user.id)
-    log.info("staff %s taught #%s → %s: %s", user.id, number, done.entry_id, done.outcome)
-    await reply(update, context, taught_text(svc, int(number), done))
+    done = await call(learned.teach, svc, number, entry_id, staff_id)
+    log.info("staff %s taught #%s → %s: %s", staff_id, number, done.entry_id, done.outcome)
+    await reply(update, context, taught_text(svc, number, done), undo_buttons(number, done))
+
+
+def undo_buttons(number: int, done: learned.Taught) -> list[list[tuple[str, str]]]:
+    """An 撤销 button under a question that was just taught."""
+    return [[("撤销", f"ut:{number}")]] if done.outcome == "taught" else []
+
+
+def _question(svc: Services, number: int) -> str | None:
+    with svc.sessions() as s:
+        row = s.get(UnansweredQuestion, number)
+        return None if row is None else row.question
+
+
+async def offer_entries(update: Update, context: Context, number: int) -> None:
+    """/teach 编号: the entries the question most likely belongs to, as buttons."""
+    from bot import support
+
+    svc = services(context)
+    question = await call(_question, svc, number)
+    if question is None:
+        await reply(update, context,
+                    f"没有编号为 #{number} 的未解答问题，发送 /unanswered 查看编号。")
+        return
+    entries = await call(support.candidates, svc, question)
+    rows = [[(e.question if len(e.question) <= 40 else e.question[:39] + "…",
+              f"tc:{number}:{e.id}")] for e in entries if len(f"tc:{number}:{e.id}") <= 64]
+    if not rows:
+        await reply(update, context, f"#{number}“{question[:200]}”没有相近的条目。"
+                    + render.USAGE["teach"].split("\n", 1)[1])
+        return
+    await reply(update, context, f"把 #{number}“{question[:200]}”加为哪条问答的问法？", rows)
+
+
+async def untaught(update: Update, context: Context) -> None:
+    """Staff: /untaught 编号 undoes /teach (the question is unanswered again)."""
+    if not await _staff_only(update, context, "untaught"):
+        return
+    args = context.args or []
+    number = clean_text(args[0]).lstrip("#＃") if args else ""
+    if len(args) != 1 or not (number.isascii() and number.isdigit()) or len(number) > 9:
+        await reply(update, context, render.USAGE["untaught"])
+        return
+    user = update.effective_user
+    assert user is not None
+    await reply(update, context, await undo(context, int(number), user.id))
+
+
+async def undo(context: Context, number: int, staff_id: int) -> str:
+    entry_id = await call(learned.untaught, services(context), number, staff_id)
+    if entry_id is None:
+        return f"#{number} 不是已加入知识库的问题，没有可撤销的。"
+    return (f"↩️ 已撤销：#{number} 不再是条目 {entry_id} 的问法，重新回到 /unanswered。"
+            f"其他副本在{learned.REFRESH_SECONDS:.0f}秒内生效。")
+
+
+async def teach_button(update: Update, context: Context) -> None:
+    """tc:编号:条目ID teaches; ut:编号 undoes (staff only)."""
+    query = update.callback_query
+    assert query is not None and query.data is not None
+    uid = query.from_user.id
+    if not is_staff(context, uid) or not is_private(update):
+        await query.answer("仅限工作人员在私聊中使用。")
+        return
+    await query.answer()
+    kind, _, rest = query.data.partition(":")
+    number, _, entry_id = rest.partition(":")
+    if not number.isdigit():
+        return
+    await call(record_staff_action, services(context), uid,
+               "teach" if kind == "tc" else "untaught")
+    if kind == "tc":
+        await teach_and_reply(update, context, int(number), entry_id, uid)
+    else:
+        await reply(update, context, await undo(context, int(number), uid))
 
 
 def taught_text(svc: Services, number: int, done: learned.Taught) -> str:
@@ -167,6 +249,24 @@ async def stats(update: Update, context: Context) -> None:
             f"未解答的问题（累计）：{c['unanswered']}，已加入知识库：{c['taught']}\n"
             f"反馈：👍 {c['helpful']} / 👎 {c['unhelpful']}")
     await reply(update, context, text)
+    await send_chart(update, context)
+
+
+async def send_chart(update: Update, context: Context, days: int = 14) -> None:
+    """The last ``days`` days as a bar chart (sendPhoto): questions asked, answered directly,
+    handed off to staff, unanswered."""
+    from bot import chart, support
+
+    chat = update.effective_chat
+    if chat is None:
+        return
+    rows = await call(support.daily_counts, services(context), days)
+    png = await call(chart.bar_chart, [(day, [c[k] for k in support.SERIES]) for day, c in rows])
+    total = {k: sum(c[k] for _, c in rows) for k in support.SERIES}
+    caption = (f"近{days}天每日问答（蓝：提问 {total['questions']}，绿：直接回答 "
+               f"{total['answered']}，橙：转人工 {total['handed_off']}，红：未能回答 "
+               f"{total['unanswered']}）")
+    await context.bot.send_photo(chat.id, png, caption=caption, filename="stats.png")
 
 
 def counts(svc: Services) -> dict[str, int]:
@@ -190,7 +290,9 @@ def counts(svc: Services) -> dict[str, int]:
 
 
 def register(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
-    """/unanswered, /teach and /stats."""
+    """/unanswered, /teach, /untaught and /stats."""
     app.add_handler(CommandHandler("unanswered", unanswered))
     app.add_handler(CommandHandler("teach", teach))
+    app.add_handler(CommandHandler("untaught", untaught))
     app.add_handler(CommandHandler("stats", stats))
+    app.add_handler(CallbackQueryHandler(teach_button, pattern=r"^(tc|ut):"))

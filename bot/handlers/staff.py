@@ -13,7 +13,7 @@ import logging
 from typing import Any
 
 from telegram import Update
-from telegram.ext import Application, CommandHandler
+from telegram.ext import Application, CallbackQueryHandler, CommandHandler
 
 from bot import confirm, render
 from bot.context import (
@@ -95,8 +95,30 @@ def person_summary(person: Any, view: Any, policies: Any) -> str:
     )
 
 
+MAX_MATCHES = 10
+
+
+def people_named(svc: Any, name: str) -> list[Any]:
+    """People whose name is ``name`` (or contains it, for two or more characters)."""
+    from sqlalchemy import select
+
+    from rules.schema import Person
+
+    with svc.sessions() as s:
+        ids = list(s.scalars(select(Person.id).where(Person.name == name).order_by(Person.id)))
+        if not ids:  # a surname alone matches from the start, longer text anywhere
+            bare = name.replace("%", "").replace("_", "")
+            pattern = (bare + "%") if len(bare) == 1 else ("%" + bare + "%")
+            ids = list(s.scalars(select(Person.id).where(Person.name.like(pattern))
+                                 .order_by(Person.id).limit(MAX_MATCHES + 1)))
+    return [svc.family.person(i) for i in ids[: MAX_MATCHES + 1]]
+
+
 async def lookup_cmd(update: Update, context: Any) -> None:
-    """/lookup 身份证号: a masked person summary with bindings."""
+    """/lookup 身份证号|手机号|姓名: a masked person summary with bindings; several matches
+    (a shared phone, a common name) are a numbered list of buttons to pick from."""
+    from rules.identity import normalize_phone
+
     staff_id = await staff_only(update, context)
     if staff_id is None:
         return
@@ -104,13 +126,58 @@ async def lookup_cmd(update: Update, context: Any) -> None:
     if len(args) != 1:
         await reply(update, context, render.USAGE["lookup"])
         return
-    person = await find(update, context, args[0])
-    if person is None:
+    svc, text = services(context), args[0].strip()
+    if normalize_phone(text) is not None:
+        found, how = await call(svc.family.people_by_phone, text), "phone"
+    elif any(c.isdigit() for c in text):
+        person = await find(update, context, text)
+        if person is None:
+            return
+        found, how = [person], "id"
+    else:
+        found, how = await call(people_named, svc, text[:20]), "name"
+    await record(context, staff_id, "lookup",
+                 f"{how} {render.redact(text) if how != 'name' else render.mask_name(text)} "
+                 f"→ {len(found)}")
+    if not found:
+        await reply_refusal(update, context, Reason.UNKNOWN_PERSON)
         return
-    await record(context, staff_id, "lookup", mask_id(person.id_number))
+    if len(found) == 1:
+        await show_person(update, context, found[0])
+        return
+    more = len(found) > MAX_MATCHES
+    lines = [f"找到{'超过' if more else ''}{min(len(found), MAX_MATCHES)}人，请选择："]
+    buttons = []
+    for i, p in enumerate(found[:MAX_MATCHES], 1):
+        label = f"{i}. {render.who(p.name, p.id_number)} {p.city or p.province}"
+        lines.append(label)
+        buttons.append([(label[:60], f"lk:{p.id}")])
+    if more:
+        lines.append("结果太多，请用身份证号或手机号查询。")
+    await reply(update, context, "\n".join(lines), buttons)
+
+
+async def show_person(update: Update, context: Any, person: Any) -> None:
     svc = services(context)
     view = await call(svc.family.family, person.id)
     await reply(update, context, person_summary(person, view, svc.policies))
+
+
+async def lookup_button(update: Update, context: Any) -> None:
+    """lk:PERSON — a pick from /lookup's list (staff only)."""
+    query = update.callback_query
+    assert query is not None and query.data is not None
+    if not is_staff(context, query.from_user.id) or not is_private(update):
+        await query.answer("仅限工作人员在私聊中使用。")
+        return
+    await query.answer()
+    try:
+        person = await call(services(context).family.person, int(query.data[3:]))
+    except ValueError:
+        return
+    if person is not None:
+        await record(context, query.from_user.id, "lookup", mask_id(person.id_number))
+        await show_person(update, context, person)
 
 
 async def settle_for_cmd(update: Update, context: Any) -> None:
@@ -242,4 +309,5 @@ def register(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
     for name, fn in (("lookup", lookup_cmd), ("settle_for", settle_for_cmd),
                      ("credit", credit_cmd), ("audit", audit_cmd)):
         app.add_handler(CommandHandler(name, fn))
+    app.add_handler(CallbackQueryHandler(lookup_button, pattern=r"^lk:"))
     confirm.register(app)

@@ -66,7 +66,7 @@ def test_teaching_twice_changes_nothing(harness: Harness) -> None:
 
 
 @pytest.mark.parametrize("args, expected", [
-    ("", "用法：/teach"), ("abc binding_unbind", "用法：/teach"), ("1", "用法：/teach"),
+    ("", "用法：/teach"), ("abc binding_unbind", "用法：/teach"), ("＃", "用法：/teach"),
     ("1 binding_unbind extra", "用法：/teach"), ("99999 binding_unbind", "没有编号为 #99999"),
     ("1 no_such_entry", "没有条目ID no_such_entry"),
 ])
