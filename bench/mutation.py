@@ -60,21 +60,34 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
 }
 PYTEST_ARGS = ["-p", "no:cacheprovider", "--hypothesis-seed=0", "-q"]
 # mutmut mutates code inside functions only: the SQL guards live in module-level text()
-# statements, so they get hand-written mutants here, each run against the store's tests.
-SQL_MUTANTS: list[tuple[str, str, str]] = [  # (file, original text, mutated text)
-    ("rules/ledger.py", " AND balance >= :fen", ""),
-    ("rules/ledger.py", "AND balance >= :fen", "AND balance > :fen"),
-    ("rules/ledger.py", "balance = balance - :fen", "balance = balance + :fen"),
-    ("rules/ledger.py", " AND removed_at IS NULL\"", "\""),
-    ("rules/ledger.py", "\n    \" AND (limit_fen IS NULL OR used_fen + :fen <= limit_fen)\"", ""),
-    ("rules/ledger.py", "used_fen + :fen <= limit_fen", "used_fen + :fen < limit_fen"),
-    ("rules/ledger.py", "SET used_fen = used_fen + :fen", "SET used_fen = used_fen"),
-    ("rules/settlement.py", "ORDER BY b.payer_rank IS NULL, ", "ORDER BY "),
+# statements, so they get hand-written mutants here, each run against the store's tests. The
+# row locks do nothing on SQLite: their mutants run the race tests on PostgreSQL, when
+# TEST_DATABASE_URL names one (else they are reported as "not run").
+SQL_MUTANTS: list[tuple[str, str, str, str]] = [  # (file, original, mutated, backend)
+    ("rules/ledger.py", " AND balance >= :fen", "", "sqlite"),
+    ("rules/ledger.py", "AND balance >= :fen", "AND balance > :fen", "sqlite"),
+    ("rules/ledger.py", "balance = balance - :fen", "balance = balance + :fen", "sqlite"),
+    ("rules/ledger.py", " AND removed_at IS NULL\"", "\"", "sqlite"),
+    ("rules/ledger.py", "\n    \" AND (limit_fen IS NULL OR used_fen + :fen <= limit_fen)\"", "",
+     "sqlite"),
+    ("rules/ledger.py", "used_fen + :fen <= limit_fen", "used_fen + :fen < limit_fen", "sqlite"),
+    ("rules/ledger.py", "SET used_fen = used_fen + :fen", "SET used_fen = used_fen", "sqlite"),
+    ("rules/settlement.py", "ORDER BY b.payer_rank IS NULL, ", "ORDER BY ", "sqlite"),
     ("rules/settlement.py", " WHERE b.relative_id = :id AND b.removed_at IS NULL",
-     " WHERE b.relative_id = :id"),
+     " WHERE b.relative_id = :id", "sqlite"),
     ("rules/settlement.py", "DELETE FROM retry_windows WHERE relative_id = :id",
-     "DELETE FROM retry_windows WHERE relative_id = -:id"),
+     "DELETE FROM retry_windows WHERE relative_id = -:id", "sqlite"),
+    ("rules/ledger.py", "nothing is done.\"\"\"\n    wanted = sorted(set(ids))\n"
+     "    if not wanted or", "nothing is done.\"\"\"\n    wanted = sorted(set(ids))\n"
+     "    if True or", "postgresql"),
+    ("rules/settlement.py", "lock_people(s, [patient_id] + [r.householder_id for r in rows])",
+     "lock_people(s, [patient_id])", "postgresql"),
+    ("rules/settlement.py", "    lock_for_settlement(s, patient_id)\n    snap = load_snapshot(s, "
+     "patient_id)\n    if snap is None:\n        return Decision.refuse(Reason.UNKNOWN_PERSON)\n"
+     "    result", "    snap = load_snapshot(s, patient_id)\n    if snap is None:\n"
+     "        return Decision.refuse(Reason.UNKNOWN_PERSON)\n    result", "postgresql"),
 ]
+RACE_TESTS = ["tests/rules/test_guard_races.py", "tests/rules/test_concurrency.py"]
 KILLED = {"killed", "timeout", "caught by type check", "segfault"}
 _RESULT = re.compile(r"^\s*(?P<name>rules\.\S+?): (?P<status>.+?)\s*$")
 
@@ -162,16 +175,25 @@ def run_sql_mutants(timeout: int = 300) -> tuple[list[Mutant], float]:
     tests = [t for t in GROUPS["store"][1] if (dest / t).exists()]
     env = {k: v for k, v in os.environ.items() if k != "TEST_DATABASE_URL"}
     started, found = time.monotonic(), []
-    for n, (rel, old, new) in enumerate(SQL_MUTANTS, start=1):
+    pg_url = os.environ.get("TEST_DATABASE_URL", "")
+    for n, (rel, old, new, backend) in enumerate(SQL_MUTANTS, start=1):
         path = dest / rel
         source = path.read_text("utf-8")
         if source.count(old) != 1:
             found.append(Mutant(f"{_module(rel)}.sql_{n}", "not applicable", "sql"))
             continue
+        if backend == "postgresql" and not pg_url:
+            found.append(Mutant(f"{_module(rel)}.sql_{n}", "not run (no PostgreSQL)", "sql"))
+            continue
+        command = [sys.executable, "-m", "pytest", "-x", *PYTEST_ARGS, *tests]
+        if backend == "postgresql":
+            command = [sys.executable, "-m", "pytest", "-x", *PYTEST_ARGS, "-k", "postgresql",
+                       *[t for t in RACE_TESTS if (dest / t).exists()]]
         path.write_text(source.replace(old, new), "utf-8")
         try:
-            done = subprocess.run([sys.executable, "-m", "pytest", "-x", *PYTEST_ARGS, *tests],
-                                  cwd=dest, env=env, capture_output=True, timeout=timeout)
+            done = subprocess.run(command, cwd=dest, env=env if backend == "sqlite" else
+                                  {**env, "TEST_DATABASE_URL": pg_url},
+                                  capture_output=True, timeout=timeout)
             status = "survived" if done.returncode == 0 else "killed"
         except subprocess.TimeoutExpired:
             status = "timeout"
@@ -228,7 +250,7 @@ def main() -> int:
     for m in survivors:
         line = f"  {m.name}: {m.status}"
         if args.show_diffs and m.group == "sql":
-            rel, old, new = SQL_MUTANTS[int(m.name.rsplit("_", 1)[1]) - 1]
+            rel, old, new, _backend = SQL_MUTANTS[int(m.name.rsplit("_", 1)[1]) - 1]
             line += f"    {old!r} -> {new!r}"
         elif args.show_diffs:
             line += f"    {_diff(dests[m.group], m.name)}"
