@@ -16,7 +16,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, Select, func, or_, select
+from sqlalchemy import Engine, Select, and_, case, func, or_, select
 from sqlalchemy.engine import Connection
 
 from rules.clock import SystemClock, china_month
@@ -201,39 +201,37 @@ def no_negative_wallet(conn: Connection) -> list[str]:
 def wallet_rows_belong(conn: Connection) -> list[str]:
     """A wallet row names an existing wallet of that very person; wallet kinds, and only
     they, carry a wallet."""
-    q = (select(LedgerEntry.id, LedgerEntry.kind, LedgerEntry.wallet_id, LedgerEntry.person_id,
-                Wallet.person_id.label("holder"))
+    is_wallet_kind = LedgerEntry.kind.in_(WALLET_KINDS)
+    q = (select(LedgerEntry.id, LedgerEntry.kind, LedgerEntry.wallet_id, LedgerEntry.person_id)
          .outerjoin(Wallet, Wallet.id == LedgerEntry.wallet_id)
-         .where(or_(LedgerEntry.wallet_id.is_not(None), LedgerEntry.kind.in_(WALLET_KINDS)))
-         .order_by(LedgerEntry.id))
-    out = []
-    for r in conn.execute(q):
-        if r.wallet_id is None or r.kind not in WALLET_KINDS or r.holder != r.person_id:
-            out.append(f"stray wallet row: ledger {r.id} ({r.kind}) wallet {r.wallet_id} "
-                       f"person {r.person_id}")
-    return out[:MAX_REPORTED]
+         .where(or_(and_(LedgerEntry.wallet_id.is_(None), is_wallet_kind),
+                    and_(LedgerEntry.wallet_id.is_not(None),
+                         or_(~is_wallet_kind, Wallet.id.is_(None),
+                             Wallet.person_id != LedgerEntry.person_id))))
+         .order_by(LedgerEntry.id).limit(MAX_REPORTED))
+    return [f"stray wallet row: ledger {r.id} ({r.kind}) wallet {r.wallet_id} "
+            f"person {r.person_id}" for r in conn.execute(q)]
 
 
 def transfers_balanced(conn: Connection) -> list[str]:
     """Every wallet transfer that moved money: out of one personal account exactly what went
     into one wallet, and that is the transaction's amount."""
-    rows: dict[int, list[Any]] = {}
-    q = (select(Transaction.id, Transaction.key, Transaction.amount_fen, LedgerEntry.kind,
-                LedgerEntry.delta_fen, LedgerEntry.wallet_id)
+    inflow = func.sum(case((and_(LedgerEntry.kind == "wallet_in",
+                                 LedgerEntry.wallet_id.is_not(None)), LedgerEntry.delta_fen),
+                           else_=0))
+    outflow = func.sum(case((and_(LedgerEntry.kind == TRANSFER_OUT,
+                                  LedgerEntry.wallet_id.is_(None)), -LedgerEntry.delta_fen),
+                            else_=0))
+    q = (select(Transaction.id, Transaction.key, Transaction.amount_fen,
+                inflow.label("inflow"), outflow.label("outflow"))
          .join(LedgerEntry, LedgerEntry.txn_id == Transaction.id)
-         .where(Transaction.kind == "transfer").order_by(Transaction.id, LedgerEntry.id))
-    for r in conn.execute(q):
-        rows.setdefault(r.id, []).append(r)
-    out = []
-    for txn_id, legs in rows.items():
-        shape = sorted((leg.kind, leg.wallet_id is not None) for leg in legs)
-        total = sum(leg.delta_fen for leg in legs)
-        moved = max(leg.delta_fen for leg in legs)
-        if (shape != [("wallet_in", True), (TRANSFER_OUT, False)] or total != 0
-                or moved != legs[0].amount_fen):
-            out.append(f"unbalanced transfer: transaction {txn_id} ({legs[0].key}) rows "
-                       f"{[(leg.kind, leg.delta_fen) for leg in legs]} amount {legs[0].amount_fen}")
-    return out[:MAX_REPORTED]
+         .where(Transaction.kind == "transfer")
+         .group_by(Transaction.id, Transaction.key, Transaction.amount_fen)
+         .having(or_(func.count() != 2, inflow != outflow,
+                     func.coalesce(Transaction.amount_fen, -1) != inflow))
+         .order_by(Transaction.id).limit(MAX_REPORTED))
+    return [f"unbalanced transfer: transaction {r.id} ({r.key}) out {r.outflow} in {r.inflow} "
+            f"amount {r.amount_fen}" for r in conn.execute(q)]
 
 
 CHECKS: tuple[Check, ...] = (

@@ -331,6 +331,22 @@ def test_audit_sees_a_tampered_wallet(engine: Engine) -> None:
     assert any(v.startswith("wallet balance mismatch") for v in found)
 
 
+def test_audit_sees_stray_wallet_rows(engine: Engine) -> None:
+    f = Family(engine)
+    assert f.confirm(f.ask(10_000)).ok
+    assert audit(engine) == []
+    with engine.begin() as conn:  # the wallet credit booked on the payer instead
+        conn.execute(update(LedgerEntry).where(LedgerEntry.kind == "wallet_in")
+                     .values(person_id=f.payer))
+    assert any(v.startswith("stray wallet row") for v in audit(engine))
+    with engine.begin() as conn:
+        conn.execute(update(LedgerEntry).where(LedgerEntry.kind == "wallet_in")
+                     .values(person_id=f.mother, wallet_id=None))
+    found = audit(engine)
+    assert any(v.startswith("stray wallet row") for v in found)
+    assert any(v.startswith("unbalanced transfer") for v in found)
+
+
 def test_no_password_in_any_stored_row(engine: Engine) -> None:
     f = Family(engine)
     asked = f.ask(10_000)
