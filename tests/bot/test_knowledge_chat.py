@@ -167,7 +167,8 @@ def test_staff_reports_are_staff_only_and_audited(harness):
     harness.send(f":as {STAFF}")
     [report] = harness.send("/unanswered")
     assert "asdfgh" in report.text and HOLDER.phone not in report.text
-    [stats] = harness.send("/stats")
+    [stats, chart] = harness.send("/stats")
+    assert chart.text.startswith("[图片：") and "提问 " in chart.text  # the per-day chart
     assert "参保人：12" in stats.text and "👍 1" in stats.text and "已回答的问题" in stats.text
     with harness.services.sessions() as s:
         notes = s.scalar(select(func.count()).select_from(Note).where(Note.action.like("staff_%")))
