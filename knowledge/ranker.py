@@ -83,8 +83,11 @@ class Model:
             return np.zeros(len(self.classes), np.float32)
         lo, hi, q = lo[keep], hi[keep], vals[keep]
         q = q / (np.linalg.norm(q) or 1.0)
-        take = np.concatenate([np.arange(a, b) for a, b in zip(lo, hi, strict=True)])
-        weight = np.repeat(q, hi - lo) * self.values[take]
+        lengths = hi - lo
+        # the postings' positions, concatenated: lo[i], lo[i]+1, …, hi[i]-1 for each feature
+        take = np.arange(int(lengths.sum())) + np.repeat(lo - np.cumsum(lengths) + lengths,
+                                                         lengths)
+        weight = np.repeat(q, lengths) * self.values[take]
         sims = np.bincount(self.docs[take], weights=weight, minlength=int(self.starts[-1]) + 1)
         return np.maximum.reduceat(sims, self.starts).astype(np.float32)
 

@@ -14,8 +14,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
+from knowledge.cache import cached, digest
 from knowledge.normalize import default_normalizer, light
 from knowledge.places import Place, default_places
 
@@ -33,9 +35,30 @@ def _converter() -> Any:
     return opencc.OpenCC("t2s")
 
 
+@lru_cache(maxsize=1)
+def _traditional() -> frozenset[str]:
+    """Every character OpenCC's t2s tables rewrite (TSCharacters.txt and TSPhrases.txt keys)."""
+    import opencc
+
+    paths = [Path(opencc.__file__).with_name("dictionary") / name
+             for name in ("TSCharacters.txt", "TSPhrases.txt")]
+    paths = [p for p in paths if p.exists()]
+
+    def build() -> list[str]:
+        chars: set[str] = set()
+        for path in paths:
+            for line in path.read_text(encoding="utf-8").splitlines():
+                key, _, value = line.partition("\t")
+                chars.update(a for a, b in zip(key, value.split(" ")[0], strict=False) if a != b)
+        return sorted(chars)
+
+    key = digest([f"{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in paths])
+    return frozenset(cached("t2s", key, build))
+
+
 def simplified(text: str) -> str:
-    """Traditional → simplified (text already simplified is returned unchanged)."""
-    if text.isascii():
+    """Traditional → simplified (text already simplified is returned unchanged, cheaply)."""
+    if text.isascii() or _traditional().isdisjoint(text):
         return text
     return str(_converter().convert(text))
 
