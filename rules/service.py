@@ -19,6 +19,7 @@ from rules.binding_rules import identity_miss
 from rules.clock import Clock, china_month
 from rules.codes import Reason
 from rules.decision import Decision
+from rules.family_history import FamilyPayment, family_payments
 from rules.identity import normalize_phone
 from rules.lapse import lapse_status
 from rules.planning import ContributionPlan, SettlePlan
@@ -255,6 +256,13 @@ class FamilyService:
                                for_name=name, txn_kind=kind)
                     for e, kind, purpose, pid, name in s.execute(q).all()]
         return self.uow.read(read)
+
+    def family_payments(self, *, beneficiary_id: int | None = None,
+                        payer_id: int | None = None, limit: int = 10) -> list[FamilyPayment]:
+        """Payments made with a householder's money for a relative, newest first (a relative's
+        /history; a householder's /history per relative)."""
+        return self.uow.read(lambda s: family_payments(s, beneficiary_id=beneficiary_id,
+                                                       payer_id=payer_id, limit=limit))
 
     def family(self, person_id: int) -> FamilyView:
         """As householder: active relatives in 序号 order. As relative: payers in payment order,

@@ -23,6 +23,7 @@ from bot.context import (
     services,
     update_key,
 )
+from bot.handlers import taps
 from bot.letter import LETTER_SHA256, LETTER_VERSION, letter_text
 from rules.codes import Reason
 from rules.identity import normalize_id
@@ -120,6 +121,9 @@ async def limit_cmd(update: Update, context: Any) -> None:
     if person is None:
         return
     args = context.args or []
+    if not args:
+        await taps.pick_member(update, context, "limit")
+        return
     if len(args) != 2:
         await reply(update, context, render.USAGE["limit"])
         return
@@ -143,7 +147,7 @@ async def order_cmd(update: Update, context: Any) -> None:
         return
     refs = context.args or []
     if not refs:
-        await reply(update, context, render.USAGE["order"])
+        await taps.pick_member(update, context, "order")
         return
     for ref in refs:
         if not await check_ref(update, context, ref):
@@ -165,7 +169,7 @@ async def family_cmd(update: Update, context: Any) -> None:
         return
     svc = services(context)
     view = await call(svc.family.family, person.id)
-    await reply(update, context, render.family_text(view, svc.policies))
+    await taps.show_family_buttons(update, context, view, render.family_text(view, svc.policies))
 
 
 async def balance_cmd(update: Update, context: Any) -> None:
@@ -178,20 +182,21 @@ async def balance_cmd(update: Update, context: Any) -> None:
 
 
 async def history_cmd(update: Update, context: Any) -> None:
-    """/history [条数]: my latest ledger rows."""
+    """/history [条数] | /history 亲属姓名|身份证号 [条数]: my latest ledger rows and what family
+    money paid for me; a householder gets a button per relative (a number is always 条数)."""
     person = await current_person(update, context)
     if person is None:
         return
-    args = context.args or []
-    limit = HISTORY_DEFAULT
+    args = list(context.args or [])
+    limit, ref = HISTORY_DEFAULT, None
+    if args and (not args[0].isdigit() or normalize_id(args[0])):
+        ref = args.pop(0)
     if args:
         if len(args) > 1 or not args[0].isdigit() or not 1 <= int(args[0]) <= HISTORY_MAX:
             await reply(update, context, render.USAGE["history"].format(max=HISTORY_MAX))
             return
         limit = int(args[0])
-    svc = services(context)
-    rows = await call(svc.family.history, person.id, limit)
-    await reply(update, context, render.history_text(rows, svc.policies))
+    await taps.history(update, context, person, limit, ref)
 
 
 def register(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
@@ -201,4 +206,5 @@ def register(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
                      ("balance", balance_cmd), ("history", history_cmd)):
         app.add_handler(CommandHandler(name, fn))
     app.add_handler(CallbackQueryHandler(open_agree, pattern=r"^open:agree$"))
+    taps.register(app)  # fm: buttons: family members as buttons, /bind's steps, /history
     confirm.register(app)

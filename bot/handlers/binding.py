@@ -14,6 +14,7 @@ from telegram.ext import Application, CommandHandler
 
 from bot import confirm, render
 from bot.context import call, current_person, linked_user, reply, reply_refusal, services
+from bot.handlers import taps
 from bot.handlers.account import bound_relative, check_ref, is_index
 from bot.messages import refusal
 from rules.binding_rules import for_stranger
@@ -27,6 +28,9 @@ async def bind_cmd(update: Update, context: Any) -> None:
     if person is None:
         return
     args = context.args or []
+    if not args:
+        await taps.start_bind(update, context, person)
+        return
     if len(args) < 3:
         await reply(update, context, render.USAGE["bind"])
         return
@@ -73,6 +77,9 @@ async def unbind_cmd(update: Update, context: Any) -> None:
     if person is None:
         return
     args = context.args or []
+    if not args:
+        await taps.pick_member(update, context, "unbind")
+        return
     if len(args) != 1:
         await reply(update, context, render.USAGE["unbind"])
         return
@@ -119,6 +126,9 @@ async def leave_cmd(update: Update, context: Any) -> None:
     if person is None:
         return
     args = context.args or []
+    if not args:
+        await taps.pick_member(update, context, "leave")
+        return
     if len(args) != 1:
         await reply(update, context, render.USAGE["leave"])
         return

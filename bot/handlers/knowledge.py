@@ -9,7 +9,7 @@ from sqlalchemy import select
 from telegram import Update
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
-from bot import learned, limits
+from bot import learned, limits, steps
 from bot.caches import Asker
 from bot.context import Buttons, Context, Services, call, is_private, lookup_asker, reply, services
 from bot.handlers import reports, support
@@ -150,8 +150,12 @@ async def answer_question(update: Update, context: Context, question: str) -> No
         await reply(update, context, f"{text}\n\n{note}" if note else text,
                     entry_buttons(answer.entry, svc.kb))
     elif answer.kind == "suggest" and answer.suggestions:
-        rows = [[(label(s.entry.question), f"dym:{s.entry.id}")] for s in answer.suggestions]
+        rows = [[(label(f"{i}. {s.entry.question}"), f"dym:{s.entry.id}")]
+                for i, s in enumerate(answer.suggestions, 1)]
         await reply(update, context, answer.text or SUGGEST, rows)
+        if is_private(update) and update.effective_user:  # a number reply picks (bot/steps.py)
+            await call(steps.remember_picks, svc, update.effective_user.id,
+                       [r[0][1] for r in rows])
     elif answer.kind == "smalltalk" or not question:
         await reply(update, context, answer.text or ASK_USAGE)
     else:
@@ -198,10 +202,13 @@ def store_unanswered(svc: Services, question: str, best: str | None, score: floa
 
 async def free_text(update: Update, context: Context) -> None:
     """Private text: the ID tail when linking is pending, otherwise a question."""
+    from bot.handlers import taps
     from bot.handlers.start import maybe_verify_tail
 
     message = update.effective_message
     if message is None or not message.text:
+        return
+    if await taps.continue_step(update, context):  # a step, a number reply, a typed phone
         return
     if await maybe_verify_tail(update, context) or await support.intercept(update, context):
         return

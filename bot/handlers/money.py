@@ -25,6 +25,7 @@ from bot.context import (
     update_key,
     why_button,
 )
+from bot.handlers import taps
 from bot.handlers.account import amount_arg, check_ref
 from bot.messages import refusal
 from rules.codes import Reason
@@ -207,6 +208,9 @@ async def contribute_cmd(update: Update, context: Any) -> None:
     if person is None:
         return
     args = list(context.args or [])
+    if not args:  # tap, don't type: the relatives as buttons, then the amount
+        await taps.pick_member(update, context, "contribute")
+        return
     if len(args) != 2:
         await reply(update, context, render.USAGE["contribute"])
         return

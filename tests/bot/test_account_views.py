@@ -87,7 +87,9 @@ def test_history_shows_signed_amounts_and_honours_the_count(chat: Chat) -> None:
     text = texts(chat.send(HH, "/history"))
     assert text.count("-¥10.0") == 3 and "代缴居民医保" in text and "王小" not in text
     assert texts(chat.send(HH, "/history 1")).count("-¥") == 1
-    assert "暂无" in texts(chat.send(REL, "/history"))
+    # the relative sees what family money paid for them (taps.py; issue 14), not "暂无"
+    mine = texts(chat.send(REL, "/history"))
+    assert "家庭共济为我支付的记录" in mine and mine.count(f"{me.name} 支付 代缴居民医保") == 3
 
 
 @pytest.mark.parametrize("arg", ["0", "abc", "1000", "1 2"])

@@ -66,7 +66,8 @@ def test_leave_by_id_number_and_only_ones_own_binding(chat: Chat) -> None:
     assert "[NOT_BOUND]" in texts(chat.send(REL, "/leave 3"))
     assert "[NOT_BOUND]" in texts(chat.send(REL, "/unbind 1"))  # a relative is no householder
     assert "[INVALID_ID]" in texts(chat.send(REL, "/leave 370502199001011230"))
-    assert "用法：/leave" in texts(chat.send(REL, "/leave"))
+    assert "请选择要退出其家庭共济的户主" in texts(chat.send(REL, "/leave"))  # taps.py
+    assert "用法：/leave" in texts(chat.send(REL, "/leave 1 2"))
     assert "[NOT_BOUND]" in texts(chat.send(HH, "/leave 1"))  # 甲 is nobody's relative
     chat.send(REL, f"/leave {b.id_number}")
     chat.tap(REL, "确认")
