@@ -224,7 +224,7 @@ def history_text(rows: Iterable[Any], policies: Any) -> str:
         if r.purpose and r.kind != "wallet_contribute":  # its label says what it paid
             label += f"·{purpose_name(policies, r.purpose)}"
         if r.for_name and r.kind in ("settle_family", "contribute"):
-            label += f"（{mask_name(r.for_name)}）"
+            label += f"（{r.for_name}）"  # the householder's own relative: in full
         out.append(f"{r.at:%Y-%m-%d %H:%M} {label} {signed(r.delta_fen)}")
     return lines("📒 最近的账户记录：", *out) if out else "暂无账户记录。"
 

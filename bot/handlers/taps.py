@@ -44,7 +44,7 @@ from rules.money import AmountError, format_fen, parse_yuan
 LIMIT_CHOICES = ("200", "500", "1000", "2000", "5000")
 NUMBER = re.compile(r"\s*(\d{1,2})\s*[.。、]?\s*")
 PHONE = re.compile(r"\s*(\+?86)?[\s\-]*1\d{2}[\s\-]?\d{4}[\s\-]?\d{4}\s*")
-NAME = re.compile(r"[^\d\s/@#:：]{1,20}(\s[^\d\s/@#:：]{1,20})?")
+NAME = re.compile(r"[^\d\s/@#:：?？!！,，。]{1,20}(\s[^\d\s/@#:：?？!！,，。]{1,20})?")
 CANCEL_HINT = "发送 /cancel 可取消。"
 PHONE_HINT = (
     "为了确认这个手机号是您本人的，请点击下方“📱 分享我的手机号”按钮：Telegram 会发送您账号本身的"
