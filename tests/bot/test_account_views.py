@@ -85,7 +85,7 @@ def test_history_shows_signed_amounts_and_honours_the_count(chat: Chat) -> None:
     for n in range(3):
         chat.services.family.contribute(me.id, "1", 1_000 + n, key=f"c{n}")
     text = texts(chat.send(HH, "/history"))
-    assert text.count("-¥10.0") == 3 and "代缴居民医保" in text and "（王小）" in text  # family: full name
+    assert text.count("-¥10.0") == 3 and "代缴居民医保" in text and "（王小）" in text  # in full
     assert texts(chat.send(HH, "/history 1")).count("-¥") == 1
     # the relative sees what family money paid for them (taps.py; issue 14), not "暂无"
     mine = texts(chat.send(REL, "/history"))
