@@ -171,3 +171,17 @@ def test_a_typed_phone_points_to_the_share_button_and_proves_nothing(console_run
         assert s.scalar(select(func.count()).select_from(LinkAttempt)
                         .where(LinkAttempt.ok.is_(False))) == 0
         assert s.get(ConversationState, 500011) is None
+
+
+def test_readme_lists_every_demo_person_with_phone_and_id_tail():
+    from pathlib import Path
+
+    from rules.demo import DEMO
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    rows = {line.split("|")[1].strip(): line for line in readme.splitlines()
+            if line.startswith("| ") and line.count("|") == 7}
+    for person in DEMO:
+        assert person.name in rows, f"{person.name} missing from the README's demo table"
+        line = rows[person.name]
+        assert person.phone in line and f"| {person.id_number[-4:]} |" in line, line
