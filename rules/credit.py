@@ -71,9 +71,16 @@ def preview_month(s: Session, now: datetime, month: str) -> Decision:
     return Decision.allow(month=month, people=int(people), total_fen=int(total))
 
 
-def credit_month(s: Session, ctx: TxnContext, month: str) -> Decision:
+def credit_month(s: Session, ctx: TxnContext, month: str,
+                 pinned: tuple[int, int] | None = None) -> Decision:
+    """Credit everyone due for ``month``. With ``pinned`` (people, total_fen as a summary showed
+    them), anything else is PLAN_CHANGED and nothing is written: 确认 pays what was shown."""
     if not month_allowed(month, ctx.now):
         return refuse_month(month, ctx.now)
+    if pinned is not None:
+        due = preview_month(s, ctx.now, month).facts
+        if (due["people"], due["total_fen"]) != tuple(pinned):
+            return Decision.refuse(Reason.PLAN_CHANGED, **due)
     rows = select(
         literal(ctx.id), Person.id, literal(None), Person.monthly_credit, literal("credit"),
         literal(month), literal(ctx.now),

@@ -206,18 +206,20 @@ class FamilyService:
         return self.uow.run(key, "contribute", plan.snapshot.householder_id, self.clock.now(),
                             body, purpose=plan.purpose)
 
-    def credit_month(self, month: str, *, key: str | None = None) -> Decision:
+    def credit_month(self, month: str, *, key: str | None = None,
+                     pinned: tuple[int, int] | None = None) -> Decision:
         """Credit every eligible person once for ``month``; running it again pays nobody twice.
 
         Only the current or the previous China month: any other is INVALID_MONTH, written
-        nowhere. ``key`` (a confirmed staff run) makes a replay return the first Decision.
+        nowhere. ``key`` (a confirmed staff run) makes a replay return the first Decision;
+        ``pinned`` (people, total_fen) as the summary showed them, else PLAN_CHANGED.
         """
         now = self.clock.now()
         if not credit_ops.month_allowed(month, now):
             return credit_ops.refuse_month(month, now)
         key = key or f"credit:{month}:{uuid.uuid4().hex}"  # each unkeyed run is its own operation
         return self.uow.run(key, "credit", None, now,
-                            lambda s, ctx: credit_ops.credit_month(s, ctx, month))
+                            lambda s, ctx: credit_ops.credit_month(s, ctx, month, pinned))
 
     # queries
     def balance(self, person_id: int) -> Decision:

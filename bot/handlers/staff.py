@@ -256,8 +256,8 @@ async def credit_cmd(update: Update, context: Any) -> None:
     summary = render.lines(
         f"月度划入 {month}：将为 {people} 人的个人账户划入，合计 {render.format_fen(total)}。",
         "已划入过、断缴或没有个人账户的人员不划入；同一月份不会重复划入。")
-    token = await confirm.ask(update, context, "credit", {"staff": staff_id, "month": month},
-                              summary, "确认划入")
+    payload = {"staff": staff_id, "month": month, "people": people, "total_fen": total}
+    token = await confirm.ask(update, context, "credit", payload, summary, "确认划入")
     await record(context, staff_id, "credit",
                  f"{month} people={people} total={render.format_fen(total)} token={token}")
 
@@ -268,7 +268,8 @@ async def do_credit(context: Any, pending: confirm.Pending, _person: Any, key: s
     """A confirmed monthly credit: runs once under the confirmation's key."""
     month, staff_id = str(pending.payload["month"]), int(pending.payload["staff"])
     key = f"staff:{key}"  # the audit checks every staff:… credit against these notes
-    d = await call(services(context).family.credit_month, month, key=key)
+    pinned = (int(pending.payload["people"]), int(pending.payload["total_fen"]))
+    d = await call(services(context).family.credit_month, month, key=key, pinned=pinned)
     f = d.facts
     await record(context, staff_id, "credit_confirmed",
                  f"{month} token={pending.token} key={key} ok={d.ok} "
@@ -276,7 +277,10 @@ async def do_credit(context: Any, pending: confirm.Pending, _person: Any, key: s
                  f"total={render.format_fen(int(f.get('total_fen', 0)))}")
     if not d.ok:
         assert d.code is not None  # a refused Decision always has a code
-        return confirm.Outcome(refusal(d.code, d.facts), code=d.code)
+        now = "" if "people" not in f else (
+            f"\n现在：{month} 将为 {f['people']} 人划入，合计 "
+            f"{render.format_fen(int(f['total_fen']))}；请重新发送 /credit {month}。")
+        return confirm.Outcome(refusal(d.code, d.facts) + now, code=d.code)
     return confirm.Outcome(render.lines(
         f"✅ {month} 月度划入完成：本次划入 {_count(f.get('credited', 0))} 人，"
         f"合计 {render.format_fen(int(f.get('total_fen', 0)))}。",

@@ -92,3 +92,26 @@ def test_credit_with_nobody_due_asks_nothing(chat: Chat) -> None:
 
 def test_credit_usage(chat: Chat) -> None:
     assert "用法：/credit" in texts(chat.send(STAFF, "/credit"))
+
+
+def test_credit_pays_what_the_summary_showed_or_nothing(chat: Chat) -> None:
+    a = chat.person(None, place="jinan", balance=0, monthly_credit=20_000)
+    chat.send(STAFF, "/credit 2026-11")  # 1 person, ¥200.00
+    b = chat.person(None, place="jinan", balance=0, monthly_credit=10_000)  # then a new one
+    text = texts(chat.tap(STAFF, "确认划入"))
+    assert "[PLAN_CHANGED]" in text and "2 人" in text and "¥300.00" in text
+    assert (balance(chat, a), balance(chat, b)) == (0, 0) and credits(chat) == 0
+    summary = texts(chat.send(STAFF, "/credit 2026-11"))
+    assert "2 人" in summary and "¥300.00" in summary
+    assert "月度划入完成" in texts(chat.tap(STAFF, "确认划入"))
+    assert (balance(chat, a), balance(chat, b)) == (20_000, 10_000)
+
+
+def test_two_summaries_of_one_month_pay_once(chat: Chat) -> None:
+    worker = chat.person(None, place="jinan", balance=0, monthly_credit=20_000)
+    chat.send(STAFF, "/credit 2026-11")
+    first = chat.buttons_message(STAFF, "确认划入")
+    chat.send(STAFF, "/credit 2026-11")
+    assert "月度划入完成" in texts(chat.tap(STAFF, "确认划入"))
+    assert "[PLAN_CHANGED]" in texts(chat.press(STAFF, first, "确认划入"))
+    assert balance(chat, worker) == 20_000 and credits(chat) == 1 and audit(chat.engine) == []

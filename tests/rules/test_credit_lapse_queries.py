@@ -150,3 +150,14 @@ def test_unknown_people_are_refused_not_crashed(engine) -> None:
     assert w.svc.unbind(ghost, "1", key="g5").code == Reason.NOT_BOUND
     assert w.svc.person(ghost) is None and w.svc.family(ghost).relatives == ()
     assert audit(engine) == []
+
+
+def test_a_pinned_credit_refuses_a_changed_plan_and_writes_nothing(engine) -> None:
+    w = World(engine)
+    worker = w.person(monthly_credit=500, balance=0)
+    shown = w.svc.preview_credit("2026-11").facts
+    w.person(monthly_credit=300, balance=0)
+    d = w.svc.credit_month("2026-11", pinned=(shown["people"], shown["total_fen"]))
+    assert d.code == Reason.PLAN_CHANGED and (d.facts["people"], d.facts["total_fen"]) == (2, 800)
+    assert w.balance(worker) == 0
+    assert w.svc.credit_month("2026-11", pinned=(2, 800)).facts["credited"] == 2
