@@ -22,6 +22,7 @@ def register_all(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
         inline,
         knowledge,
         money,
+        personal,
         staff,
         start,
         support,
@@ -42,6 +43,7 @@ def register_all(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
     money.register(app)
     staff.register(app)
     support.register(app)  # /human /tickets, ho: buttons (人工 comes as free text)
+    personal.register(app)  # run: buttons under personal answers (bot/personal.py)
     # 7. inline mode
     inline.register(app)
     # 8. private free text → an awaited wallet password (deleted at once), the ID tail or

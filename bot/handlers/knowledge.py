@@ -9,11 +9,10 @@ from sqlalchemy import select
 from telegram import Update
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
-from bot import learned, limits, steps
+from bot import learned, limits, personal, steps
 from bot.caches import Asker
 from bot.context import Buttons, Context, Services, call, is_private, lookup_asker, reply, services
 from bot.handlers import reports, support
-from bot.handlers.wallet import personal_wallet_note, wallet_entry
 from bot.linking import looks_like_tail
 from bot.state import Feedback, UnansweredQuestion
 from rules.codes import ALL_CODES
@@ -70,8 +69,9 @@ def _asker(svc: Services, update: Update) -> Asker | None:
 
 
 def follow_up(svc: Services, asker: Asker | None, question: str, answer: Any, *, personal: bool,
-              user_id: int | None = None) -> str | None:
-    """The database work an answer needs: the personal note, or storing an unanswered question."""
+              user_id: int | None = None) -> Any:
+    """The database work an answer needs: the asker's own figures (bot/personal.py), or
+    storing an unanswered question."""
     if answer.kind == "answer" and answer.entry is not None and personal:
         return personal_note(svc, answer.entry, asker)
     if answer.kind == "fallback" and question:
@@ -147,8 +147,10 @@ async def answer_question(update: Update, context: Context, question: str) -> No
     await support.log_question(svc, update, question, answer)
     if answer.kind == "answer" and answer.entry is not None:
         text = answer.entry.answer.strip()
-        await reply(update, context, f"{text}\n\n{note}" if note else text,
-                    entry_buttons(answer.entry, svc.kb))
+        buttons = entry_buttons(answer.entry, svc.kb)
+        if isinstance(note, personal.Personal):  # the asker's own figures first
+            text, buttons = note.compose(text), [*note.buttons, *buttons]
+        await reply(update, context, text, buttons)
     elif answer.kind == "suggest" and answer.suggestions:
         rows = [[(label(f"{i}. {s.entry.question}"), f"dym:{s.entry.id}")]
                 for i, s in enumerate(answer.suggestions, 1)]
@@ -166,23 +168,13 @@ async def answer_question(update: Update, context: Context, question: str) -> No
 
 
 def personal_note_applies(entry: Any) -> bool:
-    """Entries about how many relatives one may bind get the asker's own count; 医保钱包
-    entries say whether the asker's and their family's provinces have opened it."""
-    return wallet_entry(entry) or (
-        "max" in entry.id and ("binding" in entry.id or "relative" in entry.id))
+    """Entries that get the asker's own figures (the table in bot/personal.py)."""
+    return personal.applies(entry)
 
 
-def personal_note(svc: Services, entry: Any, asker: Asker | None) -> str | None:
-    """A line that applies the entry to the asker (e.g. how many relatives they may still bind)."""
-    if asker is None or not personal_note_applies(entry):
-        return None
-    if wallet_entry(entry):
-        return personal_wallet_note(svc, asker.person_id)
-    policy = svc.policies.get(asker.region)
-    bound = len(svc.family.family(asker.person_id).relatives)
-    if policy.max_relatives is None:
-        return f"{policy.name}没有规定绑定人数上限；您已绑定{bound}人。"
-    return f"{policy.name}最多可绑定{policy.max_relatives}人；您已绑定{bound}人。"
+def personal_note(svc: Services, entry: Any, asker: Asker | None) -> personal.Personal | None:
+    """The asker's own figures for this entry (bot/personal.py), or None."""
+    return personal.answer(svc, entry, asker) if personal.applies(entry) else None
 
 
 def store_unanswered(svc: Services, question: str, best: str | None, score: float,
@@ -234,8 +226,11 @@ async def show_entry(update: Update, context: Context, entry_id: str) -> None:
     note = None
     if is_private(update) and personal_note_applies(entry):
         note = await call(lambda: personal_note(svc, entry, _asker(svc, update)))
-    text = f"问：{entry.question}\n{entry.answer.strip()}" + (f"\n\n{note}" if note else "")
-    await reply(update, context, text, entry_buttons(entry, svc.kb))
+    text = f"问：{entry.question}\n{entry.answer.strip()}"
+    buttons = entry_buttons(entry, svc.kb)
+    if note is not None:  # the asker's own figures first
+        text, buttons = note.compose(text), [*note.buttons, *buttons]
+    await reply(update, context, text, buttons)
 
 
 async def explain(update: Update, context: Context, code: str) -> None:
