@@ -37,6 +37,7 @@ class LinkResult:
     remaining: int = 0
     taken: bool = False  # refused because the person is linked to another user
     alerts: tuple[int, ...] = ()  # linked accounts of people whose linking just got locked
+    person_locked: bool = False  # TOO_MANY_ATTEMPTS because of the people's budget, not the user's
 
 
 def _since(svc: Services, seconds: int) -> datetime:
@@ -85,7 +86,7 @@ def begin(svc: Services, user_id: int, phone_text: str) -> LinkResult:
         if not free:
             return LinkResult("refused", Reason.FORBIDDEN, taken=True)
         if not _open_people(s, svc, free):
-            return LinkResult("refused", Reason.TOO_MANY_ATTEMPTS)
+            return LinkResult("refused", Reason.TOO_MANY_ATTEMPTS, person_locked=True)
         data = json.dumps({"candidates": free})
         state = s.get(ConversationState, user_id)
         if state is None:
@@ -130,7 +131,7 @@ def verify(svc: Services, user_id: int, text: str) -> LinkResult:
                                     .with_for_update()).all())
         aimed = _open_people(s, svc, sorted(id_numbers))
         if _failures(s, svc, user_id) >= settings.max_attempts or not aimed:
-            return LinkResult("refused", Reason.TOO_MANY_ATTEMPTS)
+            return LinkResult("refused", Reason.TOO_MANY_ATTEMPTS, person_locked=not aimed)
         match = next((pid for pid in aimed
                       if _TAIL.fullmatch(tail) and id_numbers[pid][-4:] == tail), None)
         now = svc.clock.now()
@@ -146,7 +147,8 @@ def verify(svc: Services, user_id: int, text: str) -> LinkResult:
             code = Reason.TOO_MANY_ATTEMPTS if remaining <= 0 else Reason.VERIFY_FAILED
             return LinkResult("refused", code, remaining=max(remaining, 0),
                               alerts=_owners(s, [p for p, n in person_left.items() if n == 0],
-                                             user_id))
+                                             user_id),
+                              person_locked=left > 0 and max(person_left.values()) <= 0)
     return _link(svc, user_id, match)
 
 

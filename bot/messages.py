@@ -17,6 +17,9 @@ FACT_TEXT: dict[tuple[Reason, str], str] = {
     # "wrong name", nothing about insurance, province or family before both match).
     (Reason.UNKNOWN_PERSON, "stranger"): "身份证号与姓名不匹配任何可以绑定的参保人员，请核对。",
     (Reason.TOO_MANY_ATTEMPTS, "bind"): "绑定亲属时身份证号或姓名不匹配的次数过多，请1小时后再试。",
+    # linking: this person's own budget (from any accounts) is used up, for a day by default
+    (Reason.TOO_MANY_ATTEMPTS, "person_locked"): (
+        "针对这位参保人的身份验证失败次数过多，为保护其账户已暂停验证（默认24小时），请稍后再试。"),
     (Reason.RELATIVE_ALREADY_BOUND, "spouse_elsewhere"): ("对方已是他人的配偶，"
                                                         "一个人只能有一位配偶。"),
     (Reason.RELATION_NOT_ALLOWED, "spouse_elsewhere"): ("您已有一位配偶（您绑定的或绑定您的），"

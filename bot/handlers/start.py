@@ -128,7 +128,8 @@ async def _refuse(update: Update, context: Context, result: LinkResult) -> None:
         text = f"{body}还可以再试{result.remaining}次。[{code}"
         await reply(update, context, text, [why_button(result.code)])
         return
-    await reply_refusal(update, context, result.code)
+    await reply_refusal(update, context, result.code,
+                        {"person_locked": True} if result.person_locked else None)
 
 
 def register(app: Application[Any, Any, Any, Any, Any, Any]) -> None:

@@ -46,6 +46,7 @@ def test_failures_against_one_person_add_up_across_accounts(harness: Any) -> Non
             say(harness, user, WRONG)
     start_linking_refused = text(say(harness, 300003, "/start", f":contact {HOLDER.phone}"))
     assert "[TOO_MANY_ATTEMPTS]" in start_linking_refused  # … but the person's 10 are used up
+    assert "这位参保人" in start_linking_refused and "1小时" not in start_linking_refused
     assert count(harness, LinkPersonFailure) == 10
 
 
