@@ -25,7 +25,7 @@ from bot.context import (
     update_key,
     why_button,
 )
-from bot.handlers import taps
+from bot.handlers import first_premium, taps
 from bot.handlers.account import amount_arg, check_ref
 from bot.messages import refusal
 from rules.codes import Reason
@@ -225,6 +225,9 @@ async def contribute_cmd(update: Update, context: Any) -> None:
     key = update_key(update)
     pin = confirm.pinner(svc, user.id, "contribute", {"person_id": person.id, "origin": key})
     d = await call(svc.family.pin_contribution, person.id, args[0], amount, key=key, pin=pin)
+    if not d.ok and d.code == Reason.NOT_BOUND and await first_premium.explain(update, context,
+                                                                               args[0]):
+        return  # someone not yet insured: what the bot does instead (bot/handlers/first_premium)
     if not d.ok:
         assert d.code is not None  # a refused Decision always has a code
         await reply_refusal(update, context, d.code, d.facts)
