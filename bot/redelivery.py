@@ -7,6 +7,7 @@ the transaction of a 确认 press itself (:func:`mark_in`), which then needs no 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -98,3 +99,11 @@ def marked_by_handler(bot_data: dict[str, Any]) -> set[int]:
     (bot.handlers.errors.mark_processed) then writes nothing more for them."""
     found: set[int] = bot_data.setdefault("marked_updates", set())
     return found
+
+
+def marker_writer(marker: int, now: datetime) -> Callable[[Session], None]:
+    """A rules.unit_of_work ``also``: the update recorded as processed in the same transaction
+    as its effect (then one write transaction per money update)."""
+    def write(s: Session) -> None:
+        mark_in(s, marker, now)
+    return write

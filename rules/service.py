@@ -34,7 +34,7 @@ from rules.registry import (
 )
 from rules.schema import LedgerEntry, Person, Transaction
 from rules.settlement import Fault, Pin
-from rules.unit_of_work import Claim, TxnContext, UnitOfWork
+from rules.unit_of_work import Also, Claim, TxnContext, UnitOfWork
 from rules.views import FamilyView, HistoryRow, LapseStatus, PersonView
 from rules.wallet_policy import WalletPolicy
 from rules.wallet_service import WalletService
@@ -141,7 +141,8 @@ class FamilyService:
                                               purpose, self.fault), purpose=purpose)
 
     def settle_direct(self, patient_id: int, amount_fen: int, purpose: str, *, key: str,
-                      pin: Pin, always_confirm: bool = False) -> Decision:
+                      pin: Pin, always_confirm: bool = False,
+                      also: Also | None = None) -> Decision:
         """A patient's own swipe: own money is paid at once; a plan that needs family money
         (or any plan, with ``always_confirm``) is pinned behind a token (facts
         ``needs_confirm``, ``token``) and nothing is paid."""
@@ -150,7 +151,7 @@ class FamilyService:
                             settle_ops.settle_direct(s, ctx, self.policies, patient_id,
                                                      amount_fen, purpose, pin,
                                                      always_confirm=always_confirm),
-                            purpose=purpose)
+                            purpose=purpose, also=also)
 
     def execute_settlement(self, plan: SettlePlan, *, key: str, pin: Pin,
                            claim: Claim | None = None, origin: str | None = None) -> Decision:
