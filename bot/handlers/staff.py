@@ -208,9 +208,27 @@ async def settle_for_cmd(update: Update, context: Any) -> None:
     if d.ok and d.facts.get("needs_confirm"):
         summary = (f"代 {render.who(patient.name, patient.id_number)} 结算。\n"
                    + settle_summary(svc, d.facts))
+        summary = await call(about_patient, svc, patient.id, summary)
         await confirm.show(update, context, d.facts["token"], summary, "确认支付")
         return
-    await send_outcome(update, context, settled(svc, d, patient, staff=True))
+    outcome = settled(svc, d, patient, staff=True)
+    outcome.text = await call(about_patient, svc, patient.id, outcome.text)
+    await send_outcome(update, context, outcome)
+
+
+PATIENT_WORDS = (("您存在有效的家庭共济绑定关系", "患者存在有效的家庭共济绑定关系"),
+                 ("超出了户主为您设置", "超出了户主为患者设置"),
+                 ("个人账户余额不足", "患者个人账户余额不足"))
+
+
+def about_patient(svc: Any, patient_id: int, text: str) -> str:
+    """A settlement text for the staff member at the terminal: about the patient ("患者…",
+    not "您的"), and the householders who pay masked like everyone else staff see."""
+    for payer in svc.family.family(patient_id).payers:
+        text = text.replace(f"户主 {payer.name}", f"户主 {render.mask_name(payer.name)}")
+    for patient_side, staff_side in PATIENT_WORDS:
+        text = text.replace(patient_side, staff_side)
+    return text
 
 
 @confirm.executor("settle_for", pinned=True)
@@ -228,6 +246,7 @@ async def do_settle_for(context: Any, pending: confirm.Pending, _person: Any, ke
         if user_id is not None:
             outcome.notices.append((user_id, render.terminal_notice(int(p["staff"]),
                                                                      outcome.text)))
+    outcome.text = await call(about_patient, svc, patient.id, outcome.text)
     return outcome
 
 

@@ -171,3 +171,16 @@ def test_a_hand_off_works_across_replicas(two_replicas: tuple[Chat, Chat]) -> No
     assert UNKNOWN in texts(listing)
     second.press(STAFF, second.buttons_message(STAFF, "关闭"), "关闭")
     assert "没有待处理" in texts(first.send(STAFF, "/tickets"))
+
+
+def test_settle_for_speaks_about_the_patient_and_masks_the_householder(chat: Chat) -> None:
+    from tests.bot.test_money_settle import family_of
+
+    householder, relative = family_of(chat, "dongying")
+    refused = texts(chat.send(STAFF, f"/settle_for {relative.id_number} 100 门诊"))
+    assert refused.startswith("患者个人账户余额不足") and "患者存在有效的家庭共济绑定关系" in refused
+    assert "您" not in refused
+    summary = texts(chat.send(STAFF, f"/settle_for {relative.id_number} 100 门诊"))
+    assert "户主 张**" in summary and "张建国" not in summary
+    receipt = texts(chat.tap(STAFF, "确认"), STAFF)
+    assert "患者个人账户余额" in receipt and "张建国" not in receipt and "您的" not in receipt
