@@ -99,9 +99,13 @@ def test_same_key_twice_one_effect(engine) -> None:
     second = w.svc.settle(r, 1_000, "outpatient", key="once")
     assert first == second and first.ok
     assert w.balance(h) == 99_000
-    refused = w.svc.unbind(h, "9", key="u")
-    w.svc.bind(h, w.id_number(w.person(place="jinan", scheme="resident")), "某", "子女", key="x")
-    assert w.svc.unbind(h, "9", key="u") == refused  # refusals replay too
+    refused = w.svc.unbind(h, "2", key="u")
+    assert refused.code == Reason.NOT_BOUND
+    other = w.person(place="jinan", scheme="resident", name="某人")
+    assert w.svc.bind(h, w.id_number(other), "某人", "子女", key="x").ok  # now "2" exists
+    again = w.svc.unbind(h, "2", key="u")
+    assert again == refused and again.replayed  # refusals replay too: not re-evaluated
+    assert len(w.svc.family(h).relatives) == 2
 
 
 def test_same_key_eight_threads_one_effect(engine) -> None:
@@ -147,4 +151,8 @@ def test_same_refused_swipe_eight_threads_opens_one_window(engine) -> None:
     assert _count(engine, Transaction, Transaction.key == "short") == 1
     assert _count(engine, RetryWindow) == 1
     w.clock.advance(30)
-    assert w.svc.settle(r, 5_000, "pharmacy", key="again").ok
+    d = w.svc.settle(r, 5_000, "pharmacy", key="again")
+    assert d.ok and (d.facts["own_fen"], d.facts["family_fen"]) == (0, 5_000)
+    assert [leg["householder_id"] for leg in d.facts["legs"]] == [h]
+    assert w.balance(h) == 95_000
+    assert _count(engine, RetryWindow) == 0

@@ -84,7 +84,9 @@ def test_retry_window_expires_after_five_minutes(engine) -> None:
     # replaying the refused key neither changes the answer nor reopens anything
     assert w.svc.settle(r, 5_000, "pharmacy", key="a").code == Reason.INSUFFICIENT_BALANCE
     w.clock.advance(10)
-    assert w.svc.settle(r, 5_000, "pharmacy", key="c").ok
+    d = w.svc.settle(r, 5_000, "pharmacy", key="c")  # inside the window "b" opened
+    assert d.ok and (d.facts["own_fen"], d.facts["family_fen"]) == (0, 5_000)
+    assert w.balance(h) == 95_000
 
 
 def test_retry_window_region_without_binding_pays_own_then_cash(engine) -> None:
