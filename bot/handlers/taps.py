@@ -46,6 +46,8 @@ NUMBER = re.compile(r"\s*(\d{1,2})\s*[.。、]?\s*")
 PHONE = re.compile(r"\s*(\+?86)?[\s\-]*1\d{2}[\s\-]?\d{4}[\s\-]?\d{4}\s*")
 NAME = re.compile(r"[^\d\s/@#:：?？!！,，。]{1,20}(\s[^\d\s/@#:：?？!！,，。]{1,20})?")
 CANCEL_HINT = "发送 /cancel 可取消。"
+CANCEL_WORDS = ("取消", "不绑了", "算了", "退出")
+HANDOFF_WORDS = ("人工", "转人工", "人工客服")
 PHONE_HINT = (
     "为了确认这个手机号是您本人的，请点击下方“📱 分享我的手机号”按钮：Telegram 会发送您账号本身的"
     "号码，手动输入的号码无法证明属于您，所以不能用来验证身份。")
@@ -432,9 +434,14 @@ async def continue_step(update: Update, context: Any) -> bool:
             await reply(update, context, f"请回复 1 到 {len(step.picks)} 之间的序号，或点击按钮。")
         return True
     handler = STEP_TEXT.get(step.name)
-    if handler is None:
+    words = clean_text(text).strip()
+    if handler is None or words in HANDOFF_WORDS:  # asking for a person leaves the step be
         return False
-    await handler(update, context, step, clean_text(text))
+    if words in CANCEL_WORDS:  # "取消" typed instead of /cancel
+        await call(steps.finish, svc, user.id)
+        await reply(update, context, "已取消当前操作。")
+        return True
+    await handler(update, context, step, words)
     return True
 
 

@@ -79,10 +79,12 @@ def test_jinan_bind_offers_siblings_and_a_typed_relation_works(console_run):
 
 
 def test_cancel_ends_a_step_and_the_next_text_is_a_question(console_run):
-    console_run(link_script(HOLDER, H_USER) + "/open\n:tap 同意\n")
-    turns = console_run(f":as {H_USER}\n/bind\n/cancel\n{WIFE.id_number}\n")
+    console_run(FAMILY)
+    turns = console_run(f":as {H_USER}\n/bind\n/cancel\n{FATHER.id_number}\n")
     assert "已取消" in turns[2].all_text
     assert "2/3" not in turns[3].all_text
+    turns = console_run(f":as {H_USER}\n/limit\n:tap {WIFE.name}\n:tap 输入其他金额\n取消\n800\n")
+    assert "已取消" in turns[-2].all_text and "¥800.00" not in turns[-1].all_text
 
 
 ONE_TAP_COMMANDS = ["/unbind", "/limit", "/contribute", "/leave", "/order", "/history"]
