@@ -11,7 +11,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Engine, bindparam, delete, select
+from sqlalchemy import Connection, DateTime, Engine, bindparam, delete, select, text
 from sqlalchemy.orm import Session
 
 from bot.state import ProcessedUpdate
@@ -89,9 +89,14 @@ def _read(engine: Engine) -> Any:
     return engine.connect().execution_options(isolation_level="AUTOCOMMIT")
 
 
+_MARK = text("INSERT INTO processed_updates (update_id, at) VALUES (:id, :at)"
+             " ON CONFLICT (update_id) DO NOTHING").bindparams(bindparam("at", type_=DateTime))
+
+
 def mark_in(s: Session, marker: int, now: datetime) -> None:
-    """Record an update as processed inside the caller's transaction (idempotent)."""
-    s.execute(_record(s.get_bind()), [{"update_id": marker, "at": now}])
+    """Record an update as processed inside the caller's transaction (idempotent; SQLite and
+    PostgreSQL both spell ON CONFLICT DO NOTHING this way)."""
+    s.connection().execute(_MARK, {"id": marker, "at": now})
 
 
 def marked_by_handler(bot_data: dict[str, Any]) -> set[int]:
