@@ -88,6 +88,8 @@ Kind = Literal["answer", "suggest", "fallback", "smalltalk"]
 MAX_CHARS = 300          # longer messages are matched on their start only
 _CJK = re.compile(r"[\u3400-\u9fff]")  # questions without Chinese go to the rule-based scorer
 LEARNED_MAX = 20_000     # KB texts up to which the learned ranker is used (training time)
+VARIANT_SHARE = 0.01     # a region's related entry on the same topic this close to the national
+                         # top is its variant
 UNNAMED_REGION = 0.03    # no region known or named: a regional entry's probability weighs this
 PLACE_NOTE = "具体以{place}医保部门的规定为准。"
 OUTSIDE_SHARE = 0.5      # not answered: a topic this close to the best entry gets its referral
@@ -293,12 +295,15 @@ class Matcher:
         # that names a place was placed by the KB's authors: it stays)
         if (regions and ranked and ranked[0][0].region == "national"
                 and (exact is None or not typed.places)):
-            top = ranked[0][0]
-            variant = next((e for e, _ in ranked[1:] if e.region in regions
-                            and (e.id in top.related or top.id in e.related)), None)
-            if variant is None:
+            top, top_p = ranked[0]
+            variant = next((e for e, p in ranked[1:] if e.region in regions
+                            and e.topic == top.topic
+                            and (e.id in top.related or top.id in e.related)
+                            and p >= VARIANT_SHARE * top_p), None)
+            if variant is None and exact is not None:
                 variant = next((v for v in map(self._entries.get, top.related)
-                                if v is not None and v.region in regions), None)
+                                if v is not None and v.region in regions
+                                and v.topic == top.topic), None)
             if variant is not None:
                 ranked = [(variant, 0.0), *((e, p) for e, p in ranked if e is not variant)]
                 exact = variant if exact is not None else None
