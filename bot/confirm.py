@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, DateTime, bindparam, select, text
+from sqlalchemy import CursorResult, DateTime, bindparam, text
 from sqlalchemy import update as sql_update
 from sqlalchemy.orm import Session
 from telegram import Update
@@ -38,6 +38,7 @@ from bot.context import (
     reply,
     reply_refusal,
     services,
+    single_statement,
     update_marker,
     why_button,
 )
@@ -163,16 +164,22 @@ def _insert(svc: Services, owner: int, action: str, payload: dict[str, Any]) -> 
     return token
 
 
+_LOAD = text("SELECT token, owner_user_id, action, payload, expires_at, used_at, result"
+             " FROM confirmations WHERE token = :token") \
+    .columns(expires_at=DateTime, used_at=DateTime)
+
+
 def _load(svc: Services, token: str) -> Pending | None:
-    with svc.sessions() as session:
-        row = session.scalar(select(Confirmation).where(Confirmation.token == token))
-        if row is None:
-            return None
-        return Pending(
-            token=row.token, owner_user_id=row.owner_user_id, action=row.action,
-            payload=json.loads(row.payload), expired=svc.clock.now() >= row.expires_at,
-            used=row.used_at is not None, result=row.result,
-        )
+    """The confirmation a press names (one read that takes no write lock)."""
+    with single_statement(svc.engine) as conn:
+        row = conn.execute(_LOAD, {"token": token}).first()
+    if row is None:
+        return None
+    return Pending(
+        token=row.token, owner_user_id=row.owner_user_id, action=row.action,
+        payload=json.loads(row.payload), expired=svc.clock.now() >= row.expires_at,
+        used=row.used_at is not None, result=row.result,
+    )
 
 
 def _claim(svc: Services, token: str, result: str | None) -> bool:
