@@ -8,7 +8,7 @@ from tests.bot.account_chat import (
     chat_fixture,  # noqa: F401  (provides `chat`)
     texts,
 )
-from tests.bot.test_account_bind import HH, REL
+from tests.bot.test_account_bind import REL
 from tests.bot.test_money_settle import balance, family_of
 
 
