@@ -139,7 +139,8 @@ def count_reply(svc: Services, ticket_id: int) -> HandOff | None:
         found = s.get(HandOff, ticket_id)
         if found is None:
             return None
-        found.replies += 1
+        if found.status == "open":  # a ticket closed meanwhile (another staff member) is not
+            found.replies += 1      # relayed to
         s.flush()
         s.expunge(found)
         return found

@@ -132,8 +132,8 @@ async def relay(update: Update, context: Context, ticket_id: int, text: str) -> 
     assert staff is not None
     await call(await_reply, svc, staff.id, None)
     t = await call(support.count_reply, svc, ticket_id)
-    if t is None:
-        await reply(update, context, f"没有工单 #{ticket_id}。")
+    if t is None or t.status != "open":
+        await reply(update, context, f"工单 #{ticket_id} 已经关闭（或不存在），没有发送。")
         return
     await context.bot.send_message(t.user_id, STAFF_PREFIX + text)
     await record(context, staff.id, "handoff_reply", f"#{ticket_id} {len(text)} chars")

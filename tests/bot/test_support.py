@@ -171,6 +171,13 @@ def test_a_hand_off_works_across_replicas(two_replicas: tuple[Chat, Chat]) -> No
     assert UNKNOWN in texts(listing)
     second.press(STAFF, second.buttons_message(STAFF, "关闭"), "关闭")
     assert "没有待处理" in texts(first.send(STAFF, "/tickets"))
+    # a reply started on one replica to a ticket closed on the other is not relayed
+    first.send(USER, "人工")
+    note = first.buttons_message(STAFF, "回复")
+    first.press(STAFF, note, "回复")
+    second.press(STAFF, note, "关闭")  # another staff member closes it meanwhile
+    late = first.send(STAFF, "迟到的回复")
+    assert not to(late, USER) and "没有发送" in texts(late, STAFF)
 
 
 def test_settle_for_speaks_about_the_patient_and_masks_the_householder(chat: Chat) -> None:
@@ -178,7 +185,8 @@ def test_settle_for_speaks_about_the_patient_and_masks_the_householder(chat: Cha
 
     householder, relative = family_of(chat, "dongying")
     refused = texts(chat.send(STAFF, f"/settle_for {relative.id_number} 100 门诊"))
-    assert refused.startswith("患者个人账户余额不足") and "患者存在有效的家庭共济绑定关系" in refused
+    assert refused.startswith("患者个人账户余额不足")
+    assert "患者存在有效的家庭共济绑定关系" in refused
     assert "您" not in refused
     summary = texts(chat.send(STAFF, f"/settle_for {relative.id_number} 100 门诊"))
     assert "户主 张**" in summary and "张建国" not in summary
