@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -192,3 +193,8 @@ def test_settle_for_speaks_about_the_patient_and_masks_the_householder(chat: Cha
     assert "户主 张**" in summary and "张建国" not in summary
     receipt = texts(chat.tap(STAFF, "确认"), STAFF)
     assert "患者个人账户余额" in receipt and "张建国" not in receipt and "您的" not in receipt
+
+
+def test_the_console_shows_the_chart_as_a_picture_line(console_run: Any) -> None:
+    turns = console_run(f":as {STAFF}\n/stats\n")
+    assert any(r["text"].startswith("[图片：近14天每日问答") for r in turns[-1].replies)
