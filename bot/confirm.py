@@ -288,7 +288,7 @@ async def on_confirm(update: Update, context: Any) -> None:
         return
     svc = services(context)
     if pending.expired and not pending.used:
-        text = refusal(Reason.EXPIRED)
+        text = refusal(Reason.EXPIRED, {"ttl_seconds": svc.settings.confirmation_ttl_seconds})
         if await call(_claim, svc, pending.token, text):
             await _finish(update, text, Reason.EXPIRED)
         else:
