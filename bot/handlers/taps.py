@@ -46,6 +46,7 @@ NUMBER = re.compile(r"\s*(\d{1,2})\s*[.。、]?\s*")
 PHONE = re.compile(r"\s*(\+?86)?[\s\-]*1\d{2}[\s\-]?\d{4}[\s\-]?\d{4}\s*")
 NAME = re.compile(r"[^\d\s/@#:：?？!！,，。]{1,20}(\s[^\d\s/@#:：?？!！,，。]{1,20})?")
 CANCEL_HINT = "发送 /cancel 可取消。"
+STEP_TEXT_MAX = 40  # an ID number, a name, a relation, an amount; longer text is a question
 CANCEL_WORDS = ("取消", "不绑了", "算了", "退出")
 HANDOFF_WORDS = ("人工", "转人工", "人工客服")
 PHONE_HINT = (
@@ -421,8 +422,8 @@ async def continue_step(update: Update, context: Any) -> bool:
         return await _typed_phone(update, context)
     number = NUMBER.fullmatch(text)
     known, asker = svc.askers.peek(user.id)
-    if not number and known and asker is None:
-        return False  # not linked: only a number reply can continue anything (no DB hop)
+    if not number and ((known and asker is None) or len(text) > STEP_TEXT_MAX):
+        return False  # only a number reply or a short answer can continue a step (no DB hop)
     step = await call(steps.load, svc, user.id)
     if step is None:
         return False
