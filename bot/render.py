@@ -178,7 +178,7 @@ def settle_text(facts: dict[str, Any], amount_fen: int, purpose: str, *,
 def spent_notice(patient: Any, amount_fen: int, purpose: str, remaining_fen: int | None,
                  balance_fen: int | None) -> str:
     return lines(
-        f"通知：您的亲属 {who(patient.name, patient.id_number)} 使用家庭共济支付了"
+        f"通知：您的亲属 {member(patient.name, patient.id_number)} 使用家庭共济支付了"
         f"{purpose} {format_fen(amount_fen)}。",
         f"该亲属剩余限额：{yuan(remaining_fen)}",
         f"您的个人账户余额：{format_fen(balance_fen)}" if balance_fen is not None else None,
@@ -195,7 +195,7 @@ def terminal_notice(staff_id: int, receipt: str) -> str:
 
 def contribute_summary(row: Any, amount_fen: int, purpose: str) -> str:
     return lines("请确认代缴：",
-                 f"为 {who(row.name, row.id_number)} "
+                 f"为 {member(row.name, row.id_number)} "
                  f"代缴{purpose.removesuffix('缴费')} {format_fen(amount_fen)}",
                  "费用从您的个人账户扣除。")
 
@@ -203,7 +203,7 @@ def contribute_summary(row: Any, amount_fen: int, purpose: str) -> str:
 def contributed_text(name: str, id_number: str, amount_fen: int, purpose: str,
                      facts: dict[str, Any]) -> str:
     balance = facts.get("balance_fen")
-    return lines(f"✅ 已为 {who(name, id_number)} "
+    return lines(f"✅ 已为 {member(name, id_number)} "
                  f"代缴{purpose.removesuffix('缴费')} {format_fen(amount_fen)}。",
                  f"您的个人账户余额：{format_fen(int(balance))}" if balance is not None else None)
 

@@ -187,3 +187,13 @@ def test_readme_lists_every_demo_person_with_phone_and_id_tail():
         assert person.name in rows, f"{person.name} missing from the README's demo table"
         line = rows[person.name]
         assert person.phone in line and f"| {person.id_number[-4:]} |" in line, line
+
+
+def test_inside_the_family_the_spending_notice_and_contribution_name_in_full(console_run):
+    console_run(FAMILY)
+    turns = console_run(f":as {W_USER}\n/settle 100 门诊\n:sleep 60\n/settle 100 门诊\n:tap 确认\n"
+                        f":as {H_USER}\n/contribute\n:tap {WIFE.name}\n380\n:tap 确认\n")
+    notice = [r["text"] for r in turns[4].replies if r["to"] == H_USER]
+    assert notice and f"您的亲属 {WIFE.name}（" in notice[0]
+    assert f"为 {WIFE.name}（" in turns[-2].all_text and f"已为 {WIFE.name}（" in turns[-1].all_text
+    assert WIFE.id_number not in turns[-1].all_text
