@@ -12,13 +12,13 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from rules import credit
+from rules import credit, settlement
 from rules.audit import audit
 from rules.codes import Reason
 from rules.decision import Decision
 from rules.planning import ContributionPlan
-from rules.schema import LedgerEntry
-from rules.unit_of_work import UnitOfWork, _retryable
+from rules.schema import LedgerEntry, Transaction
+from rules.unit_of_work import TxnContext, UnitOfWork, _retryable
 from tests.rules.factories import World
 from tests.rules.test_wallets import Family, cheap_kdf  # noqa: F401  (autouse fixture)
 
@@ -221,3 +221,33 @@ def test_a_wallet_contribution_for_nobody_is_unknown_person(engine: Engine) -> N
     assert w.svc.wallets.contribute(999_999, 100, key="c") == \
         Decision.refuse(Reason.UNKNOWN_PERSON)
 
+
+
+def test_also_runs_once_in_the_same_transaction_and_not_on_a_replay(engine: Engine) -> None:
+    uow = UnitOfWork(engine)
+    seen: list[int] = []
+
+    def also(s: Session) -> None:  # sees the body's uncommitted Transaction row
+        seen.append(int(s.execute(select(func.count()).select_from(Transaction)).scalar_one()))
+
+    first = uow.run("k", "settle", None, NOW, lambda s, ctx: Decision.allow(n=1), also=also)
+    again = uow.run("k", "settle", None, NOW, lambda s, ctx: Decision.allow(n=2), also=also)
+    assert first.facts == again.facts == {"n": 1} and again.replayed
+    assert seen == [1]
+
+
+def test_a_failing_also_rolls_the_whole_operation_back(engine: Engine) -> None:
+    w = World(engine)
+    r = w.person(place="jinan", scheme="resident", balance=5_000)
+
+    def boom(_s: Session) -> None:
+        raise RuntimeError("after the body")
+
+    with pytest.raises(RuntimeError):
+        w.svc.uow.run("k", "settle", r, NOW, lambda s, ctx: _settle_1000(s, ctx, w, r),
+                      also=boom)
+    assert w.balance(r) == 5_000 and _rows(engine) == 0
+
+
+def _settle_1000(s: Session, ctx: TxnContext, w: World, r: int) -> Decision:
+    return settlement.settle(s, ctx, w.policies, r, 1_000, "outpatient")
