@@ -1,0 +1,64 @@
+"""Examples that pin down what the mutation run found loose in the pure model: exclusivity
+refusals with their facts and each region that makes them, the payer loop once the bill is
+paid, a 5-digit 序号, and a 13-digit number that is not a +86 phone."""
+
+from __future__ import annotations
+
+import pytest
+
+from rules.binding_rules import BindRequest, BindSnapshot, decide_bind, resolve_ref
+from rules.codes import Reason
+from rules.decision import Decision
+from rules.identity import normalize_phone
+from rules.planning import SettlePlan
+from tests.rules.unit.test_binding_rules import POLICIES, bond, householder, relative
+from tests.rules.unit.test_money_edges import payer, settle, snap
+
+
+def _bind(h, r, word: str, *bonds) -> Decision:  # type: ignore[no-untyped-def]
+    return decide_bind(POLICIES, BindSnapshot(h, r, tuple(bonds), 0),
+                       BindRequest(h.id, r.id_number, r.name, word))
+
+
+def test_a_householder_of_a_jinan_family_is_protected_by_a_dongying_binder() -> None:
+    """The binder's region is exclusive, the relative's own family is not."""
+    h, x, k = householder("dongying"), householder("jinan"), relative("jinan")
+    assert _bind(h, x, "父母", bond(x, k)) == Decision.refuse(
+        Reason.RELATIVE_IS_HOUSEHOLDER, relative_id=x.id, relation="parent", region="dongying")
+
+
+def test_a_householder_of_a_dongying_relative_is_protected_from_a_jinan_binder() -> None:
+    """Neither side's region is exclusive; the relative's own relative's region is."""
+    h, x, k = householder("jinan"), householder("jinan"), relative("dongying")
+    assert _bind(h, x, "父母", bond(x, k)) == Decision.refuse(
+        Reason.RELATIVE_IS_HOUSEHOLDER, relative_id=x.id, relation="parent", region="jinan")
+
+
+def test_a_second_dongying_householder_is_refused_with_the_facts() -> None:
+    h1, h2, kid = householder("dongying"), householder("dongying"), relative("dongying")
+    assert _bind(h2, kid, "子女", bond(h1, kid)) == Decision.refuse(
+        Reason.RELATIVE_ALREADY_BOUND, relative_id=kid.id, relation="child", region="dongying")
+
+
+def test_once_the_bill_is_paid_later_payers_are_not_looked_at() -> None:
+    p = settle(snap("jinan", 0, payer(1), payer(2, region="hainan")), 1_000)
+    assert isinstance(p, SettlePlan)
+    assert p.purpose_blocked is False and [leg.binding_id for leg in p.legs] == [1]
+
+
+def test_the_last_fen_comes_from_the_next_payer() -> None:
+    p = settle(snap("jinan", 0, payer(1, balance=999), payer(2)), 1_000)
+    assert isinstance(p, SettlePlan)
+    assert [(leg.binding_id, leg.amount_fen) for leg in p.legs] == [(1, 999), (2, 1)]
+    assert p.cash_fen == 0
+
+
+def test_a_five_digit_number_is_not_a_position() -> None:
+    rows = [(i, f"id{i}") for i in range(12_345)]
+    assert resolve_ref("12345", rows) == Decision.refuse(Reason.NOT_BOUND, ref="12345")
+    assert resolve_ref("1234", rows) == Decision.allow(position=1_233)
+
+
+@pytest.mark.parametrize("text", ["0013800000000", "4413800000000", "8813800000000"])
+def test_thirteen_digits_without_86_are_not_a_phone(text: str) -> None:
+    assert normalize_phone(text) is None
