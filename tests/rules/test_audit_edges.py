@@ -351,3 +351,69 @@ def test_a_transfer_with_a_missing_side_is_named(engine: Engine, family: Family)
                      .values(kind="wallet_settle"))
     found = _check(engine, checks.transfers_balanced)
     assert len(found) == 1 and found[0].startswith(f"unbalanced transfer: transaction {txn} ")
+
+
+# ---- each check caps what it prints ------------------------------------------------------------
+
+@pytest.fixture
+def cap_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every check prints at most MAX_REPORTED lines: with a cap of 1, two violations of one
+    kind print one line."""
+    monkeypatch.setattr(checks, "MAX_REPORTED", 1)
+
+
+def test_balance_checks_stop_at_the_cap(engine: Engine, scene: Scene, cap_one: None) -> None:
+    with engine.begin() as conn:
+        conn.execute(update(Person).values(balance=-3, opening_balance=Person.opening_balance
+                                           - Person.balance - 3))
+    assert len(_check(engine, checks.no_negative_balance)) == 1
+    with engine.begin() as conn:
+        conn.execute(update(Person).values(balance=Person.balance + 1))
+    assert len(_check(engine, checks.balances_match_ledger)) == 1
+
+
+def test_binding_checks_stop_at_the_cap(engine: Engine, cap_one: None) -> None:
+    from tests.rules.factories import World
+    w = World(engine)
+    h = w.householder("jinan", balance=100_000)
+    for n in (1, 2):
+        w.bound(h, w.person(place="jinan", scheme="resident"), "子女")
+        assert w.svc.set_limit(h, str(n), 5_000, key=f"l{n}").ok
+        assert w.svc.contribute(h, str(n), 1_000, key=f"c{n}").ok
+    with engine.begin() as conn:
+        conn.execute(update(Binding).values(used_fen=Binding.used_fen + 1, limit_fen=1))
+    assert len(_check(engine, checks.used_within_limit)) == 1
+    assert len(_check(engine, checks.used_matches_ledger)) == 1
+    with engine.begin() as conn:
+        conn.execute(update(Transaction).where(Transaction.kind == "contribute")
+                     .values(cash_fen=Transaction.cash_fen + 1))
+    assert len(_check(engine, checks.settlements_balanced)) == 1
+
+
+def test_key_and_credit_checks_stop_at_the_cap(engine: Engine, scene: Scene,
+                                               cap_one: None) -> None:
+    with engine.begin() as conn:
+        conn.execute(update(Transaction).where(Transaction.key.in_(("settle", "contribute")))
+                     .values(result=None))
+        conn.execute(text("DROP INDEX uq_ledger_credit_once"))
+        txn, _a, _c = _txn(conn, "settle")
+        for pid in (scene.h, scene.r, scene.h, scene.r):
+            conn.execute(insert(LedgerEntry).values(
+                txn_id=txn, person_id=pid, delta_fen=0, kind="credit", period="2026-11",
+                created_at=NOW))
+        conn.execute(update(LedgerEntry).where(LedgerEntry.kind == "credit")
+                     .values(period="2099-01"))
+    assert len(_check(engine, checks.keys_applied_once)) == 1
+    assert len(_check(engine, checks.credited_once)) == 1
+    with engine.connect() as conn:
+        assert len(checks.credit_periods_valid(conn, NOW)) == 1
+
+
+def test_wallet_checks_stop_at_the_cap(engine: Engine, family: Family, cap_one: None) -> None:
+    with engine.begin() as conn:
+        conn.execute(update(Wallet).values(balance=-1))
+        conn.execute(update(LedgerEntry).where(LedgerEntry.kind.in_(
+            ("wallet_in", "wallet_transfer_out"))).values(kind="credit", wallet_id=1))
+    assert len(_check(engine, checks.wallet_balances_match_ledger)) == 1
+    assert len(_check(engine, checks.no_negative_wallet)) == 1
+    assert len(_check(engine, checks.wallet_rows_belong)) == 1
