@@ -48,7 +48,8 @@ REASON_TEXT: dict[Reason, str] = {
     Reason.PRIVATE_ONLY: "为保护隐私，账户操作只能在与我的私聊中进行。",
     Reason.FORBIDDEN: "您没有权限进行这个操作。",
     Reason.NO_PERSONAL_ACCOUNT: ("只有参加职工医保并有个人账户的人员才能开通家庭共济"
-                                 "（未退休的灵活就业人员没有个人账户）。"),
+                                 "（例如在海南，未退休的灵活就业人员没有个人账户；"
+                                 "其他地区以参保地规定为准）。"),
     Reason.ACCOUNT_NOT_OPEN: "您还没有开通家庭共济账户，请先发送 /open 阅读并同意承诺书。",
     Reason.NOT_INSURED: "对方没有参加基本医疗保险，不能绑定为共济亲属。",
     Reason.UNKNOWN_RELATION: ("没有识别出亲属关系，请用：配偶、父母、子女、配偶父母、"

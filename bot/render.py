@@ -242,7 +242,10 @@ def lapse_lines(lapse: Any) -> list[str]:
         out.append("个人账户余额仍然可以使用。")
     if attr(lapse, "credits_paused", default=False):
         out.append("断缴期间个人账户没有月度划入。")
-    if attr(lapse, "years_cleared", default=False):
+    if not attr(lapse, "rule_applies", default=False):
+        # the bands below are Ji'an's [003]; nobody else is told them as their own
+        out.append("断缴对缴费年限、连续参保和待遇等待期的影响各地规定不同，以参保地医保部门为准。")
+    elif attr(lapse, "years_cleared", default=False):
         out.append("断缴满3个月：按吉安市的说明，累计缴费年限会被清零，账户余额保留。")
     elif attr(lapse, "band", default="") == "under_3":
         out.append("断缴不满3个月：及时续缴后重新计算连续参保时间，之前的缴费年限不清零。")

@@ -25,8 +25,11 @@ def _month_text(number: int) -> str:
 
 
 def lapse_status(policies: Policies, person_id: int, status: str, lapsed_since: str | None,
-                 current_month: str) -> LapseStatus:
-    """``current_month`` is the clock's China month; months count from ``lapsed_since``."""
+                 current_month: str, region: str | None = None) -> LapseStatus:
+    """``current_month`` is the clock's China month; months count from ``lapsed_since``.
+
+    The Ji'an article's bands (3+ months clears the cumulative years) are stated for Ji'an
+    only: a person insured elsewhere (``region``) is not told them as their own."""
     sources = policies.get(RULE_REGION).sources
     if status != "lapsed":
         return LapseStatus(person_id=person_id, lapsed=False, rule_sources=sources)
@@ -39,10 +42,11 @@ def lapse_status(policies: Policies, person_id: int, status: str, lapsed_since: 
         suspended_from = _month_text(since + 1)
         suspended = _month_number(current_month) >= since + 1
     band = "3_plus" if months >= CLEARED_AFTER_MONTHS else "under_3"
+    applies = region == RULE_REGION
     return LapseStatus(
         person_id=person_id, lapsed=True, since=lapsed_since, months=months, band=band,
         benefits_suspended_from=suspended_from, benefits_suspended=suspended,
-        balance_usable=True, credits_paused=True, years_cleared=band == "3_plus",
-        rule_region=RULE_REGION, rule_sources=sources, notes=NOTE_REGIONS,
+        balance_usable=True, credits_paused=True, years_cleared=applies and band == "3_plus",
+        rule_region=RULE_REGION, rule_applies=applies, rule_sources=sources, notes=NOTE_REGIONS,
         note_sources=NOTE_SOURCES,
     )

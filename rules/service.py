@@ -39,7 +39,8 @@ from rules.views import FamilyView, HistoryRow, LapseStatus, PersonView
 from rules.wallet_policy import WalletPolicy
 from rules.wallet_service import WalletService
 
-_BALANCE = text("SELECT balance, monthly_credit, status, lapsed_since FROM people WHERE id = :id")
+_BALANCE = text("SELECT balance, monthly_credit, status, lapsed_since, region FROM people"
+                " WHERE id = :id")
 
 
 class FamilyService:
@@ -229,7 +230,7 @@ class FamilyService:
         if row is None:
             return Decision.refuse(Reason.UNKNOWN_PERSON)
         lapse = lapse_status(self.policies, person_id, row.status, row.lapsed_since,
-                             china_month(self.clock.now()))
+                             china_month(self.clock.now()), row.region)
         return Decision.allow(balance_fen=row.balance, monthly_credit_fen=row.monthly_credit,
                               lapse=lapse.to_json())
 
@@ -241,7 +242,7 @@ class FamilyService:
 
     def _lapse(self, view: PersonView) -> LapseStatus:
         return lapse_status(self.policies, view.id, view.status, view.lapsed_since,
-                            china_month(self.clock.now()))
+                            china_month(self.clock.now()), view.region)
 
     def history(self, person_id: int, limit: int = 10) -> list[HistoryRow]:
         """The person's ledger rows, newest first."""

@@ -125,6 +125,9 @@ class LapseStatus:
     credits_paused: bool = False
     years_cleared: bool = False  # Ji'an article: 3+ months clears cumulative years
     rule_region: str = "jian"
+    # whether the person is insured where that article's rule is stated (Ji'an): only then are
+    # its bands (years cleared or not) theirs; elsewhere the local office decides
+    rule_applies: bool = False
     rule_sources: tuple[str, ...] = ()
     notes: tuple[str, ...] = field(default_factory=tuple)  # other regions' notes, e.g. "hangzhou"
     note_sources: tuple[str, ...] = ()

@@ -23,7 +23,7 @@ from bot.redelivery import marked_by_handler, processed_among, remember_all
 log = logging.getLogger(__name__)
 
 SORRY = ("抱歉，处理您的消息时出了点问题。请稍后再试；涉及账户的操作，可以先用 /balance 或 "
-         "/history 看看是否已经生效。如果一直这样，请拨打医保服务热线 {hotline}。")
+         "/history 看看是否已经生效。如果一直这样，请咨询参保地医保部门或拨打 {hotline}。")
 
 DEFAULT_HOTLINE = "12393"  # the national medical-insurance hotline (before services exist)
 FIRST, LAST = -1, 1000  # handler groups around every feature's handlers

@@ -72,7 +72,11 @@ def test_balance_with_lapse_effects(chat: Chat) -> None:
                 balance=45_000, monthly_credit=16_000)
     text = texts(chat.send(HH, "/balance"))
     assert "余额：¥450.00" in text and "每月划入：¥160.00" in text
-    assert "断缴" in text and "余额仍然可以使用" in text and "清零" in text
+    assert "断缴" in text and "余额仍然可以使用" in text
+    # Ji'an's "years cleared after 3 months" [003] is not a Dongying user's rule (factcheck S-10)
+    assert "清零" not in text and "以参保地医保部门为准" in text
+    chat.person(OTHER, place="jian", status="lapsed", lapsed_since="2026-07", balance=100)
+    assert "按吉安市的说明，累计缴费年限会被清零" in texts(chat.send(OTHER, "/balance"))
     chat.person(REL, place="jinan", balance=123_456)
     plain = texts(chat.send(REL, "/balance"))
     assert "¥1,234.56" in plain and "断缴" not in plain

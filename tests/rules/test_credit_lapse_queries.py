@@ -89,15 +89,24 @@ def test_credit_months_follow_china_time(engine) -> None:
 def test_lapse_status(engine, since: str, now: datetime, months: int, band: str,
                       suspended_from: str) -> None:
     w = World(engine, start=now)
-    pid = w.person(status="lapsed", lapsed_since=since, balance=700)
+    pid = w.person(place="jian", status="lapsed", lapsed_since=since, balance=700)
     st = w.svc.lapse_status(pid)
     assert st.lapsed and st.months == months and st.band == band
     assert st.benefits_suspended_from == suspended_from and st.benefits_suspended
     assert st.balance_usable and st.credits_paused and st.years_cleared == (band == "3_plus")
-    assert st.rule_region == "jian" and st.rule_sources and "hangzhou" in st.notes
+    assert st.rule_region == "jian" and st.rule_applies and st.rule_sources
+    assert "hangzhou" in st.notes
     b = w.svc.balance(pid)
     assert b.facts["balance_fen"] == 700 and b.facts["lapse"]["band"] == band
     assert w.svc.settle(pid, 700, "pharmacy", key="spend").facts["own_fen"] == 700
+
+
+@pytest.mark.parametrize("place", ["dongying", "jinan", "hainan", "national"])
+def test_jian_lapse_bands_are_not_anyone_elses(engine, place: str) -> None:
+    """A person insured outside Ji'an is never told Ji'an's "years cleared" as their own."""
+    w = World(engine, start=datetime(2026, 11, 1, 2))
+    st = w.svc.lapse_status(w.person(place=place, status="lapsed", lapsed_since="2026-01"))
+    assert st.lapsed and st.band == "3_plus" and not st.years_cleared and not st.rule_applies
 
 
 def test_lapse_status_of_an_active_person(engine) -> None:
