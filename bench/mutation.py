@@ -48,7 +48,7 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
         ["rules/settlement.py", "rules/ledger.py", "rules/unit_of_work.py", "rules/credit.py",
          "rules/wallets.py"],
         ["tests/rules/test_guards.py", "tests/rules/test_store_edges.py",
-         "tests/rules/test_store_paths.py",
+         "tests/rules/test_store_paths.py", "tests/rules/test_store_views.py",
          "tests/rules/test_settlement.py", "tests/rules/test_concurrency.py",
          "tests/rules/test_credit_lapse_queries.py",
          "tests/rules/test_wallets.py"],

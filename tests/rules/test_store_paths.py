@@ -29,7 +29,8 @@ class Pins:
     def __init__(self) -> None:
         self.plans: list[Any] = []
 
-    def __call__(self, _s: Session, plan: Any) -> str:
+    def __call__(self, s: Session, plan: Any) -> str:
+        assert isinstance(s, Session)  # the token is stored in the operation's transaction
         self.plans.append(plan)
         return f"t{len(self.plans)}"
 
