@@ -4,9 +4,18 @@ paid, a 5-digit 序号, and a 13-digit number that is not a +86 phone."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
-from rules.binding_rules import BindRequest, BindSnapshot, decide_bind, resolve_ref
+from rules.binding_rules import (
+    BIND_ATTEMPTS,
+    BindRequest,
+    BindSnapshot,
+    decide_bind,
+    in_scope,
+    resolve_ref,
+)
 from rules.codes import Reason
 from rules.decision import Decision
 from rules.identity import normalize_phone
@@ -62,3 +71,28 @@ def test_a_five_digit_number_is_not_a_position() -> None:
 @pytest.mark.parametrize("text", ["0013800000000", "4413800000000", "8813800000000"])
 def test_thirteen_digits_without_86_are_not_a_phone(text: str) -> None:
     assert normalize_phone(text) is None
+
+
+# ---- scopes no shipped region uses yet (a region file may) ---------------------------------
+
+@pytest.mark.parametrize("scope, same_city, same_province, other_province", [
+    ("same_province", True, True, False),
+    ("same_city", True, False, False),
+    ("anywhere", True, True, True),
+])
+def test_every_scope_the_loader_accepts(scope: str, same_city: bool, same_province: bool,
+                                        other_province: bool) -> None:
+    policy = replace(POLICIES.get("jinan"), scope=scope)
+    h = householder("jinan")
+    assert in_scope(policy, h, relative("jinan")) is same_city
+    assert in_scope(policy, h, relative("qingdao")) is same_province
+    assert in_scope(policy, h, relative("hainan")) is other_province
+    city_elsewhere = replace(relative("jinan"), province="江苏省")  # same city name, other province
+    assert in_scope(policy, h, city_elsewhere) is other_province
+
+
+def test_too_many_attempts_is_a_bind_refusal() -> None:
+    h, r = householder(), relative()
+    d = decide_bind(POLICIES, BindSnapshot(h, r, (), BIND_ATTEMPTS),
+                    BindRequest(h.id, r.id_number, r.name, "子女"), max_misses=BIND_ATTEMPTS)
+    assert d == Decision.refuse(Reason.TOO_MANY_ATTEMPTS, bind=True)
