@@ -60,3 +60,12 @@ def test_an_amount_error_names_what_was_typed(text: str) -> None:
     with pytest.raises(AmountError) as caught:
         parse_yuan(text)
     assert str(caught.value) == text
+
+
+@pytest.mark.parametrize("text, masked", [
+    ("身份证11010519491231002X请查", "身份证1101**********002X请查"),
+    ("身份证11010519491231002Ｘ请查", "身份证1101**********002X请查"),
+    ("1234 370502198006220224", "1234 3705**********0224"),     # the window starts later
+])
+def test_redact_check_letters_and_a_leading_short_group(text: str, masked: str) -> None:
+    assert redact(text) == masked
