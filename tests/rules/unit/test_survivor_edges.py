@@ -96,3 +96,37 @@ def test_too_many_attempts_is_a_bind_refusal() -> None:
     d = decide_bind(POLICIES, BindSnapshot(h, r, (), BIND_ATTEMPTS),
                     BindRequest(h.id, r.id_number, r.name, "子女"), max_misses=BIND_ATTEMPTS)
     assert d == Decision.refuse(Reason.TOO_MANY_ATTEMPTS, bind=True)
+
+
+# ---- every check_pair refusal with its facts -------------------------------------------------
+
+def _facts(r, relation: str, region: str) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    return {"relative_id": r.id, "relation": relation, "region": region}
+
+
+def test_check_pair_refusals_state_every_fact() -> None:
+    h = householder("dongying")
+    r = relative("dongying")
+    assert _bind(h, r, "兄弟姐妹") == Decision.refuse(
+        Reason.RELATION_NOT_ALLOWED, **_facts(r, "sibling", "dongying"))
+    uninsured = replace(relative("dongying"), scheme="none")
+    assert _bind(h, uninsured, "子女") == Decision.refuse(
+        Reason.NOT_INSURED, **_facts(uninsured, "child", "dongying"))
+    far = relative("national")
+    assert _bind(h, far, "子女") == Decision.refuse(
+        Reason.OUT_OF_SCOPE, scope="same_province", **_facts(far, "child", "dongying"))
+    assert _bind(h, r, "子女", bond(h, r)) == Decision.refuse(
+        Reason.ALREADY_BOUND, **_facts(r, "child", "dongying"))
+    full = tuple(bond(h, relative("dongying")) for _ in range(7))
+    assert _bind(h, r, "子女", *full) == Decision.refuse(
+        Reason.MAX_RELATIVES, max_relatives=7, **_facts(r, "child", "dongying"))
+    assert _bind(h, r, "子女", *full[:6]).ok
+
+
+def test_spouse_refusals_state_every_fact() -> None:
+    h, wife, other = householder("jinan"), relative("jinan"), householder("jinan")
+    assert _bind(h, wife, "配偶", bond(other, wife, "spouse")) == Decision.refuse(
+        Reason.RELATIVE_ALREADY_BOUND, spouse_elsewhere=True, **_facts(wife, "spouse", "jinan"))
+    second = relative("jinan")
+    assert _bind(h, second, "配偶", bond(h, wife, "spouse")) == Decision.refuse(
+        Reason.RELATION_NOT_ALLOWED, spouse_elsewhere=True, **_facts(second, "spouse", "jinan"))
