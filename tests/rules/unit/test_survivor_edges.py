@@ -130,3 +130,17 @@ def test_spouse_refusals_state_every_fact() -> None:
     second = relative("jinan")
     assert _bind(h, second, "配偶", bond(h, wife, "spouse")) == Decision.refuse(
         Reason.RELATION_NOT_ALLOWED, spouse_elsewhere=True, **_facts(second, "spouse", "jinan"))
+
+
+def test_an_allowed_bind_and_an_unknown_word_state_their_facts() -> None:
+    h, r = householder("jinan"), relative("jinan")
+    assert _bind(h, r, "子女") == Decision.allow(**_facts(r, "child", "jinan"))
+    assert _bind(h, r, " 老铁\u200b ") == Decision.refuse(Reason.UNKNOWN_RELATION, word="老铁")
+
+
+def test_a_jinan_householder_who_is_a_dongying_relative_cannot_bind() -> None:
+    """Neither side of the new binding is exclusive; the binding that makes the householder
+    someone's relative was made under Dongying rules."""
+    d, h, k = householder("dongying"), householder("jinan"), relative("jinan")
+    assert _bind(h, k, "子女", bond(d, h, "parent")) == Decision.refuse(
+        Reason.HOUSEHOLDER_IS_BOUND, **_facts(k, "child", "jinan"))
