@@ -101,3 +101,60 @@ def test_one_sessionmaker_per_process(tmp_path: Path) -> None:
         assert svc.family.uow.sessions is svc.sessions
     finally:
         svc.engine.dispose()
+
+
+def _import_graph() -> dict[str, set[str]]:
+    """Project module → project modules it imports, *including* imports inside functions
+    (a cycle hidden behind a function-local import is still a cycle)."""
+    import ast
+
+    modules: dict[str, Path] = {}
+    for package in ("bot", "knowledge", "rules"):
+        for path in (REPO / package).rglob("*.py"):
+            if "migrations" in path.parts:
+                continue
+            name = ".".join(path.relative_to(REPO).with_suffix("").parts)
+            modules[name.removesuffix(".__init__")] = path
+
+    def resolve(name: str) -> str | None:
+        while name and name not in modules:
+            name = name.rpartition(".")[0]
+        return name or None
+
+    graph: dict[str, set[str]] = {m: set() for m in modules}
+    for module, path in modules.items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names: list[str] = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                # ``from pkg import sub`` imports the submodule; ``from mod import name`` the
+                # module (a package's own __init__ is not an edge to each of its submodules)
+                names = [f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in modules
+                         else node.module for a in node.names]
+            for name in names:
+                target = resolve(name)
+                if target and target != module:
+                    graph[module].add(target)
+    return graph
+
+
+def test_no_import_cycles_even_through_function_local_imports() -> None:
+    graph = _import_graph()
+    assert len(graph) > 50  # the walk really found the packages
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    cycles: list[list[str]] = []
+
+    def visit(module: str, path: list[str]) -> None:
+        state[module] = 1
+        for target in sorted(graph[module]):
+            if state.get(target) == 1:
+                cycles.append(path[path.index(target):] + [target])
+            elif target not in state:
+                visit(target, [*path, target])
+        state[module] = 2
+
+    for module in sorted(graph):
+        if module not in state:
+            visit(module, [module])
+    assert not cycles, cycles[:3]

@@ -26,6 +26,7 @@ def register_all(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
         staff,
         start,
         support,
+        text,
         wallet,
     )
 
@@ -46,10 +47,10 @@ def register_all(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
     personal.register(app)  # run: buttons under personal answers (bot/personal.py)
     # 7. inline mode
     inline.register(app)
-    # 8. private free text → an awaited wallet password (deleted at once), the ID tail or
-    #    the knowledge base; other messages get a hint
-    wallet.register_password(app)
-    knowledge.register_fallback(app)
+    # 8. private free text (bot/handlers/text.py): an awaited wallet password (deleted at
+    #    once), a step or a number reply, the ID tail, a hand-off, else the knowledge base;
+    #    other messages get a hint
+    text.register(app)  # includes knowledge.register_fallback
     # 9. around everything: the redelivery filter (group -1), the processed marker
     #    (group 1000, after the handlers finished) and the one error handler
     errors.register(app)

@@ -199,6 +199,10 @@ async def history_cmd(update: Update, context: Any) -> None:
     await taps.history(update, context, person, limit, ref)
 
 
+taps.provide(limit_cmd=limit_cmd, order_cmd=order_cmd, HISTORY_MAX=HISTORY_MAX,
+             NO_LIMIT=NO_LIMIT)
+
+
 def register(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
     """Account commands, the letter's agree button, and the 确认/取消 buttons."""
     for name, fn in (("open", open_cmd), ("limit", limit_cmd), ("order", order_cmd),

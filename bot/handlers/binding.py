@@ -164,6 +164,9 @@ async def do_leave(context: Any, pending: confirm.Pending, person: Any,
     return outcome
 
 
+taps.provide(bind_cmd=bind_cmd, unbind_cmd=unbind_cmd, leave_cmd=leave_cmd)
+
+
 def register(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
     """/bind /unbind /leave (their 确认 buttons are confirm's, registered by account)."""
     for name, fn in (("bind", bind_cmd), ("unbind", unbind_cmd), ("leave", leave_cmd)):

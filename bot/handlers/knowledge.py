@@ -12,7 +12,7 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler, Mess
 from bot import learned, limits, personal, steps
 from bot.caches import Asker
 from bot.context import Buttons, Context, Services, call, is_private, lookup_asker, reply, services
-from bot.handlers import reports, support
+from bot.handlers import reports, support, taps
 from bot.linking import looks_like_tail
 from bot.state import Feedback, UnansweredQuestion
 from rules.codes import ALL_CODES
@@ -45,10 +45,12 @@ def label(text: str) -> str:
     return text if len(text) <= MAX_LABEL else text[: MAX_LABEL - 1] + "…"
 
 
-def entry_buttons(entry: Any, kb: Any) -> Buttons:
-    """Related-question rows, then 👍/👎 for this entry."""
+def entry_buttons(entry: Any, kb: Any, runners_up: Any = ()) -> Buttons:
+    """Related-question rows (the matcher's runner-ups first, then the entry's ``related``),
+    then 👍/👎 for this entry."""
     rows: list[list[tuple[str, str]]] = []
-    for rid in list(getattr(entry, "related", None) or [])[:3]:
+    ids = [s.entry.id for s in runners_up] + list(getattr(entry, "related", None) or [])
+    for rid in [i for i in dict.fromkeys(ids) if i != entry.id][:3]:
         related = _entry(kb, rid)
         if related is not None:
             rows.append([(label(related.question), f"faq:{related.id}")])
@@ -146,8 +148,8 @@ async def answer_question(update: Update, context: Context, question: str) -> No
     svc.counters[answer.kind] += 1
     await support.log_question(svc, update, question, answer)
     if answer.kind == "answer" and answer.entry is not None:
-        text = answer.entry.answer.strip()
-        buttons = entry_buttons(answer.entry, svc.kb)
+        text = (answer.text or answer.entry.answer).strip()   # may end with a local pointer
+        buttons = entry_buttons(answer.entry, svc.kb, getattr(answer, "related", ()))
         if isinstance(note, personal.Personal):  # the asker's own figures first
             text, buttons = note.compose(text), [*note.buttons, *buttons]
         await reply(update, context, text, buttons)
@@ -190,21 +192,6 @@ def store_unanswered(svc: Services, question: str, best: str | None, score: floa
         s.add(UnansweredQuestion(question=redact(question), best_entry=best, score=score,
                                  at=svc.clock.now()))
     return True
-
-
-async def free_text(update: Update, context: Context) -> None:
-    """Private text: the ID tail when linking is pending, otherwise a question."""
-    from bot.handlers import taps
-    from bot.handlers.start import maybe_verify_tail
-
-    message = update.effective_message
-    if message is None or not message.text:
-        return
-    if await taps.continue_step(update, context):  # a step, a number reply, a typed phone
-        return
-    if await maybe_verify_tail(update, context) or await support.intercept(update, context):
-        return
-    await answer_question(update, context, message.text)
 
 
 async def ask(update: Update, context: Context) -> None:
@@ -298,6 +285,9 @@ async def unknown_command(update: Update, context: Context) -> None:
         await reply(update, context, "没有这个命令。发送 /help 查看全部命令，或直接用文字提问。")
 
 
+taps.provide(show_entry=show_entry)
+
+
 def register(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
     """/ask /why, the knowledge buttons, and the staff reports."""
     app.add_handler(CommandHandler("ask", ask))
@@ -307,9 +297,7 @@ def register(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
 
 
 def register_fallback(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
-    """Last: private free text is a question; anything else gets a hint."""
-    app.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND & filters.ChatType.PRIVATE,
-                                   free_text))
+    """Last (after bot/handlers/text.py): unknown commands and other messages get a hint."""
     app.add_handler(MessageHandler(filters.COMMAND & filters.ChatType.PRIVATE, unknown_command))
     app.add_handler(MessageHandler(filters.ChatType.PRIVATE & ~filters.StatusUpdate.ALL,
                                    other_message))

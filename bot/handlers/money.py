@@ -278,6 +278,9 @@ async def do_contribute(context: Any, pending: confirm.Pending, person: Any, key
     return contributed(svc, d, person)
 
 
+taps.provide(contribute_cmd=contribute_cmd)
+
+
 def register(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
     """/settle, its alias /pay, and /contribute."""
     app.add_handler(CommandHandler(["settle", "pay"], settle_cmd))

@@ -20,6 +20,7 @@ from bot.context import (
     services,
     why_button,
 )
+from bot.handlers import taps
 from bot.handlers.knowledge import show_entry
 from bot.linking import LinkResult
 from bot.messages import refusal
@@ -130,6 +131,9 @@ async def _refuse(update: Update, context: Context, result: LinkResult) -> None:
         return
     await reply_refusal(update, context, result.code,
                         {"person_locked": True} if result.person_locked else None)
+
+
+taps.provide(share_keyboard=share_keyboard)
 
 
 def register(app: Application[Any, Any, Any, Any, Any, Any]) -> None:

@@ -60,6 +60,21 @@ WHAT = {"unbind": "要解除绑定的亲属", "limit": "要设置限额的亲属
         "order": "先扣款的户主（其余户主顺序不变）"}
 
 
+# What a tap re-runs is provided by the modules that own it (they import this one, never the
+# reverse): bot/handlers/account.py, binding.py, money.py, knowledge.py and start.py call
+# ``provide`` at import, before any update arrives.
+_PROVIDED: dict[str, Any] = {}
+
+
+def provide(**items: Any) -> None:
+    """Offer commands (``limit_cmd=…``), replies (``show_entry=…``) or constants to taps."""
+    _PROVIDED.update(items)
+
+
+def provided(name: str) -> Any:
+    return _PROVIDED[name]
+
+
 # ---- pickers -----------------------------------------------------------------------------
 
 def _relation(context: Any, relation: str | None) -> str:
@@ -198,8 +213,7 @@ async def limit_choices(update: Update, context: Any, member_id: int) -> None:
 
 
 async def limit_tap(update: Update, context: Any, member_id: int, amount: str) -> None:
-    from bot.handlers.account import limit_cmd
-
+    limit_cmd = provided("limit_cmd")
     found = await _relative(update, context, member_id)
     if found is None:
         return
@@ -226,9 +240,7 @@ async def ask_contribution(update: Update, context: Any, member_id: int) -> None
 
 async def dispatch(update: Update, context: Any, data: str) -> None:
     """Act on a tapped (or number-picked) item: ``fm:…`` here, ``dym:``/``faq:`` entries."""
-    from bot.handlers import account, binding
-    from bot.handlers.knowledge import show_entry
-
+    show_entry = provided("show_entry")
     kind, _, rest = data.partition(":")
     if kind in ("dym", "faq"):
         await show_entry(update, context, rest)
@@ -256,18 +268,18 @@ async def dispatch(update: Update, context: Any, data: str) -> None:
     elif verb == "unbind":
         found = await _relative(update, context, member_id)
         if found is not None:
-            await _run(binding.unbind_cmd, update, context, [found[1].id_number])
+            await _run(provided("unbind_cmd"), update, context, [found[1].id_number])
     elif verb == "leave":
         payer = await _payer(update, context, member_id)
         if payer is not None:
-            await _run(binding.leave_cmd, update, context, [payer[1].id_number])
+            await _run(provided("leave_cmd"), update, context, [payer[1].id_number])
     elif verb == "order":
         payer = await _payer(update, context, member_id)
         if payer is not None:
             view, first = payer
             refs = [first.id_number] + [p.id_number for p in view.payers
                                         if p.householder_id != member_id]
-            await _run(account.order_cmd, update, context, refs)
+            await _run(provided("order_cmd"), update, context, refs)
 
 
 async def button(update: Update, context: Any) -> None:
@@ -322,8 +334,7 @@ async def history(update: Update, context: Any, person: Any, limit: int,
 
 
 def limit_max() -> int:
-    from bot.handlers.account import HISTORY_MAX
-    return HISTORY_MAX
+    return int(provided("HISTORY_MAX"))
 
 
 def _find_relative(view: Any, ref: str) -> Any | None:
@@ -388,8 +399,7 @@ def relation_rows(context: Any, person: Any) -> list[tuple[str, str]]:
 
 async def relation_tap(update: Update, context: Any, relation: str) -> None:
     """Step 3 of 3: the relation, then /bind's own checks and summary."""
-    from bot.handlers.binding import bind_cmd
-
+    bind_cmd = provided("bind_cmd")
     person = await current_person(update, context)
     if person is None:
         return
@@ -448,7 +458,7 @@ async def continue_step(update: Update, context: Any) -> bool:
 
 async def _typed_phone(update: Update, context: Any) -> bool:
     """A phone number typed as text: while linking, point at the share button; else a question."""
-    from bot.handlers.start import share_keyboard
+    share_keyboard = provided("share_keyboard")
     from bot.state import ConversationState
 
     user = update.effective_user
@@ -502,15 +512,13 @@ async def _bind_relation_text(update: Update, context: Any, step: steps.Step, te
 
 
 async def _amount_step(update: Update, context: Any, step: steps.Step, text: str) -> None:
-    from bot.handlers.account import NO_LIMIT, limit_cmd
-    from bot.handlers.money import contribute_cmd
-
+    limit_cmd, contribute_cmd = provided("limit_cmd"), provided("contribute_cmd")
     found = await _relative(update, context, int(step.data.get("rid", 0)))
     if found is None:
         await call(steps.finish, services(context), update.effective_user.id)  # type: ignore[union-attr]
         return
     _, row = found
-    no_limit = step.name == "limit" and text.strip().lower() in NO_LIMIT
+    no_limit = step.name == "limit" and text.strip().lower() in provided("NO_LIMIT")
     if not no_limit:
         try:
             parse_yuan(text, allow_zero=step.name == "limit")

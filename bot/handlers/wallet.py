@@ -18,7 +18,7 @@ from typing import Any, cast
 from sqlalchemy import delete, select
 from telegram import Update
 from telegram.error import TelegramError
-from telegram.ext import Application, CommandHandler, MessageHandler, filters
+from telegram.ext import Application, CommandHandler, filters
 
 from bot import confirm, render
 from bot.context import (
@@ -213,10 +213,9 @@ def _pending(svc: Services, token: str) -> tuple[int, dict[str, Any], bool] | No
         return row.owner_user_id, json.loads(row.payload), svc.clock.now() >= row.expires_at
 
 
-async def password_or_text(update: Update, context: Any) -> None:
-    """Private text: a wallet password when one is awaited, else the usual free text."""
-    from bot.handlers.knowledge import free_text
-
+async def take_password(update: Update, context: Any) -> bool:
+    """Private text that is the awaited wallet password: deleted at once and used; False for
+    any other text (bot/handlers/text.py routes it on)."""
     message, user = update.effective_message, update.effective_user
     text = message.text if message and message.text else ""
     svc = services(context)
@@ -224,13 +223,13 @@ async def password_or_text(update: Update, context: Any) -> None:
     if user is not None and _DIGITS.match(unicodedata.normalize("NFKC", text)):
         state = await call(_get_state, svc, user.id)
     if state is None or user is None:
-        await free_text(update, context)
-        return
+        return False
     await _delete(update, context)
     if state.get("action") == "activate":
         await _activate(update, context, svc, user.id, int(state["person_id"]), text)
     else:
         await _transfer(update, context, svc, user.id, state, text)
+    return True
 
 
 async def _activate(update: Update, context: Any, svc: Services, user_id: int,
@@ -376,8 +375,3 @@ def register(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
     self_first = filters.Regex(r"^/contribute(@\w+)?\s+(" + "|".join(SELF_WORDS) + r")(\s|$)")
     app.add_handler(CommandHandler("contribute", contribute_self_cmd, filters=self_first))
 
-
-def register_password(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
-    """Before the free-text fallback: the awaited wallet password (else free text)."""
-    app.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND & filters.ChatType.PRIVATE,
-                                   password_or_text))
