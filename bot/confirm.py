@@ -29,6 +29,7 @@ from telegram import Update
 from telegram.ext import Application, CallbackQueryHandler
 
 from bot.context import (
+    Context,
     Services,
     call,
     current_person,
@@ -210,7 +211,7 @@ def _record(svc: Services, token: str, result: str | None, *, release: bool = Fa
         return done.rowcount == 1
 
 
-async def ask(update: Update, context: Any, action: str, payload: dict[str, Any],
+async def ask(update: Update, context: Context, action: str, payload: dict[str, Any],
               summary: str, label: str = "确认") -> str:
     """Store a pending action and reply with its summary and the 确认/取消 buttons."""
     user = update.effective_user
@@ -220,7 +221,7 @@ async def ask(update: Update, context: Any, action: str, payload: dict[str, Any]
     return token
 
 
-def summary_message(context: Any, token: str, summary: str, label: str,
+def summary_message(context: Context, token: str, summary: str, label: str,
                     ) -> tuple[str, list[list[tuple[str, str]]]]:
     """The text and buttons of a summary waiting for 确认."""
     minutes = max(1, services(context).settings.confirmation_ttl_seconds // 60)
@@ -228,7 +229,7 @@ def summary_message(context: Any, token: str, summary: str, label: str,
     return text, [[(label, f"cf:{token}"), ("取消", f"cx:{token}")]]
 
 
-async def show(update: Update, context: Any, token: str, summary: str, label: str) -> None:
+async def show(update: Update, context: Context, token: str, summary: str, label: str) -> None:
     """Reply with the summary of an already stored token (a pinned plan, or its replay)."""
     text, buttons = summary_message(context, token, summary, label)
     await reply(update, context, text, buttons)
@@ -246,7 +247,7 @@ async def _finish(update: Update, text: str, code: str | None = None) -> None:
         log.debug("could not edit confirmation message", exc_info=True)
 
 
-async def _authorise(update: Update, context: Any, pending: Pending) -> tuple[bool, Any]:
+async def _authorise(update: Update, context: Context, pending: Pending) -> tuple[bool, Any]:
     """Re-check, at press time, that the presser may still do this; returns (ok, person)."""
     if pending.payload.get("staff"):
         user = update.effective_user
@@ -263,7 +264,7 @@ async def _authorise(update: Update, context: Any, pending: Pending) -> tuple[bo
     return True, person
 
 
-async def _pending_for(update: Update, context: Any) -> Pending | None:
+async def _pending_for(update: Update, context: Context) -> Pending | None:
     """The confirmation a press refers to, once the presser is known to own it."""
     query = update.callback_query
     assert query is not None and query.data is not None
@@ -281,7 +282,7 @@ async def _pending_for(update: Update, context: Any) -> Pending | None:
     return pending
 
 
-async def on_confirm(update: Update, context: Any) -> None:
+async def on_confirm(update: Update, context: Context) -> None:
     """确认 pressed: re-authorise, execute once, edit the summary to the outcome."""
     pending = await _pending_for(update, context)
     if pending is None:
@@ -325,7 +326,7 @@ async def on_confirm(update: Update, context: Any) -> None:
         await notify(context, user_id, text)
 
 
-async def _run_pinned(update: Update, context: Any, pending: Pending, person: Any) -> None:
+async def _run_pinned(update: Update, context: Context, pending: Pending, person: Any) -> None:
     """Claim, execute and record in one transaction; tell others only the first time."""
     try:
         outcome = await _EXECUTORS[pending.action](context, pending, person,
@@ -346,7 +347,7 @@ async def _run_pinned(update: Update, context: Any, pending: Pending, person: An
         await notify(context, user_id, text)
 
 
-async def on_cancel(update: Update, context: Any) -> None:
+async def on_cancel(update: Update, context: Context) -> None:
     """取消 pressed: mark the token used without doing anything."""
     pending = await _pending_for(update, context)
     if pending is None:

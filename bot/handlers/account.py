@@ -16,6 +16,7 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler
 
 from bot import confirm, render
 from bot.context import (
+    Context,
     call,
     current_person,
     reply,
@@ -40,7 +41,7 @@ def is_index(ref: str) -> bool:
     return bool(re.fullmatch(r"\d{1,3}", ref.strip()))
 
 
-async def check_ref(update: Update, context: Any, ref: str) -> bool:
+async def check_ref(update: Update, context: Context, ref: str) -> bool:
     """Refuse INVALID_ID for a malformed ID number (a 序号 passes through)."""
     if is_index(ref) or normalize_id(ref):
         return True
@@ -48,7 +49,7 @@ async def check_ref(update: Update, context: Any, ref: str) -> bool:
     return False
 
 
-async def amount_arg(update: Update, context: Any, text: str, *,
+async def amount_arg(update: Update, context: Context, text: str, *,
                      allow_zero: bool = False) -> int | None:
     """Yuan text → fen, or refuse INVALID_AMOUNT."""
     try:
@@ -66,7 +67,7 @@ def find_relative(view: Any, ref: str) -> Any | None:
     return next((r for r in view.relatives if r.id_number == id_number), None)
 
 
-async def bound_relative(update: Update, context: Any, person: Any, ref: str) -> Any | None:
+async def bound_relative(update: Update, context: Context, person: Any, ref: str) -> Any | None:
     """The householder's relative a 序号 or ID number names, or refuse NOT_BOUND."""
     row = find_relative(await call(services(context).family.family, person.id), ref)
     if row is None:
@@ -74,7 +75,7 @@ async def bound_relative(update: Update, context: Any, person: Any, ref: str) ->
     return row
 
 
-async def answer(update: Update, context: Any, decision: Any, ok_text: str) -> None:
+async def answer(update: Update, context: Context, decision: Any, ok_text: str) -> None:
     """Reply ``ok_text`` for an allowed decision, else its refusal."""
     if decision.ok:
         await reply(update, context, ok_text)
@@ -82,7 +83,7 @@ async def answer(update: Update, context: Any, decision: Any, ok_text: str) -> N
         await reply_refusal(update, context, decision.code, decision.facts)
 
 
-async def open_cmd(update: Update, context: Any) -> None:
+async def open_cmd(update: Update, context: Context) -> None:
     """/open: show the commitment letter with its agree button."""
     person = await current_person(update, context)
     if person is None:
@@ -96,7 +97,7 @@ async def open_cmd(update: Update, context: Any) -> None:
     await reply(update, context, letter_text(), [[("同意并开通", "open:agree")]])
 
 
-async def open_agree(update: Update, context: Any) -> None:
+async def open_agree(update: Update, context: Context) -> None:
     """The agree button under the letter: open the family account."""
     query = update.callback_query
     assert query is not None
@@ -115,7 +116,7 @@ async def open_agree(update: Update, context: Any) -> None:
         await reply_refusal(update, context, d.code, d.facts)
 
 
-async def limit_cmd(update: Update, context: Any) -> None:
+async def limit_cmd(update: Update, context: Context) -> None:
     """/limit 身份证号|序号 金额|不限: set a relative's cumulative limit."""
     person = await current_person(update, context)
     if person is None:
@@ -140,7 +141,7 @@ async def limit_cmd(update: Update, context: Any) -> None:
     await answer(update, context, d, render.limit_text(d.facts))  # what was stored, not asked
 
 
-async def order_cmd(update: Update, context: Any) -> None:
+async def order_cmd(update: Update, context: Context) -> None:
     """/order 身份证号|序号 …: rank the householders who pay for me, first payer first."""
     person = await current_person(update, context)
     if person is None:
@@ -162,7 +163,7 @@ async def order_cmd(update: Update, context: Any) -> None:
     await reply(update, context, "✅ 已更新扣款顺序。\n\n" + render.family_text(view, svc.policies))
 
 
-async def family_cmd(update: Update, context: Any) -> None:
+async def family_cmd(update: Update, context: Context) -> None:
     """/family: relatives I bound and householders who bound me, masked."""
     person = await current_person(update, context)
     if person is None:
@@ -172,7 +173,7 @@ async def family_cmd(update: Update, context: Any) -> None:
     await taps.show_family_buttons(update, context, view, render.family_text(view, svc.policies))
 
 
-async def balance_cmd(update: Update, context: Any) -> None:
+async def balance_cmd(update: Update, context: Context) -> None:
     """/balance: my balance, monthly credit and what a lapse means."""
     person = await current_person(update, context)
     if person is None:
@@ -181,7 +182,7 @@ async def balance_cmd(update: Update, context: Any) -> None:
     await answer(update, context, d, render.balance_text(person, d.facts))
 
 
-async def history_cmd(update: Update, context: Any) -> None:
+async def history_cmd(update: Update, context: Context) -> None:
     """/history [条数] | /history 亲属姓名|身份证号 [条数]: my latest ledger rows and what family
     money paid for me; a householder gets a button per relative (a number is always 条数)."""
     person = await current_person(update, context)

@@ -13,7 +13,7 @@ from telegram import Update
 from telegram.ext import Application, CommandHandler
 
 from bot import confirm, render
-from bot.context import call, current_person, linked_user, reply, reply_refusal, services
+from bot.context import Context, call, current_person, linked_user, reply, reply_refusal, services
 from bot.handlers import taps
 from bot.handlers.account import bound_relative, check_ref, is_index
 from bot.messages import refusal
@@ -22,7 +22,7 @@ from rules.codes import Reason
 from rules.identity import normalize_id
 
 
-async def bind_cmd(update: Update, context: Any) -> None:
+async def bind_cmd(update: Update, context: Context) -> None:
     """/bind 身份证号 姓名 关系: check, then ask for 确认."""
     person = await current_person(update, context)
     if person is None:
@@ -51,7 +51,8 @@ async def bind_cmd(update: Update, context: Any) -> None:
 
 
 @confirm.executor("bind")
-async def do_bind(context: Any, pending: confirm.Pending, person: Any, key: str) -> confirm.Outcome:
+async def do_bind(context: Context, pending: confirm.Pending, person: Any,
+                  key: str) -> confirm.Outcome:
     """Bind once confirmed; tell the relative who bound them."""
     p, svc = pending.payload, services(context)
     d = await call(svc.family.bind, person.id, p["id_number"], p["name"], p["relation_word"],
@@ -71,7 +72,7 @@ async def do_bind(context: Any, pending: confirm.Pending, person: Any, key: str)
     return outcome
 
 
-async def unbind_cmd(update: Update, context: Any) -> None:
+async def unbind_cmd(update: Update, context: Context) -> None:
     """/unbind 身份证号|序号: ask for 确认."""
     person = await current_person(update, context)
     if person is None:
@@ -97,7 +98,7 @@ async def unbind_cmd(update: Update, context: Any) -> None:
 
 
 @confirm.executor("unbind")
-async def do_unbind(context: Any, pending: confirm.Pending, person: Any,
+async def do_unbind(context: Context, pending: confirm.Pending, person: Any,
                     key: str) -> confirm.Outcome:
     """Unbind once confirmed; tell the relative."""
     p, svc = pending.payload, services(context)
@@ -120,7 +121,7 @@ def find_payer(view: Any, ref: str) -> Any | None:
     return next((r for r in view.payers if r.id_number == id_number), None)
 
 
-async def leave_cmd(update: Update, context: Any) -> None:
+async def leave_cmd(update: Update, context: Context) -> None:
     """/leave 序号|身份证号: a bound relative ends their own binding to one householder."""
     person = await current_person(update, context)
     if person is None:
@@ -148,7 +149,7 @@ async def leave_cmd(update: Update, context: Any) -> None:
 
 
 @confirm.executor("leave")
-async def do_leave(context: Any, pending: confirm.Pending, person: Any,
+async def do_leave(context: Context, pending: confirm.Pending, person: Any,
                    key: str) -> confirm.Outcome:
     """Leave once confirmed; tell the householder."""
     p, svc = pending.payload, services(context)

@@ -17,7 +17,7 @@ from typing import Any
 from telegram import Update
 
 from bot import render
-from bot.context import call, reply, services
+from bot.context import Context, call, reply, services
 from rules.identity import normalize_id
 
 NOT_YET_INSURED = (
@@ -38,7 +38,7 @@ def uninsured(svc: Any, ref: str) -> Any | None:
     return person if person is not None and person.scheme == "none" else None
 
 
-async def explain(update: Update, context: Any, ref: str) -> bool:
+async def explain(update: Update, context: Context, ref: str) -> bool:
     """After /contribute was refused NOT_BOUND: True (and the explanation sent) when ``ref`` is
     the ID number of someone not yet insured."""
     person = await call(uninsured, services(context), ref)

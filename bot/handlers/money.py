@@ -16,6 +16,7 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler
 
 from bot import confirm, render
 from bot.context import (
+    Context,
     call,
     current_person,
     notify,
@@ -37,12 +38,12 @@ from rules.planning import ContributionPlan, SettlePlan
 DEFAULT_PURPOSE = "pharmacy"
 
 
-def purpose_usage(context: Any, command: str) -> str:
+def purpose_usage(context: Context, command: str) -> str:
     return render.USAGE[command].format(
         purposes=" ".join(services(context).policies.purpose_names.values()))
 
 
-async def settle_args(update: Update, context: Any, args: list[str], command: str,
+async def settle_args(update: Update, context: Context, args: list[str], command: str,
                       ) -> tuple[int, str] | None:
     """``金额 [用途]`` → (fen, purpose key), replying usage / INVALID_AMOUNT otherwise."""
     if not 1 <= len(args) <= 2:
@@ -110,7 +111,7 @@ def receipt_text(svc: Any, d: Decision, staff: bool = False) -> str:
     return changed_text(svc, d) if d.code == Reason.PLAN_CHANGED else refusal(d.code, d.facts)
 
 
-async def send_outcome(update: Update, context: Any, outcome: confirm.Outcome) -> None:
+async def send_outcome(update: Update, context: Context, outcome: confirm.Outcome) -> None:
     """Reply with an outcome produced without a confirmation, then send its notices."""
     await reply(update, context, outcome.text, [why_button(outcome.code)] if outcome.code else None)
     for user_id, text in outcome.notices:
@@ -122,7 +123,7 @@ def settle_summary(svc: Any, facts: dict[str, Any]) -> str:
                                  render.purpose_name(svc.policies, facts.get("purpose")))
 
 
-async def settle_cmd(update: Update, context: Any) -> None:
+async def settle_cmd(update: Update, context: Context) -> None:
     """/settle 金额 [用途]: pay a bill; family money needs 确认 on a pinned plan.
 
     One keyed transaction decides and acts: the own account pays at once, or the plan that
@@ -139,7 +140,7 @@ async def settle_cmd(update: Update, context: Any) -> None:
     await swipe(update, context, person, amount, purpose)
 
 
-async def swipe(update: Update, context: Any, person: Any, amount: int, purpose: str) -> None:
+async def swipe(update: Update, context: Context, person: Any, amount: int, purpose: str) -> None:
     """One swipe of the patient's card for ``amount``: a receipt, a refusal, or a summary."""
     svc = services(context)
     user = update.effective_user
@@ -167,7 +168,7 @@ async def swipe(update: Update, context: Any, person: Any, amount: int, purpose:
 RESWIPE = "sw:"
 
 
-async def reswipe(update: Update, context: Any) -> None:
+async def reswipe(update: Update, context: Context) -> None:
     """The button on Dongying's short-balance refusal: swipe again inside the window."""
     query = update.callback_query
     assert query is not None and query.data is not None
@@ -181,7 +182,7 @@ async def reswipe(update: Update, context: Any) -> None:
     await swipe(update, context, person, int(amount_text), purpose)
 
 
-async def run_pinned_settlement(context: Any, pending: confirm.Pending, patient: Any, key: str,
+async def run_pinned_settlement(context: Context, pending: confirm.Pending, patient: Any, key: str,
                                 *, staff: bool = False) -> confirm.Outcome:
     """确认 on a pinned settlement: claim the token, pay exactly the plan (or PLAN_CHANGED and
     a fresh summary), all in one transaction."""
@@ -199,13 +200,13 @@ async def run_pinned_settlement(context: Any, pending: confirm.Pending, patient:
 
 
 @confirm.executor("settle", pinned=True)
-async def do_settle(context: Any, pending: confirm.Pending, person: Any,
+async def do_settle(context: Context, pending: confirm.Pending, person: Any,
                     key: str) -> confirm.Outcome:
     """A confirmed settlement that uses family money."""
     return await run_pinned_settlement(context, pending, person, key)
 
 
-async def contribute_cmd(update: Update, context: Any) -> None:
+async def contribute_cmd(update: Update, context: Context) -> None:
     """/contribute 身份证号|序号 金额: pay a relative's resident-insurance contribution.
 
     Checked and pinned in one keyed transaction; the summary's 确认 pays exactly that.
@@ -267,7 +268,7 @@ def contributed(svc: Any, d: Decision, householder: Any) -> confirm.Outcome:
 
 
 @confirm.executor("contribute", pinned=True)
-async def do_contribute(context: Any, pending: confirm.Pending, person: Any, key: str,
+async def do_contribute(context: Context, pending: confirm.Pending, person: Any, key: str,
                         ) -> confirm.Outcome:
     """A confirmed contribution: pay exactly the pinned plan, or PLAN_CHANGED."""
     svc = services(context)

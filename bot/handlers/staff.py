@@ -17,6 +17,7 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler
 
 from bot import confirm, render
 from bot.context import (
+    Context,
     call,
     is_private,
     is_staff,
@@ -41,7 +42,7 @@ from rules.schema import Note
 log = logging.getLogger("gongji.staff")
 
 
-async def staff_only(update: Update, context: Any) -> int | None:
+async def staff_only(update: Update, context: Context) -> int | None:
     """The staff user's id, or None after replying FORBIDDEN (or PRIVATE_ONLY in a group)."""
     user = update.effective_user
     if user is None or not is_staff(context, user.id):
@@ -60,13 +61,13 @@ def _note(svc: Any, staff_id: int, action: str, details: str) -> None:
                          details=details))
 
 
-async def record(context: Any, staff_id: int, action: str, details: str) -> None:
+async def record(context: Context, staff_id: int, action: str, details: str) -> None:
     """Log a staff action (masked) and keep it in ``audit_log``."""
     log.info("staff %s %s %s", staff_id, action, details)
     await call(_note, services(context), staff_id, action, details)
 
 
-async def find(update: Update, context: Any, id_text: str) -> Any | None:
+async def find(update: Update, context: Context, id_text: str) -> Any | None:
     """The person with that ID number, or None after replying INVALID_ID / UNKNOWN_PERSON."""
     d = await call(services(context).family.find_person, id_text)
     if d.ok:
@@ -114,7 +115,7 @@ def people_named(svc: Any, name: str) -> list[Any]:
     return [svc.family.person(i) for i in ids[: MAX_MATCHES + 1]]
 
 
-async def lookup_cmd(update: Update, context: Any) -> None:
+async def lookup_cmd(update: Update, context: Context) -> None:
     """/lookup 身份证号|手机号|姓名: a masked person summary with bindings; several matches
     (a shared phone, a common name) are a numbered list of buttons to pick from."""
     from rules.identity import normalize_phone
@@ -157,13 +158,13 @@ async def lookup_cmd(update: Update, context: Any) -> None:
     await reply(update, context, "\n".join(lines), buttons)
 
 
-async def show_person(update: Update, context: Any, person: Any) -> None:
+async def show_person(update: Update, context: Context, person: Any) -> None:
     svc = services(context)
     view = await call(svc.family.family, person.id)
     await reply(update, context, person_summary(person, view, svc.policies))
 
 
-async def lookup_button(update: Update, context: Any) -> None:
+async def lookup_button(update: Update, context: Context) -> None:
     """lk:PERSON — a pick from /lookup's list (staff only)."""
     query = update.callback_query
     assert query is not None and query.data is not None
@@ -180,7 +181,7 @@ async def lookup_button(update: Update, context: Any) -> None:
         await show_person(update, context, person)
 
 
-async def settle_for_cmd(update: Update, context: Any) -> None:
+async def settle_for_cmd(update: Update, context: Context) -> None:
     """/settle_for 身份证号 金额 [用途]: settle as a terminal for that patient."""
     staff_id = await staff_only(update, context)
     if staff_id is None:
@@ -232,7 +233,7 @@ def about_patient(svc: Any, patient_id: int, text: str) -> str:
 
 
 @confirm.executor("settle_for", pinned=True)
-async def do_settle_for(context: Any, pending: confirm.Pending, _person: Any, key: str,
+async def do_settle_for(context: Context, pending: confirm.Pending, _person: Any, key: str,
                         ) -> confirm.Outcome:
     """A confirmed terminal settlement: the patient is told what was paid and by whom."""
     p, svc = pending.payload, services(context)
@@ -250,7 +251,7 @@ async def do_settle_for(context: Any, pending: confirm.Pending, _person: Any, ke
     return outcome
 
 
-async def credit_cmd(update: Update, context: Any) -> None:
+async def credit_cmd(update: Update, context: Context) -> None:
     """/credit YYYY-MM: show whom the monthly credit pays and the total, then 确认."""
     staff_id = await staff_only(update, context)
     if staff_id is None:
@@ -282,7 +283,7 @@ async def credit_cmd(update: Update, context: Any) -> None:
 
 
 @confirm.executor("credit")
-async def do_credit(context: Any, pending: confirm.Pending, _person: Any, key: str,
+async def do_credit(context: Context, pending: confirm.Pending, _person: Any, key: str,
                     ) -> confirm.Outcome:
     """A confirmed monthly credit: runs once under the confirmation's key."""
     month, staff_id = str(pending.payload["month"]), int(pending.payload["staff"])
@@ -311,7 +312,7 @@ def _count(value: Any) -> int:
     return len(value) if isinstance(value, (list, tuple)) else int(value or 0)
 
 
-async def audit_cmd(update: Update, context: Any) -> None:
+async def audit_cmd(update: Update, context: Context) -> None:
     """/audit: check every ledger invariant."""
     staff_id = await staff_only(update, context)
     if staff_id is None:

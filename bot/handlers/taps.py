@@ -29,6 +29,7 @@ from telegram.ext import Application, CallbackQueryHandler
 from bot import linking, render, steps
 from bot.context import (
     Buttons,
+    Context,
     call,
     current_person,
     is_private,
@@ -77,11 +78,11 @@ def provided(name: str) -> Any:
 
 # ---- pickers -----------------------------------------------------------------------------
 
-def _relation(context: Any, relation: str | None) -> str:
+def _relation(context: Context, relation: str | None) -> str:
     return render.relation_name(services(context).policies, relation)
 
 
-async def pick_member(update: Update, context: Any, verb: str) -> None:
+async def pick_member(update: Update, context: Context, verb: str) -> None:
     """The family as buttons for ``verb`` (a relative, or for leave/order a householder)."""
     person = await current_person(update, context)
     if person is None:
@@ -108,7 +109,7 @@ async def pick_member(update: Update, context: Any, verb: str) -> None:
                 rows)
 
 
-async def _list(update: Update, context: Any, text: str, rows: list[tuple[str, str]],
+async def _list(update: Update, context: Context, text: str, rows: list[tuple[str, str]],
                 extra: Buttons = ()) -> None:
     """A numbered list of one-button rows; a number reply picks the row."""
     await reply(update, context, text, [[row] for row in rows] + [list(r) for r in extra])
@@ -125,7 +126,7 @@ def family_buttons(view: Any) -> tuple[list[tuple[str, str]], list[str]]:
     return rows, [d for _, d in rows] if one_list else []
 
 
-async def show_family_buttons(update: Update, context: Any, view: Any, text: str) -> None:
+async def show_family_buttons(update: Update, context: Context, view: Any, text: str) -> None:
     """Reply with /family's text and a button per member."""
     rows, picks = family_buttons(view)
     await reply(update, context, text, [[row] for row in rows] or None)
@@ -136,7 +137,7 @@ async def show_family_buttons(update: Update, context: Any, view: Any, text: str
 
 # ---- a member's card ---------------------------------------------------------------------
 
-async def card(update: Update, context: Any, member_id: int) -> None:
+async def card(update: Update, context: Context, member_id: int) -> None:
     """One family member with what can be done about them."""
     person = await current_person(update, context)
     if person is None:
@@ -167,13 +168,13 @@ async def card(update: Update, context: Any, member_id: int) -> None:
 
 # ---- running the commands with the tapped member ---------------------------------------
 
-async def _run(command: Any, update: Update, context: Any, args: list[str]) -> None:
+async def _run(command: Any, update: Update, context: Context, args: list[str]) -> None:
     """Run a command handler as if the user had typed its arguments."""
     context.args = args
     await command(update, context)
 
 
-async def _relative(update: Update, context: Any, member_id: int) -> tuple[Any, Any] | None:
+async def _relative(update: Update, context: Context, member_id: int) -> tuple[Any, Any] | None:
     """(person, relative row) for a tapped relative of the presser, or refuse NOT_BOUND."""
     person = await current_person(update, context)
     if person is None:
@@ -186,7 +187,7 @@ async def _relative(update: Update, context: Any, member_id: int) -> tuple[Any, 
     return person, row
 
 
-async def _payer(update: Update, context: Any, member_id: int) -> tuple[Any, Any] | None:
+async def _payer(update: Update, context: Context, member_id: int) -> tuple[Any, Any] | None:
     person = await current_person(update, context)
     if person is None:
         return None
@@ -198,7 +199,7 @@ async def _payer(update: Update, context: Any, member_id: int) -> tuple[Any, Any
     return view, row
 
 
-async def limit_choices(update: Update, context: Any, member_id: int) -> None:
+async def limit_choices(update: Update, context: Context, member_id: int) -> None:
     found = await _relative(update, context, member_id)
     if found is None:
         return
@@ -212,7 +213,7 @@ async def limit_choices(update: Update, context: Any, member_id: int) -> None:
           ("输入其他金额", f"fm:lim:{member_id}:ask")]])
 
 
-async def limit_tap(update: Update, context: Any, member_id: int, amount: str) -> None:
+async def limit_tap(update: Update, context: Context, member_id: int, amount: str) -> None:
     limit_cmd = provided("limit_cmd")
     found = await _relative(update, context, member_id)
     if found is None:
@@ -227,7 +228,7 @@ async def limit_tap(update: Update, context: Any, member_id: int, amount: str) -
     await _run(limit_cmd, update, context, [row.id_number, amount])
 
 
-async def ask_contribution(update: Update, context: Any, member_id: int) -> None:
+async def ask_contribution(update: Update, context: Context, member_id: int) -> None:
     found = await _relative(update, context, member_id)
     if found is None:
         return
@@ -238,7 +239,7 @@ async def ask_contribution(update: Update, context: Any, member_id: int) -> None
                 f"{CANCEL_HINT}")
 
 
-async def dispatch(update: Update, context: Any, data: str) -> None:
+async def dispatch(update: Update, context: Context, data: str) -> None:
     """Act on a tapped (or number-picked) item: ``fm:…`` here, ``dym:``/``faq:`` entries."""
     show_entry = provided("show_entry")
     kind, _, rest = data.partition(":")
@@ -282,7 +283,7 @@ async def dispatch(update: Update, context: Any, data: str) -> None:
             await _run(provided("order_cmd"), update, context, refs)
 
 
-async def button(update: Update, context: Any) -> None:
+async def button(update: Update, context: Context) -> None:
     """``fm:…`` buttons."""
     query = update.callback_query
     assert query is not None and query.data is not None
@@ -305,7 +306,7 @@ def payments_text(policies: Any, payments: list[Any], *, head: str, payer: bool)
     return render.lines(head, *(_payment_line(policies, p, payer=payer) for p in payments))
 
 
-async def history(update: Update, context: Any, person: Any, limit: int,
+async def history(update: Update, context: Context, person: Any, limit: int,
                   relative_ref: str | None = None) -> None:
     """/history: own rows; what family money paid for me; buttons per relative."""
     svc = services(context)
@@ -345,7 +346,7 @@ def _find_relative(view: Any, ref: str) -> Any | None:
                  if (id_number and r.id_number == id_number) or r.name == name), None)
 
 
-async def relative_history(update: Update, context: Any, member_id: int, *,
+async def relative_history(update: Update, context: Context, member_id: int, *,
                            limit: int = 10) -> None:
     """What the householder's money paid for one relative."""
     found = await _relative(update, context, member_id)
@@ -361,7 +362,7 @@ async def relative_history(update: Update, context: Any, member_id: int, *,
                 or f"还没有用您的个人账户为 {row.name} 支付过。")
 
 
-async def payer_history(update: Update, context: Any, member_id: int) -> None:
+async def payer_history(update: Update, context: Context, member_id: int) -> None:
     """A relative: what one householder's money paid for me."""
     found = await _payer(update, context, member_id)
     if found is None:
@@ -377,7 +378,7 @@ async def payer_history(update: Update, context: Any, member_id: int) -> None:
 
 # ---- /bind with no argument ------------------------------------------------------------
 
-async def start_bind(update: Update, context: Any, person: Any) -> None:
+async def start_bind(update: Update, context: Context, person: Any) -> None:
     """Step 1 of 3: the relative's ID number."""
     if not person.account_open:
         await reply_refusal(update, context, Reason.ACCOUNT_NOT_OPEN)
@@ -387,7 +388,7 @@ async def start_bind(update: Update, context: Any, person: Any) -> None:
     await reply(update, context, "绑定亲属（1/3）：请输入亲属的18位身份证号。" + CANCEL_HINT)
 
 
-def relation_rows(context: Any, person: Any) -> list[tuple[str, str]]:
+def relation_rows(context: Context, person: Any) -> list[tuple[str, str]]:
     """The relations the householder's region allows, as buttons (in the national order)."""
     from rules.policy import RELATIONS
 
@@ -397,7 +398,7 @@ def relation_rows(context: Any, person: Any) -> list[tuple[str, str]]:
             if r in allowed]
 
 
-async def relation_tap(update: Update, context: Any, relation: str) -> None:
+async def relation_tap(update: Update, context: Context, relation: str) -> None:
     """Step 3 of 3: the relation, then /bind's own checks and summary."""
     bind_cmd = provided("bind_cmd")
     person = await current_person(update, context)
@@ -421,7 +422,7 @@ async def relation_tap(update: Update, context: Any, relation: str) -> None:
 
 # ---- free text: steps, number replies, a typed phone ------------------------------------
 
-async def continue_step(update: Update, context: Any) -> bool:
+async def continue_step(update: Update, context: Context) -> bool:
     """Private text that answers a pending step or picks from the latest list; True if it did."""
     message, user = update.effective_message, update.effective_user
     if message is None or user is None or not message.text or not is_private(update):
@@ -456,7 +457,7 @@ async def continue_step(update: Update, context: Any) -> bool:
     return True
 
 
-async def _typed_phone(update: Update, context: Any) -> bool:
+async def _typed_phone(update: Update, context: Context) -> bool:
     """A phone number typed as text: while linking, point at the share button; else a question."""
     share_keyboard = provided("share_keyboard")
     from bot.state import ConversationState
@@ -478,7 +479,7 @@ async def _typed_phone(update: Update, context: Any) -> bool:
     return True
 
 
-async def _bind_id(update: Update, context: Any, step: steps.Step, text: str) -> None:
+async def _bind_id(update: Update, context: Context, step: steps.Step, text: str) -> None:
     id_number = normalize_id(text)
     if id_number is None:
         await reply_refusal(update, context, Reason.INVALID_ID)
@@ -490,7 +491,7 @@ async def _bind_id(update: Update, context: Any, step: steps.Step, text: str) ->
                 "请输入亲属的姓名（与身份证一致）。" + CANCEL_HINT)
 
 
-async def _bind_name(update: Update, context: Any, step: steps.Step, text: str) -> None:
+async def _bind_name(update: Update, context: Context, step: steps.Step, text: str) -> None:
     person = await current_person(update, context)
     if person is None:
         return
@@ -506,12 +507,13 @@ async def _bind_name(update: Update, context: Any, step: steps.Step, text: str) 
                 [rows[i:i + 3] for i in range(0, len(rows), 3)])
 
 
-async def _bind_relation_text(update: Update, context: Any, step: steps.Step, text: str) -> None:
+async def _bind_relation_text(update: Update, context: Context, step: steps.Step,
+                              text: str) -> None:
     """A relation typed instead of tapped (老婆, 妈妈 …)."""
     await relation_tap(update, context, text)
 
 
-async def _amount_step(update: Update, context: Any, step: steps.Step, text: str) -> None:
+async def _amount_step(update: Update, context: Context, step: steps.Step, text: str) -> None:
     limit_cmd, contribute_cmd = provided("limit_cmd"), provided("contribute_cmd")
     found = await _relative(update, context, int(step.data.get("rid", 0)))
     if found is None:

@@ -22,6 +22,7 @@ from telegram.ext import Application, CommandHandler, filters
 
 from bot import confirm, render
 from bot.context import (
+    Context,
     Services,
     call,
     current_person,
@@ -101,7 +102,7 @@ def wallet_text(facts: dict[str, Any]) -> str:
     return render.lines(*parts)
 
 
-async def wallet_cmd(update: Update, context: Any) -> None:
+async def wallet_cmd(update: Update, context: Context) -> None:
     """/wallet: state, place of use, balance, recent moves; 确认使用钱包 when it can activate."""
     person = await current_person(update, context)
     if person is None:
@@ -125,7 +126,7 @@ async def wallet_cmd(update: Update, context: Any) -> None:
 
 
 @confirm.executor("wallet_activate")
-async def do_activate(context: Any, pending: confirm.Pending, person: Any,
+async def do_activate(context: Context, pending: confirm.Pending, person: Any,
                       key: str) -> confirm.Outcome:
     """确认使用钱包 pressed: wait for the password (nothing is stored before it comes)."""
     await call(_set_state, services(context), pending.owner_user_id,
@@ -146,7 +147,7 @@ def transfer_summary(svc: Services, f: dict[str, Any]) -> str:
         "确认后还需输入6位钱包密码。")
 
 
-async def transfer_cmd(update: Update, context: Any) -> None:
+async def transfer_cmd(update: Update, context: Context) -> None:
     """/transfer 身份证号 姓名 关系 金额: a pinned, masked summary with 确认."""
     person = await current_person(update, context)
     if person is None:
@@ -172,7 +173,7 @@ async def transfer_cmd(update: Update, context: Any) -> None:
 
 
 @confirm.executor("transfer", pinned=True)
-async def do_transfer(context: Any, pending: confirm.Pending, person: Any,
+async def do_transfer(context: Context, pending: confirm.Pending, person: Any,
                       key: str) -> confirm.Outcome:
     """确认 on a transfer: ask for the password; the token is claimed only with it."""
     await call(_set_state, services(context), pending.owner_user_id,
@@ -195,7 +196,7 @@ def received_notice(f: dict[str, Any]) -> str:
 
 # ---- the password message -----------------------------------------------------------------
 
-async def _delete(update: Update, context: Any) -> None:
+async def _delete(update: Update, context: Context) -> None:
     message = update.effective_message
     if message is None:
         return
@@ -213,7 +214,7 @@ def _pending(svc: Services, token: str) -> tuple[int, dict[str, Any], bool] | No
         return row.owner_user_id, json.loads(row.payload), svc.clock.now() >= row.expires_at
 
 
-async def take_password(update: Update, context: Any) -> bool:
+async def take_password(update: Update, context: Context) -> bool:
     """Private text that is the awaited wallet password: deleted at once and used; False for
     any other text (bot/handlers/text.py routes it on)."""
     message, user = update.effective_message, update.effective_user
@@ -232,7 +233,7 @@ async def take_password(update: Update, context: Any) -> bool:
     return True
 
 
-async def _activate(update: Update, context: Any, svc: Services, user_id: int,
+async def _activate(update: Update, context: Context, svc: Services, user_id: int,
                     person_id: int, password: str) -> None:
     d = await call(svc.family.wallets.activate, person_id, password, key=update_key(update))
     if d.code == Reason.WALLET_PASSWORD_WRONG:  # not 6 digits: ask again
@@ -249,7 +250,7 @@ async def _activate(update: Update, context: Any, svc: Services, user_id: int,
                                      "发送 /wallet 查看余额和记录。")
 
 
-async def _transfer(update: Update, context: Any, svc: Services, user_id: int,
+async def _transfer(update: Update, context: Context, svc: Services, user_id: int,
                     state: dict[str, Any], password: str) -> None:
     token = str(state.get("token"))
     found = await call(_pending, svc, token)
@@ -289,7 +290,7 @@ def outcome_text(d: Decision) -> str:
     return refusal(d.code, d.facts)
 
 
-async def _tell(update: Update, context: Any, svc: Services, d: Decision) -> None:
+async def _tell(update: Update, context: Context, svc: Services, d: Decision) -> None:
     if not d.ok:
         assert d.code is not None
         await reply(update, context, outcome_text(d), [why_button(d.code)])
@@ -306,7 +307,7 @@ async def _tell(update: Update, context: Any, svc: Services, d: Decision) -> Non
 
 # ---- /contribute 本人 ----------------------------------------------------------------------
 
-async def contribute_self_cmd(update: Update, context: Any) -> None:
+async def contribute_self_cmd(update: Update, context: Context) -> None:
     """/contribute 本人 金额: the holder's own resident-insurance contribution from the wallet."""
     person = await current_person(update, context)
     if person is None:
@@ -335,7 +336,7 @@ async def contribute_self_cmd(update: Update, context: Any) -> None:
 
 
 @confirm.executor("wallet_contribute")
-async def do_contribute_self(context: Any, pending: confirm.Pending, person: Any,
+async def do_contribute_self(context: Context, pending: confirm.Pending, person: Any,
                              key: str) -> confirm.Outcome:
     """A confirmed wallet contribution (key ``confirm:{token}``)."""
     amount = int(pending.payload["amount_fen"])
