@@ -337,3 +337,15 @@ def test_the_window_closes_when_its_plan_is_paid(engine: Engine) -> None:
     # the window is used up: the next short swipe is refused and opens a new one
     assert w.svc.settle(r, 5_000, "pharmacy", key="next").code == Reason.INSUFFICIENT_BALANCE
     assert w.balance(h) == 45_000
+
+
+def test_executing_a_plan_records_its_origin_and_goes_through_the_fault_seam(
+        engine: Engine) -> None:
+    stages: list[str] = []
+    w, h, r = _jinan_family(engine)
+    plan = _pinned(w, r, 5_000)
+    w.svc.fault = stages.append
+    d = w.svc.execute_settlement(plan, key="confirm", pin=Pins(), origin="tg:1:2:3")
+    assert d.ok and d.facts["origin"] == "tg:1:2:3"
+    assert stages == ["leg"]  # one family leg, one call between legs
+    assert _money(w, r, h) == (0, 46_000)
