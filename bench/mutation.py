@@ -90,7 +90,7 @@ SQL_MUTANTS: list[tuple[str, str, str, str]] = [  # (file, original, mutated, ba
 ]
 RACE_TESTS = ["tests/rules/test_guard_races.py", "tests/rules/test_concurrency.py"]
 KILLED = {"killed", "timeout", "caught by type check", "segfault"}
-NOT_RUN = ("not run", "not applicable")  # reported, not counted
+NOT_RUN = ("not run", "not applicable", "not checked")  # reported, not counted
 _RESULT = re.compile(r"^\s*(?P<name>rules\.\S+?): (?P<status>.+?)\s*$")
 
 
@@ -262,8 +262,12 @@ def main() -> int:
     print(f"{'total':<24}{len(mutants):>8}{killed:>8}{len(mutants) - counted:>7}"
           f"{counted - killed:>9}{100.0 * killed / max(counted, 1):>7.1f}%")
     print(f"time: {total_seconds / 60:.1f} min")
+    unchecked = [m for m in skipped if m.status == "not checked"]
+    if unchecked:  # an interrupted run: its figures cover the mutants it reached
+        print(f"  not counted: {len(unchecked)} mutants not checked (run interrupted)")
     for m in skipped:
-        print(f"  not counted: {m.name}: {m.status}")
+        if m.status != "not checked":
+            print(f"  not counted: {m.name}: {m.status}")
 
     print(f"\nsurvivors ({len(survivors)}):")
     for m in survivors:
