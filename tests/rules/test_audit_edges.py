@@ -417,3 +417,15 @@ def test_wallet_checks_stop_at_the_cap(engine: Engine, family: Family, cap_one: 
     assert len(_check(engine, checks.wallet_balances_match_ledger)) == 1
     assert len(_check(engine, checks.no_negative_wallet)) == 1
     assert len(_check(engine, checks.wallet_rows_belong)) == 1
+
+
+def test_different_people_or_months_are_not_credited_twice(engine: Engine) -> None:
+    """Two workers credited for one month, one worker for two months: all sound."""
+    from tests.rules.factories import World
+    w = World(engine)
+    a, b = w.person(monthly_credit=300, balance=0), w.person(monthly_credit=500, balance=0)
+    for month in ("2026-10", "2026-11"):
+        assert w.svc.credit_month(month).facts["credited"] == 2
+    assert (w.balance(a), w.balance(b)) == (600, 1_000)
+    assert _check(engine, checks.credited_once) == []
+    assert audit(engine) == []
