@@ -8,14 +8,16 @@ a staff member's 回复 button need not be the one the user wrote to. Questions 
 
 from __future__ import annotations
 
+import itertools
 import logging
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from bot import learned
+from bot.limits import SlidingWindow
 from bot.state import HandOff, QuestionLog, UnansweredQuestion
 from rules.identity import clean_text, redact
 
@@ -45,14 +47,24 @@ def handoff_request(text: str) -> str | None:
 
 # ---- the question log -------------------------------------------------------------------
 
+LOG_KEEP = timedelta(days=31)  # the /stats chart shows 14 days; hand-offs show the last turns
+LOG_PER_USER_HOUR = 120        # beyond this a user's questions are answered but not logged
+_logged = SlidingWindow(LOG_PER_USER_HOUR, timedelta(hours=1))
+_log_calls = itertools.count(1)
+
+
 def log_questions(svc: Services, rows: list[tuple[int | None, str, str, str | None]]
                   ) -> list[None]:
-    """Keep ``(user_id, question, kind, entry_id)`` rows (masked) in one transaction."""
+    """Keep ``(user_id, question, kind, entry_id)`` rows (masked) in one transaction; bounded:
+    a per-user hourly budget, and rows older than :data:`LOG_KEEP` pruned now and then."""
     now = svc.clock.now()
+    kept = [r for r in rows if _logged.allow(r[0] or 0, now)]
     with svc.sessions.begin() as s:
         s.add_all(QuestionLog(user_id=uid, at=now, kind=kind, entry_id=entry,
                               question=redact(question)[:1000])
-                  for uid, question, kind, entry in rows)
+                  for uid, question, kind, entry in kept)
+        if next(_log_calls) % 500 == 1:
+            s.execute(delete(QuestionLog).where(QuestionLog.at < now - LOG_KEEP))
     return [None] * len(rows)
 
 

@@ -198,3 +198,33 @@ def test_settle_for_speaks_about_the_patient_and_masks_the_householder(chat: Cha
 def test_the_console_shows_the_chart_as_a_picture_line(console_run: Any) -> None:
     turns = console_run(f":as {STAFF}\n/stats\n")
     assert any(r["text"].startswith("[图片：近14天每日问答") for r in turns[-1].replies)
+
+
+def test_the_question_log_is_bounded(chat: Chat, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Security review L10: one user cannot grow the question log without bound, and old rows
+    go (a bounded per-user hourly budget; rows older than LOG_KEEP pruned)."""
+    from datetime import timedelta
+
+    from sqlalchemy import func, select
+
+    from bot import support as support_store
+    from bot.limits import SlidingWindow
+    from bot.state import QuestionLog
+
+    svc = chat.services
+    monkeypatch.setattr(support_store, "_logged", SlidingWindow(
+        support_store.LOG_PER_USER_HOUR, timedelta(hours=1)))  # this test's own budget
+    rows = [(4242, f"问题{i}", "fallback", None)
+            for i in range(support_store.LOG_PER_USER_HOUR + 30)]
+    support_store.log_questions(svc, rows)
+    with svc.sessions() as s:
+        mine = s.scalar(select(func.count()).select_from(QuestionLog)
+                        .where(QuestionLog.user_id == 4242))
+    assert mine == support_store.LOG_PER_USER_HOUR
+    chat.clock.advance((support_store.LOG_KEEP + timedelta(days=1)).total_seconds())
+    monkeypatch.setattr(support_store, "_log_calls", iter([1]))  # the next call prunes
+    support_store.log_questions(svc, [(4243, "新问题", "answer", None)])
+    with svc.sessions() as s:
+        left = s.scalar(select(func.count()).select_from(QuestionLog)
+                        .where(QuestionLog.user_id == 4242))
+    assert left == 0
