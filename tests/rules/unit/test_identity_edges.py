@@ -55,7 +55,7 @@ def test_separators_inside_an_amount_are_ignored(text: str) -> None:
     assert parse_yuan(text) == 100_000
 
 
-@pytest.mark.parametrize("text", ["abc", "1.234", "0", "100000000.01"])
+@pytest.mark.parametrize("text", ["abc", "1.234", "0", "100000000.01", "١٢٠", "１２𝟘"])
 def test_an_amount_error_names_what_was_typed(text: str) -> None:
     with pytest.raises(AmountError) as caught:
         parse_yuan(text)
