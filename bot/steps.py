@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete
+from sqlalchemy import DateTime, delete, text
 
-from bot.context import Services
+from bot.context import Services, single_statement
 from bot.state import ConversationState
 
 PREFIX = "tap:"  # our states; others (link_tail, the wallet password) are left alone
@@ -38,17 +38,22 @@ class Step:
     picks: tuple[str, ...] = ()
 
 
-def _stale(svc: Services, row: ConversationState) -> bool:
-    return row.state.startswith(PREFIX) and svc.clock.now() - row.updated_at > TTL
+def _stale(svc: Services, row: Any) -> bool:
+    return bool(row.state.startswith(PREFIX) and svc.clock.now() - row.updated_at > TTL)
+
+
+# Read on most private messages: one plain statement, no ORM session and no write lock.
+_LOAD = text("SELECT state, data, updated_at FROM conversation_state WHERE user_id = :id") \
+    .columns(updated_at=DateTime)
 
 
 def load(svc: Services, user_id: int) -> Step | None:
     """Our pending step for the user, or None (nothing pending, or someone else's step)."""
-    with svc.sessions() as s:
-        row = s.get(ConversationState, user_id)
-        if row is None or not row.state.startswith(PREFIX) or _stale(svc, row):
-            return None
-        data = json.loads(row.data or "{}")
+    with single_statement(svc.engine) as conn:
+        row = conn.execute(_LOAD, {"id": user_id}).first()
+    if row is None or not row.state.startswith(PREFIX) or _stale(svc, row):
+        return None
+    data = json.loads(row.data or "{}")
     picks = tuple(str(p) for p in data.pop("_picks", []))
     return Step(row.state.removeprefix(PREFIX), data, picks)
 
