@@ -122,6 +122,19 @@ def _figures(reason: Reason, facts: dict[str, Any]) -> str:
     return ""
 
 
+def refused_text(code: Reason | str, facts: dict[str, Any] | None = None, *,
+                 fresh: str = "新的摘要已发给您，请核对后再确认。") -> str:
+    """A refused Decision's text. ``PLAN_CHANGED`` (nothing was charged) also says why: the
+    fresh plan's own refusal (fact ``refusal``), or that the ``fresh`` summary follows."""
+    reason = Reason(code)
+    if reason is not Reason.PLAN_CHANGED:
+        return refusal(reason, facts)
+    inner = (facts or {}).get("refusal")
+    if inner and inner.get("code"):
+        return refusal(reason) + "\n" + refusal(inner["code"], inner.get("facts") or {})
+    return refusal(reason) + "\n" + fresh
+
+
 def duration(seconds: int) -> str:
     """``600`` → ``10分钟``, ``90`` → ``90秒``: never rounds a window up or down."""
     return f"{seconds // 60}分钟" if seconds >= 60 and seconds % 60 == 0 else f"{seconds}秒"

@@ -29,7 +29,7 @@ from bot.context import (
 )
 from bot.handlers import first_premium, taps
 from bot.handlers.account import amount_arg, check_ref
-from bot.messages import refusal
+from bot.messages import refused_text
 from bot.redelivery import marked_by_handler, marker_writer
 from rules.codes import Reason
 from rules.decision import Decision
@@ -82,8 +82,7 @@ def settled(svc: Any, d: Decision, patient: Any, *, staff: bool = False) -> conf
     """The receipt (or refusal) of a settlement Decision; notices only the first time."""
     if not d.ok:
         assert d.code is not None  # a refused Decision always has a code
-        return confirm.Outcome(changed_text(svc, d) if d.code == Reason.PLAN_CHANGED
-                               else refusal(d.code, d.facts), code=d.code)
+        return confirm.Outcome(refused_text(d.code, d.facts, fresh=FRESH), code=d.code)
     name = render.purpose_name(svc.policies, d.facts.get("purpose"))
     outcome = confirm.Outcome(render.settle_text(d.facts, int(d.facts["amount_fen"]), name,
                                                  staff=staff), replayed=d.replayed)
@@ -92,14 +91,7 @@ def settled(svc: Any, d: Decision, patient: Any, *, staff: bool = False) -> conf
     return outcome
 
 
-def changed_text(svc: Any, d: Decision) -> str:
-    """PLAN_CHANGED: nothing was charged; why the fresh plan (if any) follows."""
-    inner = d.facts.get("refusal")
-    if inner:
-        first = Decision.from_json(inner)
-        assert first.code is not None
-        return render.lines(refusal(Reason.PLAN_CHANGED), refusal(first.code, first.facts))
-    return render.lines(refusal(Reason.PLAN_CHANGED), "新的结算摘要已发给您，请核对后再确认。")
+FRESH = "新的结算摘要已发给您，请核对后再确认。"
 
 
 def receipt_text(svc: Any, d: Decision, staff: bool = False) -> str:
@@ -108,7 +100,7 @@ def receipt_text(svc: Any, d: Decision, staff: bool = False) -> str:
         name = render.purpose_name(svc.policies, d.facts.get("purpose"))
         return render.settle_text(d.facts, int(d.facts["amount_fen"]), name, staff=staff)
     assert d.code is not None
-    return changed_text(svc, d) if d.code == Reason.PLAN_CHANGED else refusal(d.code, d.facts)
+    return refused_text(d.code, d.facts, fresh=FRESH)
 
 
 async def send_outcome(update: Update, context: Context, outcome: confirm.Outcome) -> None:
@@ -253,8 +245,7 @@ def contributed(svc: Any, d: Decision, householder: Any) -> confirm.Outcome:
     """The receipt (or refusal) of a contribution; the relative is told who paid, once."""
     if not d.ok:
         assert d.code is not None
-        return confirm.Outcome(changed_text(svc, d) if d.code == Reason.PLAN_CHANGED
-                               else refusal(d.code, d.facts), code=d.code)
+        return confirm.Outcome(refused_text(d.code, d.facts, fresh=FRESH), code=d.code)
     f = d.facts
     name = render.purpose_name(svc.policies, f["purpose"])
     amount = int(f["amount_fen"])

@@ -35,7 +35,7 @@ from bot.context import (
     why_button,
 )
 from bot.handlers.account import amount_arg
-from bot.messages import refusal
+from bot.messages import refusal, refused_text
 from bot.state import Confirmation, ConversationState
 from rules.codes import Reason
 from rules.decision import Decision
@@ -280,14 +280,7 @@ def outcome_text(d: Decision) -> str:
     if d.ok:
         return transferred_text(d.facts)
     assert d.code is not None
-    if d.code == Reason.PLAN_CHANGED:
-        inner = d.facts.get("refusal")
-        if inner:
-            first = Decision.from_json(inner)
-            assert first.code is not None
-            return render.lines(refusal(d.code), refusal(first.code, first.facts))
-        return render.lines(refusal(d.code), "新的转账摘要已发给您，请核对后再确认。")
-    return refusal(d.code, d.facts)
+    return refused_text(d.code, d.facts, fresh="新的转账摘要已发给您，请核对后再确认。")
 
 
 async def _tell(update: Update, context: Context, svc: Services, d: Decision) -> None:
