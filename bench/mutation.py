@@ -9,8 +9,16 @@ mutmut 3 does the mutating. It never edits the checkout: this script copies the 
 untracked (not ignored) files into ``bench/out/mutation/<group>/``, writes that group's
 ``[tool.mutmut]`` section (the modules to mutate, the tests to run) into the copy's
 pyproject.toml, and runs ``mutmut run`` there; mutmut itself works in the copy's ``mutants/``.
-For each mutant mutmut runs only the selected tests that reach the mutated function, on
-SQLite (``TEST_DATABASE_URL`` is cleared), with a fixed Hypothesis seed.
+For each mutant mutmut runs only the selected tests that reach the mutated function (its
+stats pass records which tests call which function), fastest first and stopping at the first
+failure, on SQLite (``TEST_DATABASE_URL`` is cleared) in a RAM-backed TMPDIR, with a fixed
+Hypothesis seed. mutmut is driven through a thin wrapper (``_BOOT``) that orders each mutant's
+tests by their recorded duration and drops mutmut's "clean" pass: its stats pass has just run
+the same tests and stops the run unless they all pass.
+
+The row-lock helpers do nothing on SQLite, so their mutants (``LOCK_MUTANTS``) are judged
+again by the ``locks`` group on PostgreSQL when ``TEST_DATABASE_URL`` names one; without it
+they are reported as not run, never counted as killed.
 
 Mutants that are truly equivalent (same behaviour) are listed with a one-line reason in
 ``[tool.gongji.mutation.equivalent]`` of pyproject.toml; they are reported, not counted.
@@ -20,6 +28,7 @@ Not part of .ci/run.
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import glob
 import json
 import os
@@ -47,7 +56,7 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
     "store": (
         ["rules/settlement.py", "rules/ledger.py", "rules/unit_of_work.py", "rules/credit.py",
          "rules/wallets.py"],
-        ["tests/rules/test_guards.py", "tests/rules/test_store_edges.py",
+        ["tests/rules/unit", "tests/rules/test_guards.py", "tests/rules/test_store_edges.py",
          "tests/rules/test_store_paths.py", "tests/rules/test_store_views.py",
          "tests/rules/test_settlement.py", "tests/rules/test_concurrency.py",
          "tests/rules/test_credit_lapse_queries.py",
@@ -59,6 +68,37 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
          "tests/rules/test_audit_credit.py"],
     ),
 }
+# The row locks, on PostgreSQL only (each test's PostgreSQL case; ``-k postgresql``): the
+# store's lock helpers and every call of them in the money core. Their SQLite verdicts from
+# the store group are replaced by these.
+LOCK_GROUP = (
+    ["rules/ledger.py", "rules/settlement.py", "rules/wallets.py"],
+    ["tests/rules/test_locks.py", "tests/rules/test_guard_races.py"],
+)
+LOCK_MUTANTS = ["rules.ledger.x_lock_*", "rules.ledger.x_is_sqlite*",
+                "rules.settlement.x_lock_for_settlement*"]
+# mutmut, with each mutant's tests ordered fastest first and without the redundant clean pass.
+_BOOT = """
+import sys
+import mutmut.__main__ as mm
+from mutmut.state import state
+from mutmut.workers import isolation
+
+for runner in (isolation.ForkServerRunner, isolation.ForkRunner):
+    runner.run_clean_tests = lambda self, tests: 0
+_collect = mm.collect_source_file_mutation_data
+
+def collect(*args, **kwargs):
+    st = state()
+    took = st.duration_by_test
+    for name, tests in list(st.tests_by_mangled_function_name.items()):
+        st.tests_by_mangled_function_name[name] = sorted(tests, key=lambda t: (took.get(t, 0), t))
+    return _collect(*args, **kwargs)
+
+mm.collect_source_file_mutation_data = collect
+sys.argv = ["mutmut", *sys.argv[1:]]
+mm.cli()
+"""
 PYTEST_ARGS = ["-p", "no:cacheprovider", "--hypothesis-seed=0", "-q"]
 # mutmut mutates code inside functions only: the SQL guards live in module-level text()
 # statements, so they get hand-written mutants here, each run against the store's tests. The
@@ -130,16 +170,30 @@ def _toml_list(items: list[str]) -> str:
     return "[" + ", ".join(json.dumps(i) for i in items) + "]"
 
 
-def _configure(dest: Path, modules: list[str], tests: list[str]) -> None:
+def _configure(dest: Path, modules: list[str], tests: list[str],
+               extra_args: list[str] = ()) -> None:  # type: ignore[assignment]
     """Replace the copy's [tool.mutmut] section with this group's."""
     pyproject = dest / "pyproject.toml"
     text = re.sub(r"(?ms)^\[tool\.mutmut\]\n.*?(?=^\[|\Z)", "", pyproject.read_text("utf-8"))
     text += (f"\n[tool.mutmut]\nsource_paths = [\"rules/\"]\n"
              f"only_mutate = {_toml_list(modules)}\n"
              f"also_copy = [\"bot/\", \"knowledge/\", \"config.yaml\"]\n"
-             f"pytest_add_cli_args = {_toml_list(PYTEST_ARGS)}\n"
+             f"pytest_add_cli_args = {_toml_list([*PYTEST_ARGS, *extra_args])}\n"
              f"pytest_add_cli_args_test_selection = {_toml_list(tests)}\n")
     pyproject.write_text(text, "utf-8")
+
+
+def _env(group: str, pg_url: str = "") -> dict[str, str]:
+    """SQLite unless ``pg_url``; test databases in RAM (/dev/shm) where there is one."""
+    env = {k: v for k, v in os.environ.items() if k != "TEST_DATABASE_URL"}
+    if pg_url:
+        env["TEST_DATABASE_URL"] = pg_url
+    shm = Path("/dev/shm")
+    if shm.is_dir() and os.access(shm, os.W_OK):
+        tmp = shm / f"gongji-mutation-{os.getpid()}-{group}"
+        tmp.mkdir(parents=True, exist_ok=True)
+        env["TMPDIR"] = str(tmp)
+    return env
 
 
 def _results(dest: Path, group: str) -> list[Mutant]:
@@ -158,18 +212,31 @@ def _diff(dest: Path, name: str) -> str:
 
 
 def run_group(group: str, children: int) -> tuple[list[Mutant], Path, float]:
-    modules, tests = GROUPS[group]
+    pg_url = os.environ.get("TEST_DATABASE_URL", "") if group == "locks" else ""
+    modules, tests = LOCK_GROUP if group == "locks" else GROUPS[group]
     dest = OUT / group
     _copy_tree(dest)
     present = [m for m in modules if (dest / m).is_file()]
     tests = [t for t in tests if (dest / t).exists() or glob.glob(str(dest / t))]
-    _configure(dest, present, tests)
-    env = {k: v for k, v in os.environ.items() if k != "TEST_DATABASE_URL"}
+    _configure(dest, present, tests, ["-k", "postgresql"] if group == "locks" else [])
+    env = _env(group, pg_url)
+    names = LOCK_MUTANTS if group == "locks" else []
     started = time.monotonic()
-    with open(dest / "mutmut-run.log", "w") as log:
-        subprocess.run([sys.executable, "-m", "mutmut", "run", "--max-children", str(children)],
-                       cwd=dest, env=env, stdout=log, stderr=subprocess.STDOUT)
-    return _results(dest, group), dest, time.monotonic() - started
+    try:
+        with open(dest / "mutmut-run.log", "w") as log:
+            subprocess.run([sys.executable, "-c", _BOOT, "run", "--max-children", str(children),
+                            *names], cwd=dest, env=env, stdout=log, stderr=subprocess.STDOUT)
+    finally:
+        if "TMPDIR" in env:
+            shutil.rmtree(env["TMPDIR"], ignore_errors=True)
+    found = _results(dest, group)
+    if group == "locks":
+        found = [m for m in found if _is_lock(m.name)]
+    return found, dest, time.monotonic() - started
+
+
+def _is_lock(name: str) -> bool:
+    return any(fnmatch.fnmatch(name, pattern) for pattern in LOCK_MUTANTS)
 
 
 def run_sql_mutants(timeout: int = 300) -> tuple[list[Mutant], float]:
@@ -177,7 +244,7 @@ def run_sql_mutants(timeout: int = 300) -> tuple[list[Mutant], float]:
     dest = OUT / "sql"
     _copy_tree(dest)
     tests = [t for t in GROUPS["store"][1] if (dest / t).exists()]
-    env = {k: v for k, v in os.environ.items() if k != "TEST_DATABASE_URL"}
+    env = _env("sql")
     started, found = time.monotonic(), []
     pg_url = os.environ.get("TEST_DATABASE_URL", "")
     for n, (rel, old, new, backend) in enumerate(SQL_MUTANTS, start=1):
@@ -204,8 +271,25 @@ def run_sql_mutants(timeout: int = 300) -> tuple[list[Mutant], float]:
         finally:
             path.write_text(source, "utf-8")
         found.append(Mutant(f"{_module(rel)}.sql_{n}", status, "sql"))
+    if "TMPDIR" in env:
+        shutil.rmtree(env["TMPDIR"], ignore_errors=True)
     (dest / "results.json").write_text(json.dumps([m.__dict__ for m in found]), "utf-8")
     return found, time.monotonic() - started
+
+
+def _merge_locks(mutants: list[Mutant]) -> list[Mutant]:
+    """A lock mutant's verdict is the PostgreSQL one; on SQLite alone it is not run."""
+    on_pg = {m.name for m in mutants if m.group == "locks"}
+    merged = []
+    for m in mutants:
+        if m.group != "locks" and _is_lock(m.name):
+            if m.name in on_pg:
+                continue
+            if m.status not in KILLED:
+                m = Mutant(m.name, "not run (PostgreSQL-only lock; set TEST_DATABASE_URL)",
+                           m.group)
+        merged.append(m)
+    return merged
 
 
 def _module(rel: str) -> str:
@@ -214,34 +298,41 @@ def _module(rel: str) -> str:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--group", action="append", choices=sorted([*GROUPS, "sql"]),
+    ap.add_argument("--group", action="append", choices=sorted([*GROUPS, "locks", "sql"]),
                     help="run only these groups (default: all)")
     ap.add_argument("--max-children", type=int, default=os.cpu_count() or 2)
     ap.add_argument("--show-diffs", action="store_true", help="print each survivor's diff")
     ap.add_argument("--report-only", action="store_true",
                     help="report the last run's results again (e.g. after editing equivalents)")
     args = ap.parse_args()
+    wall = time.monotonic()
     equivalent = _equivalent()
     mutants: list[Mutant] = []
     dests: dict[str, Path] = {}
     total_seconds = 0.0
     if args.report_only:
-        for group in [g for g in args.group or list(GROUPS) if (OUT / g).is_dir()]:
+        for group in [g for g in args.group or [*GROUPS, "locks"] if (OUT / g).is_dir()]:
             dests[group] = OUT / group
             mutants += _results(OUT / group, group)
         if (OUT / "sql" / "results.json").is_file() and (not args.group or "sql" in args.group):
             mutants += [Mutant(**m) for m in json.loads((OUT / "sql" / "results.json").read_text())]
-    for group in [g for g in args.group or list(GROUPS) if g in GROUPS and not args.report_only]:
+    wanted = args.group or [*GROUPS, "locks", "sql"]
+    pg_url = os.environ.get("TEST_DATABASE_URL", "")
+    for group in [g for g in wanted if g in [*GROUPS, "locks"] and not args.report_only]:
+        if group == "locks" and not pg_url:
+            print("group locks: not run (TEST_DATABASE_URL is not set)", flush=True)
+            continue
         found, dest, seconds = run_group(group, args.max_children)
         total_seconds += seconds
         dests[group] = dest
         mutants += found
         print(f"group {group}: {len(found)} mutants in {seconds / 60:.1f} min", flush=True)
-    if (not args.group or "sql" in args.group) and not args.report_only:
+    if "sql" in wanted and not args.report_only:
         found, seconds = run_sql_mutants()
         total_seconds += seconds
         mutants += found
         print(f"group sql: {len(found)} mutants in {seconds / 60:.1f} min", flush=True)
+    mutants = _merge_locks(mutants)
 
     print(f"\n{'module':<24}{'mutants':>8}{'killed':>8}{'equiv':>7}{'survived':>9}{'rate':>8}")
     modules = sorted({m.module for m in mutants})
@@ -261,7 +352,8 @@ def main() -> int:
     counted = len(mutants) - sum(m.name in equivalent and m.status not in KILLED for m in mutants)
     print(f"{'total':<24}{len(mutants):>8}{killed:>8}{len(mutants) - counted:>7}"
           f"{counted - killed:>9}{100.0 * killed / max(counted, 1):>7.1f}%")
-    print(f"time: {total_seconds / 60:.1f} min")
+    print(f"time: {total_seconds / 60:.1f} min in the groups, "
+          f"{(time.monotonic() - wall) / 60:.1f} min wall")
     unchecked = [m for m in skipped if m.status == "not checked"]
     if unchecked:  # an interrupted run: its figures cover the mutants it reached
         print(f"  not counted: {len(unchecked)} mutants not checked (run interrupted)")
