@@ -9,13 +9,16 @@ private schema per test (tests/conftest.py), tables created in it.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 from sqlalchemy import Engine
 
 from rules.db import create_schema, make_engine, sqlite_path
+
+T = TypeVar("T")
 
 
 @pytest.fixture(scope="session")
@@ -41,3 +44,40 @@ def engine(db_url: str, _sqlite_template: Path) -> Iterator[Engine]:
     create_schema(eng)  # a no-op on the copy; creates the tables on PostgreSQL
     yield eng
     eng.dispose()
+
+
+class Snapshots:
+    """Scenes built once per session and copied into each test's SQLite database.
+
+    ``restore(engine, db_url, name, build)`` gives the test's database the rows ``build(engine)``
+    wrote (built on the first call, in a database of its own) and returns what ``build``
+    returned; only plain values (ids) should be read from it, since any engine it holds is the
+    build's. On PostgreSQL it simply builds the scene in the test's own schema."""
+
+    def __init__(self, root: Path, template: Path) -> None:
+        self.root, self.template = root, template
+        self.built: dict[str, tuple[Path, object]] = {}
+
+    def restore(self, engine: Engine, db_url: str, name: str,
+                build: Callable[[Engine], T]) -> T:
+        path = sqlite_path(db_url)
+        if path is None:
+            return build(engine)
+        if name not in self.built:
+            scene = self.root / f"{name}.db"
+            shutil.copyfile(self.template, scene)
+            eng = make_engine(f"sqlite:///{scene}")
+            made = build(eng)
+            eng.dispose()
+            self.built[name] = (scene, made)
+        scene, made = self.built[name]
+        engine.dispose()  # no connection on the file while it is replaced
+        for extra in (path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            extra.unlink(missing_ok=True)
+        shutil.copyfile(scene, path)
+        return made  # type: ignore[return-value]
+
+
+@pytest.fixture(scope="session")
+def snapshots(tmp_path_factory: pytest.TempPathFactory, _sqlite_template: Path) -> Snapshots:
+    return Snapshots(tmp_path_factory.mktemp("scenes"), _sqlite_template)

@@ -30,6 +30,14 @@ class Scene:
         self.binding = w.svc.family(self.h).relatives[0].binding_id
 
 
+def sound_scene(engine: Engine) -> Scene:
+    """The scene, checked sound by every audit check (built once per session on SQLite: see
+    ``snapshots`` in tests/rules/conftest.py)."""
+    sc = Scene(engine)
+    assert audit(engine) == []
+    return sc
+
+
 def _bump_balance(conn: Connection, pid: int, by: int) -> None:
     conn.execute(update(Person).where(Person.id == pid).values(balance=Person.balance + by))
 
@@ -89,8 +97,8 @@ CORRUPTIONS: list[tuple[Callable[[Connection, Scene], None], str]] = [
 
 
 @pytest.mark.parametrize("corrupt,named", CORRUPTIONS, ids=[c.__name__ for c, _ in CORRUPTIONS])
-def test_audit_names_each_violation(engine, corrupt, named: str) -> None:
-    sc = Scene(engine)
+def test_audit_names_each_violation(engine, db_url, snapshots, corrupt, named: str) -> None:
+    sc = snapshots.restore(engine, db_url, "audit-scene", sound_scene)
     assert audit(engine) == []
     with engine.begin() as conn:
         corrupt(conn, sc)

@@ -13,7 +13,8 @@ from sqlalchemy import Connection, Engine, func, insert, select, text, update
 from rules import audit as checks
 from rules.audit import audit
 from rules.schema import Binding, LedgerEntry, Person, Transaction, Wallet
-from tests.rules.test_audit import Scene
+from tests.rules.conftest import Snapshots
+from tests.rules.test_audit import Scene, sound_scene
 from tests.rules.test_wallets import Family, cheap_kdf  # noqa: F401  (autouse fixture)
 
 NOW = datetime(2026, 11, 1, 2, 0)
@@ -39,10 +40,9 @@ def _set_balance(conn: Connection, pid: int, balance: int, *, keep_sound: bool) 
 
 
 @pytest.fixture
-def scene(engine: Engine) -> Scene:
-    sc = Scene(engine)
-    assert audit(engine) == []
-    return sc
+def scene(engine: Engine, db_url: str, snapshots: Snapshots) -> Scene:
+    """The sound scene of test_audit (every check passes on it: asserted when it is built)."""
+    return snapshots.restore(engine, db_url, "audit-scene", sound_scene)
 
 
 # ---- balances ------------------------------------------------------------------------------
@@ -250,12 +250,17 @@ def test_own_money_under_an_update_key_is_not_family_money(engine: Engine) -> No
 
 # ---- 医保钱包 ---------------------------------------------------------------------------------
 
-@pytest.fixture
-def family(engine: Engine) -> Family:
+def _sound_family(engine: Engine) -> Family:
     f = Family(engine)
     assert f.confirm(f.ask(30_000)).ok
     assert audit(engine) == []
     return f
+
+
+@pytest.fixture
+def family(engine: Engine, db_url: str, snapshots: Snapshots) -> Family:
+    """Two wallets and one transfer, sound (asserted when built); only its ids are used."""
+    return snapshots.restore(engine, db_url, "audit-family", _sound_family)
 
 
 def _wallet(conn: Connection, pid: int) -> tuple[int, int]:
