@@ -31,12 +31,12 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, text
-from telegram.request import HTTPXRequest
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bot.botapi import BASE_URL_ENV, DEFAULT_BASE_URL
+from bot.http import AiohttpRequest
 from bot.webhook import SECRET_HEADER
 from rules.db import make_engine
 from rules.migrate import upgrade
@@ -204,13 +204,14 @@ def phase(name: str, env: dict[str, Any], coro_factory: Any, unit: str = "update
     return out
 
 
-class _Rebased(HTTPXRequest):
+class _Rebased(AiohttpRequest):
     """Sends Bot API calls to ``TELEGRAM_API_BASE_URL`` (build_application applies the base
     URL only when it builds its own request; passing a request also leaves out
-    AIORateLimiter, which is the point of ``--serve-replica``)."""
+    AIORateLimiter, which is the point of ``--serve-replica``). The same HTTP client as
+    ``python -m bot run`` (bot/http.py)."""
 
     def __init__(self, base_url: str) -> None:
-        super().__init__(connection_pool_size=64)
+        super().__init__(connections=64)
         self._base_url = base_url
 
     async def do_request(self, url: str, *args: Any, **kwargs: Any) -> tuple[int, bytes]:
