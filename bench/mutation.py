@@ -32,12 +32,14 @@ import fnmatch
 import glob
 import json
 import os
+import queue
 import re
 import shutil
 import subprocess
 import sys
 import time
 import tomllib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,6 +81,7 @@ LOCK_MUTANTS = ["rules.ledger.x_lock_*", "rules.ledger.x_is_sqlite*",
                 "rules.settlement.x_lock_for_settlement*"]
 # mutmut, with each mutant's tests ordered fastest first and without the redundant clean pass.
 _BOOT = """
+import gc
 import sys
 import mutmut.__main__ as mm
 from mutmut.state import state
@@ -89,6 +92,7 @@ for runner in (isolation.ForkServerRunner, isolation.ForkRunner):
 _collect = mm.collect_source_file_mutation_data
 
 def collect(*args, **kwargs):
+    gc.freeze()  # the mutants' forked children need not scan what is here already
     st = state()
     took = st.duration_by_test
     for name, tests in list(st.tests_by_mangled_function_name.items()):
@@ -99,7 +103,10 @@ mm.collect_source_file_mutation_data = collect
 sys.argv = ["mutmut", *sys.argv[1:]]
 mm.cli()
 """
-PYTEST_ARGS = ["-p", "no:cacheprovider", "--hypothesis-seed=0", "-q"]
+# no:unraisableexception: that plugin runs gc.collect() at the end of every session, which in
+# a child forked from mutmut's large process cost more than most mutants' tests.
+PYTEST_ARGS = ["-p", "no:cacheprovider", "-p", "no:unraisableexception", "--hypothesis-seed=0",
+               "-q"]
 # mutmut mutates code inside functions only: the SQL guards live in module-level text()
 # statements, so they get hand-written mutants here, each run against the store's tests. The
 # row locks do nothing on SQLite: their mutants run the race tests on PostgreSQL, when
@@ -118,6 +125,19 @@ SQL_MUTANTS: list[tuple[str, str, str, str]] = [  # (file, original, mutated, ba
      " WHERE b.relative_id = :id", "sqlite"),
     ("rules/settlement.py", "DELETE FROM retry_windows WHERE relative_id = :id",
      "DELETE FROM retry_windows WHERE relative_id = -:id", "sqlite"),
+    ("rules/wallets.py", " AND balance >= :fen\"", "\"", "sqlite"),
+    ("rules/wallets.py", "AND balance >= :fen", "AND balance > :fen", "sqlite"),
+    ("rules/wallets.py", "WHERE person_id = :pid AND state = 'active' AND",
+     "WHERE person_id = :pid AND", "sqlite"),
+    ("rules/wallets.py", "WHERE id = :id AND state = 'active'\")", "WHERE id = :id\")",
+     "sqlite"),
+    ("rules/wallets.py", "OR wrong_since <= :since\"\n    \"   THEN 1",
+     "OR wrong_since < :since\"\n    \"   THEN 1", "sqlite"),
+    ("rules/wallets.py", "OR wrong_since <= :since\"\n    \"   THEN :now",
+     "OR wrong_since < :since\"\n    \"   THEN :now", "sqlite"),
+    ("rules/wallets.py", "ELSE wrong_passwords + 1 END", "ELSE wrong_passwords END", "sqlite"),
+    ("rules/wallets.py", "SET wrong_passwords = 0, wrong_since = NULL",
+     "SET wrong_passwords = 0", "sqlite"),
     ("rules/ledger.py", "nothing is done.\"\"\"\n    wanted = sorted(set(ids))\n"
      "    if not wanted or", "nothing is done.\"\"\"\n    wanted = sorted(set(ids))\n"
      "    if True or", "postgresql"),
@@ -128,7 +148,8 @@ SQL_MUTANTS: list[tuple[str, str, str, str]] = [  # (file, original, mutated, ba
      "    result", "    snap = load_snapshot(s, patient_id)\n    if snap is None:\n"
      "        return Decision.refuse(Reason.UNKNOWN_PERSON)\n    result", "postgresql"),
 ]
-RACE_TESTS = ["tests/rules/test_guard_races.py", "tests/rules/test_concurrency.py"]
+RACE_TESTS = ["tests/rules/test_guard_races.py", "tests/rules/test_concurrency.py",
+              "tests/rules/test_locks.py"]
 KILLED = {"killed", "timeout", "caught by type check", "segfault"}
 NOT_RUN = ("not run", "not applicable", "not checked")  # reported, not counted
 _RESULT = re.compile(r"^\s*(?P<name>rules\.\S+?): (?P<status>.+?)\s*$")
@@ -239,41 +260,55 @@ def _is_lock(name: str) -> bool:
     return any(fnmatch.fnmatch(name, pattern) for pattern in LOCK_MUTANTS)
 
 
-def run_sql_mutants(timeout: int = 300) -> tuple[list[Mutant], float]:
-    """Each hand-written SQL mutant in its own pass over the store group's tests."""
-    dest = OUT / "sql"
-    _copy_tree(dest)
-    tests = [t for t in GROUPS["store"][1] if (dest / t).exists()]
-    env = _env("sql")
-    started, found = time.monotonic(), []
+def run_sql_mutants(children: int, timeout: int = 300) -> tuple[list[Mutant], float]:
+    """Each hand-written SQL mutant in its own pytest pass over the store group's tests (the
+    row-lock ones over the race tests on PostgreSQL), ``children`` at a time, each worker in
+    its own copy of the tree."""
+    started = time.monotonic()
     pg_url = os.environ.get("TEST_DATABASE_URL", "")
-    for n, (rel, old, new, backend) in enumerate(SQL_MUTANTS, start=1):
-        path = dest / rel
-        source = path.read_text("utf-8")
-        if source.count(old) != 1:
-            found.append(Mutant(f"{_module(rel)}.sql_{n}", "not applicable", "sql"))
-            continue
+    workers = max(1, children)
+    copies: queue.Queue[Path] = queue.Queue()
+    for i in range(workers):
+        _copy_tree(OUT / f"sql{i}")
+        copies.put(OUT / f"sql{i}")
+    env = _env("sql")
+
+    def judge(n: int, rel: str, old: str, new: str, backend: str) -> Mutant:
+        name = f"{_module(rel)}.sql_{n}"
         if backend == "postgresql" and not pg_url:
-            found.append(Mutant(f"{_module(rel)}.sql_{n}", "not run (no PostgreSQL)", "sql"))
-            continue
-        command = [sys.executable, "-m", "pytest", "-x", *PYTEST_ARGS, *tests]
-        if backend == "postgresql":
-            command = [sys.executable, "-m", "pytest", "-x", *PYTEST_ARGS, "-k", "postgresql",
-                       *[t for t in RACE_TESTS if (dest / t).exists()]]
-        path.write_text(source.replace(old, new), "utf-8")
+            return Mutant(name, "not run (no PostgreSQL)", "sql")
+        dest = copies.get()
         try:
-            done = subprocess.run(command, cwd=dest, env=env if backend == "sqlite" else
-                                  {**env, "TEST_DATABASE_URL": pg_url},
-                                  capture_output=True, timeout=timeout)
-            status = "survived" if done.returncode == 0 else "killed"
-        except subprocess.TimeoutExpired:
-            status = "timeout"
+            path = dest / rel
+            source = path.read_text("utf-8")
+            if source.count(old) != 1:
+                return Mutant(name, "not applicable", "sql")
+            tests = [t for t in GROUPS["store"][1] if (dest / t).exists()]
+            command = [sys.executable, "-m", "pytest", "-x", *PYTEST_ARGS, *tests]
+            if backend == "postgresql":
+                command = [sys.executable, "-m", "pytest", "-x", *PYTEST_ARGS, "-k",
+                           "postgresql", *[t for t in RACE_TESTS if (dest / t).exists()]]
+            path.write_text(source.replace(old, new), "utf-8")
+            try:
+                done = subprocess.run(command, cwd=dest, env=env if backend == "sqlite" else
+                                      {**env, "TEST_DATABASE_URL": pg_url},
+                                      capture_output=True, timeout=timeout)
+                status = "survived" if done.returncode == 0 else "killed"
+            except subprocess.TimeoutExpired:
+                status = "timeout"
+            finally:
+                path.write_text(source, "utf-8")
+            return Mutant(name, status, "sql")
         finally:
-            path.write_text(source, "utf-8")
-        found.append(Mutant(f"{_module(rel)}.sql_{n}", status, "sql"))
+            copies.put(dest)
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        found = list(pool.map(lambda args: judge(*args),
+                              [(n, *m) for n, m in enumerate(SQL_MUTANTS, start=1)]))
     if "TMPDIR" in env:
         shutil.rmtree(env["TMPDIR"], ignore_errors=True)
-    (dest / "results.json").write_text(json.dumps([m.__dict__ for m in found]), "utf-8")
+    (OUT / "sql").mkdir(parents=True, exist_ok=True)
+    (OUT / "sql" / "results.json").write_text(json.dumps([m.__dict__ for m in found]), "utf-8")
     return found, time.monotonic() - started
 
 
@@ -328,7 +363,7 @@ def main() -> int:
         mutants += found
         print(f"group {group}: {len(found)} mutants in {seconds / 60:.1f} min", flush=True)
     if "sql" in wanted and not args.report_only:
-        found, seconds = run_sql_mutants()
+        found, seconds = run_sql_mutants(args.max_children)
         total_seconds += seconds
         mutants += found
         print(f"group sql: {len(found)} mutants in {seconds / 60:.1f} min", flush=True)
