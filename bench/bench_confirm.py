@@ -1,6 +1,6 @@
 """What one settlement costs the replica: SQL statements, transactions and CPU per update.
 
-    .venv/bin/python bench/bench_confirm.py [--db URL] [--families 200]
+    .venv/bin/python bench/bench_confirm.py [--db URL] [--families 200] [--show-sql]
 
 For ``--families`` Jinan families (a relative with an empty own account, a householder who
 pays), the relative sends ``/settle 100 门诊`` (the summary) and presses 确认 (the payment),
@@ -37,6 +37,7 @@ class Counting:
 
     def __init__(self, engine: Any) -> None:
         self.active = False
+        self.show = False  # print each counted statement
         self.stats: Counter[str] = Counter()
         self._writing: set[int] = set()
         event.listen(engine, "begin", self._begin)
@@ -55,6 +56,8 @@ class Counting:
         if verb in ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE", "SET", "PRAGMA"):
             return
         self.stats["statements"] += 1
+        if self.show:
+            print("   ", " ".join(statement.split())[:150])
         if verb in WRITES:
             self._writing.add(id(conn))
 
@@ -79,18 +82,20 @@ def main() -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--db", help="SQLAlchemy URL of an empty database (default: SQLite file)")
     p.add_argument("--families", type=int, default=200)
+    p.add_argument("--show-sql", action="store_true",
+                   help="print the statements of the last family's two updates")
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         url = args.db or f"sqlite:///{tmp}/bench.db"
         chat = Chat(url)
         try:
-            run(chat, args.families, url)
+            run(chat, args.families, url, show_sql=args.show_sql)
         finally:
             chat.close()
     return 0
 
 
-def run(chat: Chat, families: int, url: str) -> None:
+def run(chat: Chat, families: int, url: str, *, show_sql: bool = False) -> None:
     counting = Counting(chat.engine)
     fam = chat.services.family
     rows: dict[str, list[tuple[Counter[str], float]]] = {"/settle (summary)": [],
@@ -102,6 +107,7 @@ def run(chat: Chat, families: int, url: str) -> None:
                                balance=0)
         assert fam.bind(householder.id, relative.id_number, relative.name, "配偶",
                         key=f"bench-bind:{i}").ok
+        counting.show = show_sql and i == families - 1
         rows["/settle (summary)"].append(
             counting.measure(lambda rel=rel: chat.send(rel, "/settle 100 门诊")))
         summary = chat.buttons_message(rel, "确认")

@@ -223,14 +223,14 @@ def serve_replica(config: str) -> int:
     """A webhook replica exactly like ``python -m bot run`` minus PTB's rate limiter."""
     from bot.app import build_application
     from bot.logs import setup_logging
-    from bot.runtime import serve_webhook
+    from bot.runtime import run_loop, serve_webhook
     from bot.settings import load_settings
 
     settings = load_settings(config)
     hook = settings.telegram.webhook
     setup_logging(settings.logging.level, os.environ.get("TELEGRAM_BOT_TOKEN"))
     application = build_application(settings, request=_Rebased(os.environ[BASE_URL_ENV]))
-    asyncio.run(serve_webhook(application, hook, os.environ[hook.secret_token_env]))
+    run_loop(serve_webhook(application, hook, os.environ[hook.secret_token_env]))
     return 0
 
 
