@@ -10,10 +10,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.exc import SQLAlchemyError
 from telegram import (
@@ -38,6 +38,7 @@ from rules.clock import Clock, SystemClock
 log = logging.getLogger(__name__)
 
 # The Telegram menus, from the one command catalog (bot/commands.py).
+T = TypeVar("T")
 USER_COMMANDS = commands.menu(commands.USER)
 STAFF_COMMANDS = commands.menu(commands.STAFF)
 GROUP_COMMANDS = commands.menu(commands.USER, group=True)
@@ -123,11 +124,29 @@ async def start(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
     if data.services is None:
         assert data.settings is not None and data.clock is not None
         db = data.settings.database
-        # Handlers wait on the database in worker threads: one per pooled connection.
-        asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(
-            max_workers=max(4, db.pool_size + db.max_overflow), thread_name_prefix="gongji"))
+        # Handlers wait on the database in worker threads: one per pooled connection. The
+        # console serves one person, one line at a time: there a hop to a thread is only
+        # latency, so its work runs inline (InlineExecutor).
+        asyncio.get_running_loop().set_default_executor(
+            InlineExecutor() if data.inline_work else ThreadPoolExecutor(
+                max_workers=max(4, db.pool_size + db.max_overflow), thread_name_prefix="gongji"))
         data.services = await asyncio.to_thread(create_services, data.settings, data.clock)
     await set_menus(app)
+
+
+class InlineExecutor(ThreadPoolExecutor):
+    """Runs each submitted call at once, in the caller's thread (``asyncio.to_thread`` then
+    costs no thread hop); for a single-user, line-by-line driver such as the console. A
+    ThreadPoolExecutor only because asyncio accepts no other default executor; it never
+    starts a thread."""
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        done: Future[T] = Future()
+        try:
+            done.set_result(fn(*args, **kwargs))
+        except BaseException as exc:  # noqa: BLE001 — handed to the awaiting coroutine
+            done.set_exception(exc)
+        return done
 
 
 async def stop(app: Application[Any, Any, Any, Any, Any, Any]) -> None:

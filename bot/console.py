@@ -221,6 +221,7 @@ async def run_lines(settings: Settings, lines: Iterable[str], out: TextIO, *, as
     loopback, clock = LoopbackRequest(), ManualClock()
     loopback.keep_calls = False
     app = build_application(settings, request=loopback, clock=clock)
+    app.bot_data.inline_work = True
     async with running(app) as svc:
         loaded = settings.demo.load_when_empty and await asyncio.to_thread(_load_demo, svc)
         console = Console(app, loopback, clock, first_update_id=next_update_id(svc))

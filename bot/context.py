@@ -74,6 +74,7 @@ class BotData(dict[str, Any]):
     services: Services | None = None
     settings: Settings | None = None  # set by build_application, read by post_init
     clock: Clock | None = None
+    inline_work: bool = False  # the console: domain work runs inline, not in worker threads
 
 
 Context = CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], BotData]

@@ -206,3 +206,40 @@ def test_an_update_interrupted_mid_way_runs_again_when_redelivered(harness):
     harness.loop.run_until_complete(crash_then_redeliver())
     assert calls == [10_000_070, 10_000_070]
     assert [s.text for s in harness.loopback.sent if s.chat_id == 300002] == ["完成"]
+
+
+def test_the_console_runs_domain_work_inline(db_url, tmp_path, monkeypatch):
+    """One person, one line at a time: every database connection is opened in the main thread
+    (no worker-thread hop, bot.app.InlineExecutor)."""
+    import threading
+
+    from sqlalchemy.engine import Connection
+
+    threads: list[str] = []
+    real = Connection.__init__
+
+    def spy(self, *args, **kwargs):
+        threads.append(threading.current_thread().name)
+        real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Connection, "__init__", spy)
+    settings = load_settings(write_config(tmp_path, db_url))
+    out = io.StringIO()
+    assert asyncio.run(run_lines(settings, ["/balance", "医保共济是什么？", "/help"], out,
+                                 as_json_lines=True)) == 0
+    assert len(threads) >= 3 and set(threads) == {threading.main_thread().name}
+
+
+def test_inline_executor_hands_back_results_and_errors():
+    from bot.app import InlineExecutor
+
+    pool = InlineExecutor()
+    assert pool.submit(lambda a, b: a + b, 2, b=3).result() == 5
+    with pytest.raises(ZeroDivisionError):
+        pool.submit(lambda: 1 / 0).result()
+    assert threading_count_unchanged(pool)
+
+
+def threading_count_unchanged(pool) -> bool:
+    """An InlineExecutor never starts a thread of its own."""
+    return not pool._threads  # noqa: SLF001
