@@ -1,24 +1,49 @@
-"""The rules tests' ``engine``: on SQLite a copy of one schema file built once per session.
+"""Fast fixtures for the rules tests (bench/mutation.py repeats them for every mutant).
+
+``engine``: on SQLite a copy of one schema file built once per session.
 
 Creating every table costs ~0.1 s per test on SQLite; copying a file with the same tables
 costs ~2 ms. That is what makes the store and audit mutation runs (bench/mutation.py), which
 repeat these tests for every mutant, fit their time budget. PostgreSQL is unchanged: a fresh
 private schema per test (tests/conftest.py), tables created in it.
+
+YAML: every World loads rules/regions.yaml, vocabulary.yaml and wallet.yaml again; parsing them
+was a quarter of the store tests' time. ``yaml.safe_load`` of a text already parsed returns a
+deep copy of the first parse (the same value, nothing shared); anything else parses as before.
 """
 
 from __future__ import annotations
 
+import copy
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
 import pytest
+import yaml
 from sqlalchemy import Engine
 
 from rules.db import create_schema, make_engine, sqlite_path
 
 T = TypeVar("T")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _parse_yaml_once() -> Iterator[None]:
+    real = yaml.safe_load
+    parsed: dict[str, object] = {}
+
+    def safe_load(stream: object) -> object:
+        if not isinstance(stream, str):
+            return real(stream)
+        if stream not in parsed:
+            parsed[stream] = real(stream)
+        return copy.deepcopy(parsed[stream])
+
+    yaml.safe_load = safe_load
+    yield
+    yaml.safe_load = real
 
 
 @pytest.fixture(scope="session")
