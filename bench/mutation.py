@@ -82,22 +82,49 @@ LOCK_MUTANTS = ["rules.ledger.x_lock_*", "rules.ledger.x_is_sqlite*",
 # mutmut, with each mutant's tests ordered fastest first and without the redundant clean pass.
 _BOOT = """
 import gc
+import hashlib
+import json
+import os
 import sys
+from pathlib import Path
+
 import mutmut.__main__ as mm
+from mutmut.mutation.diff_apply import get_diff_for_mutant
 from mutmut.state import state
 from mutmut.workers import isolation
 
 for runner in (isolation.ForkServerRunner, isolation.ForkRunner):
     runner.run_clean_tests = lambda self, tests: 0
 _collect = mm.collect_source_file_mutation_data
+PINNED = json.loads(os.environ.get("GONGJI_EQUIVALENT_PINS", "{}"))
+
+
+def fingerprint(name, path):
+    changed = [" ".join(line.split()) for line in get_diff_for_mutant(name, path=path).split("\\n")
+               if line[:1] in "+-" and not line.startswith(("+++", "---"))]
+    return hashlib.sha1("\\n".join(changed).encode()).hexdigest()[:12]
+
 
 def collect(*args, **kwargs):
-    gc.freeze()  # the mutants' forked children need not scan what is here already
+    mutants, by_path = _collect(*args, **kwargs)
+    prints, skipped, kept = {}, [], []
+    for entry in mutants:
+        data, name, _result = entry
+        if name in PINNED:
+            prints[name] = fingerprint(name, data.path)
+            if prints[name] == PINNED[name]:
+                skipped.append(name)
+                continue
+        kept.append(entry)
+    Path("equivalent-diffs.json").write_text(json.dumps({"fingerprints": prints,
+                                                          "skipped": skipped}))
     st = state()
     took = st.duration_by_test
     for name, tests in list(st.tests_by_mangled_function_name.items()):
         st.tests_by_mangled_function_name[name] = sorted(tests, key=lambda t: (took.get(t, 0), t))
-    return _collect(*args, **kwargs)
+    gc.freeze()  # the mutants' forked children need not scan what is here already
+    return kept, by_path
+
 
 mm.collect_source_file_mutation_data = collect
 sys.argv = ["mutmut", *sys.argv[1:]]
@@ -168,10 +195,24 @@ class Mutant:
         return self.name.split(".x_")[0].split(".xǁ")[0]
 
 
-def _equivalent() -> dict[str, str]:
+def _mutation_config() -> dict:  # type: ignore[type-arg]
     config = tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))
-    return dict(config.get("tool", {}).get("gongji", {}).get("mutation", {})
-                .get("equivalent", {}))
+    return config.get("tool", {}).get("gongji", {}).get("mutation", {})  # type: ignore[no-any-return]
+
+
+def _equivalent() -> dict[str, str]:
+    return dict(_mutation_config().get("equivalent", {}))
+
+
+def _pins() -> dict[str, str]:
+    """Equivalent mutants whose diff was pinned (a hash of its changed lines): skipped while
+    the diff is the same, run again as soon as the code under them changes."""
+    equivalent = _equivalent()
+    return {k: v for k, v in _mutation_config().get("equivalent-pins", {}).items()
+            if k in equivalent}
+
+
+PINNED_STATUS = "equivalent (not run: its pinned diff is unchanged)"
 
 
 def _copy_tree(dest: Path) -> None:
@@ -220,8 +261,29 @@ def _env(group: str, pg_url: str = "") -> dict[str, str]:
 def _results(dest: Path, group: str) -> list[Mutant]:
     out = subprocess.run([sys.executable, "-m", "mutmut", "results", "--all", "true"], cwd=dest,
                          capture_output=True, text=True).stdout
-    return [Mutant(m["name"], m["status"], group)
+    diffs = dest / "equivalent-diffs.json"
+    skipped = set(json.loads(diffs.read_text())["skipped"]) if diffs.is_file() else set()
+    return [Mutant(m["name"], PINNED_STATUS if m["name"] in skipped else m["status"], group)
             for m in map(_RESULT.match, out.splitlines()) if m]
+
+
+def pin_equivalents() -> int:
+    """Record the diff hash of every listed equivalent from the last run's groups."""
+    pins: dict[str, str] = {}
+    for diffs in sorted(OUT.glob("*/equivalent-diffs.json")):
+        pins.update(json.loads(diffs.read_text())["fingerprints"])
+    equivalent = _equivalent()
+    pins = {k: v for k, v in sorted(pins.items()) if k in equivalent}
+    text = (ROOT / "pyproject.toml").read_text("utf-8")
+    text = re.sub(r"(?ms)^# Equivalent mutants' pinned diffs.*?^\[tool\.gongji\.mutation\."
+                  r"equivalent-pins\]\n.*?(?=^\[|\Z)", "", text).rstrip("\n") + "\n"
+    text += ("\n# Equivalent mutants' pinned diffs (bench/mutation.py --pin-equivalents): a listed"
+             " mutant\n# whose diff still hashes the same is not run again.\n"
+             "[tool.gongji.mutation.equivalent-pins]\n"
+             + "".join(f"{json.dumps(k)} = {json.dumps(v)}\n" for k, v in pins.items()))
+    (ROOT / "pyproject.toml").write_text(text, "utf-8")
+    print(f"pinned {len(pins)} of {len(equivalent)} equivalent mutants")
+    return 0
 
 
 def _diff(dest: Path, name: str) -> str:
@@ -241,6 +303,7 @@ def run_group(group: str, children: int) -> tuple[list[Mutant], Path, float]:
     tests = [t for t in tests if (dest / t).exists() or glob.glob(str(dest / t))]
     _configure(dest, present, tests, ["-k", "postgresql"] if group == "locks" else [])
     env = _env(group, pg_url)
+    env["GONGJI_EQUIVALENT_PINS"] = json.dumps(_pins())
     names = LOCK_MUTANTS if group == "locks" else []
     started = time.monotonic()
     try:
@@ -339,7 +402,11 @@ def main() -> int:
     ap.add_argument("--show-diffs", action="store_true", help="print each survivor's diff")
     ap.add_argument("--report-only", action="store_true",
                     help="report the last run's results again (e.g. after editing equivalents)")
+    ap.add_argument("--pin-equivalents", action="store_true",
+                    help="pin the diffs of the listed equivalents as the last run saw them")
     args = ap.parse_args()
+    if args.pin_equivalents:
+        return pin_equivalents()
     wall = time.monotonic()
     equivalent = _equivalent()
     mutants: list[Mutant] = []
