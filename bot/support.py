@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, insert, select
 
 from bot import learned
 from bot.limits import SlidingWindow
@@ -60,9 +60,10 @@ def log_questions(svc: Services, rows: list[tuple[int | None, str, str, str | No
     now = svc.clock.now()
     kept = [r for r in rows if _logged.allow(r[0] or 0, now)]
     with svc.sessions.begin() as s:
-        s.add_all(QuestionLog(user_id=uid, at=now, kind=kind, entry_id=entry,
-                              question=redact(question)[:1000])
-                  for uid, question, kind, entry in kept)
+        if kept:  # one executemany, no ORM unit of work (this runs for every question asked)
+            s.execute(insert(QuestionLog), [
+                {"user_id": uid, "at": now, "kind": kind, "entry_id": entry,
+                 "question": redact(question)[:1000]} for uid, question, kind, entry in kept])
         if next(_log_calls) % 500 == 1:
             s.execute(delete(QuestionLog).where(QuestionLog.at < now - LOG_KEEP))
     return [None] * len(rows)
