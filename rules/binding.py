@@ -91,23 +91,27 @@ def load_bind(s: Session, req: BindRequest, now: datetime | None = None) -> Bind
                         misses=_misses(s, req.householder_id, now) if now else 0)
 
 
+# A Tie's fields as plain columns (no ORM entities: these reads run on every limit, bind and
+# unbind), in the order of Tie's fields; the other person is whoever the join names.
+_TIE = (Binding.id, Person.id, Person.id_number, Person.name, Binding.relation,
+        Binding.limit_fen, Binding.used_fen)
+
+
 def _relative_ties(s: Session, householder_id: int) -> list[Tie]:
     """The householder's active relatives in 序号 order: oldest binding first."""
-    q = (select(Binding, Person).join(Person, Person.id == Binding.relative_id)
+    q = (select(*_TIE).join(Person, Person.id == Binding.relative_id)
          .where(Binding.householder_id == householder_id, Binding.removed_at.is_(None))
          .order_by(Binding.created_at, Binding.id))
-    return [Tie(b.id, p.id, p.id_number, p.name, b.relation, b.limit_fen, b.used_fen)
-            for b, p in s.execute(q).all()]
+    return [Tie(*row) for row in s.execute(q).all()]
 
 
 def _payer_ties(s: Session, relative_id: int) -> list[Tie]:
     """The householders paying for this person, in payment order (as /family lists them)."""
-    q = (select(Binding, Person).join(Person, Person.id == Binding.householder_id)
+    q = (select(*_TIE).join(Person, Person.id == Binding.householder_id)
          .where(Binding.relative_id == relative_id, Binding.removed_at.is_(None))
          .order_by(Binding.payer_rank.is_(None), Binding.payer_rank, Binding.created_at,
                    Binding.id))
-    return [Tie(b.id, p.id, p.id_number, p.name, b.relation, b.limit_fen, b.used_fen)
-            for b, p in s.execute(q).all()]
+    return [Tie(*row) for row in s.execute(q).all()]
 
 
 # ---- operations ---------------------------------------------------------------------------
@@ -208,7 +212,8 @@ def set_limit(s: Session, ctx: TxnContext, householder_id: int, ref: str,
         done = s.execute(update(Binding).where(
             Binding.id == decision.facts["binding_id"], Binding.removed_at.is_(None),
             Binding.used_fen == decision.facts["used_fen"],
-        ).values(limit_fen=decision.facts["limit_fen"]))
+        ).values(limit_fen=decision.facts["limit_fen"])
+            .execution_options(synchronize_session=False))  # nothing loaded to refresh
         if done.rowcount != 1:  # type: ignore[attr-defined]
             raise Conflict(f"binding {decision.facts['binding_id']} changed")
     return decision
