@@ -62,7 +62,8 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
          "tests/rules/test_store_paths.py", "tests/rules/test_store_views.py",
          "tests/rules/test_settlement.py", "tests/rules/test_concurrency.py",
          "tests/rules/test_credit_lapse_queries.py",
-         "tests/rules/test_wallets.py"],
+         "tests/rules/test_wallets.py", "tests/rules/test_store_survivors.py",
+         "tests/rules/test_locks.py"],
     ),
     "audit": (
         ["rules/audit.py"],
@@ -78,7 +79,13 @@ LOCK_GROUP = (
     ["tests/rules/test_locks.py", "tests/rules/test_guard_races.py"],
 )
 LOCK_MUTANTS = ["rules.ledger.x_lock_*", "rules.ledger.x_is_sqlite*",
-                "rules.settlement.x_lock_for_settlement*"]
+                "rules.settlement.x_lock_for_settlement*", "rules.wallets.x_wallet_of*",
+                # calls of the lock helpers that only PostgreSQL can tell apart
+                "rules.settlement.x_execute__mutmut_3",
+                "rules.settlement.x_execute_contribution__mutmut_2",
+                "rules.wallets.x_contribute_from_wallet__mutmut_15",
+                "rules.wallets.x_contribute_from_wallet__mutmut_18",
+                "rules.wallets.x_contribute_from_wallet__mutmut_19"]
 # mutmut, with each mutant's tests ordered fastest first and without the redundant clean pass.
 _BOOT = """
 import gc

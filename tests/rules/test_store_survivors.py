@@ -1,0 +1,179 @@
+"""Store behaviour that mutation testing (bench/mutation.py) found unpinned: each test names
+the change it stops."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+import pytest
+from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy.orm import Session
+
+import rules.wallets as wallets
+from bot.state import Link
+from rules.codes import Reason
+from rules.decision import Decision
+from rules.planning import SettlePlan
+from rules.schema import Transaction, Wallet
+from rules.unit_of_work import Conflict, TxnContext
+from rules.wallet_rules import TransferPlan
+from tests.rules.factories import World
+from tests.rules.test_wallets import PASSWORD, Family, cheap_kdf  # noqa: F401  (autouse fixture)
+
+
+def test_wallet_moves_are_newest_first_by_time_not_by_row_order(engine: Engine) -> None:
+    """A clock set back (a corrected server clock) books a later row at an earlier time: the
+    list still goes by time, and rows at one instant newest row first."""
+    f = Family(engine)
+    start = f.w.clock.now()
+    f.w.clock.set(start + timedelta(hours=2))
+    assert f.confirm(f.ask(1_000)).ok   # row 1, at +2 h
+    f.w.clock.set(start + timedelta(hours=1))
+    assert f.confirm(f.ask(2_000)).ok   # row 2, at +1 h
+    assert f.confirm(f.ask(3_000)).ok   # row 3, at +1 h too
+    moves = f.wallet(f.mother).facts["moves"]
+    assert [m["delta_fen"] for m in moves] == [1_000, 3_000, 2_000]
+
+
+# ---- 医保钱包 transfers: what a paid or changed transfer says and records ----------------------
+
+def test_a_paid_transfer_says_what_it_paid_and_books_no_cash(engine: Engine) -> None:
+    f = Family(engine)
+    asked = f.ask(10_000)
+    plan = f.pins.plans[asked.facts["token"]]
+    d = f.confirm(asked, key="pay")
+    assert d.ok and d.facts == {"transferred": True, **plan.facts()}
+    assert d.facts["balance_fen"] == 90_000 and d.facts["amount_fen"] == 10_000
+    with engine.connect() as conn:
+        row = conn.execute(select(Transaction.person_id, Transaction.amount_fen,
+                                  Transaction.cash_fen).where(Transaction.key == "pay")).one()
+    assert tuple(row) == (f.payer, 10_000, 0)
+
+
+def test_a_refused_pinned_transfer_names_the_amount_and_that_it_was_a_transfer(
+        engine: Engine) -> None:
+    f = Family(engine)
+    asked = f.ask(10_000)
+    with engine.begin() as conn:
+        conn.execute(update(Wallet).where(Wallet.person_id == f.mother).values(state="closed"))
+    d = f.confirm(asked)
+    assert d.code == Reason.PLAN_CHANGED
+    assert set(d.facts) == {"refusal", "amount_fen", "transfer"}
+    assert d.facts["amount_fen"] == 10_000 and d.facts["transfer"] is True
+
+
+def test_a_changed_transfer_pins_the_fresh_plan_in_the_same_transaction(engine: Engine) -> None:
+    f = Family(engine)
+    asked = f.ask(10_000)
+    assert f.w.svc.settle(f.payer, 5_000, "pharmacy", key="spend").ok
+    sessions: list[object] = []
+
+    def pin(s: object, plan: TransferPlan) -> str:
+        sessions.append(s)
+        return f.pins(s, plan)
+
+    d = f.svc.execute_transfer(f.pins.plans[asked.facts["token"]], PASSWORD, key="x", pin=pin)
+    assert d.code == Reason.PLAN_CHANGED and d.facts["transfer"] is True
+    fresh = f.pins.plans[d.facts["token"]]
+    assert d.facts == {"token": d.facts["token"], "transfer": True, **fresh.facts()}
+    assert len(sessions) == 1 and isinstance(sessions[0], Session)
+
+
+def test_a_plan_whose_payer_is_gone_is_unknown_person(engine: Engine) -> None:
+    """Called directly with a stale plan: the payer it names no longer exists."""
+    f = Family(engine)
+    plan = f.pins.plans[f.ask(10_000).facts["token"]]
+    ghost = replace(plan, snapshot=replace(plan.snapshot, payer=replace(plan.snapshot.payer,
+                                                                          id=999_999)))
+    with Session(engine) as s, s.begin():
+        ctx = TxnContext(id=1, key="k", now=f.w.clock.now())
+        d = wallets._pay_if_unchanged(s, ctx, f.w.policies, f.svc.wallets, ghost, f.pins)
+        assert d == Decision.refuse(Reason.UNKNOWN_PERSON)
+        s.rollback()
+
+
+def test_paying_into_a_wallet_that_vanished_or_closed_is_a_conflict(engine: Engine) -> None:
+    """The guards under a stale plan: the payee's wallet row gone, or no longer active."""
+    f = Family(engine)
+    plan = f.pins.plans[f.ask(10_000).facts["token"]]
+    with engine.begin() as conn:
+        txn = conn.execute(insert(Transaction).values(
+            key="t", kind="transfer", created_at=f.w.clock.now(), result={})
+            .returning(Transaction.id)).scalar_one()
+    ctx = TxnContext(id=txn, key="t", now=f.w.clock.now())
+    with Session(engine) as s, s.begin():
+        s.execute(delete(Wallet).where(Wallet.person_id == f.mother))
+        with pytest.raises(Conflict, match=f"^wallet of person {f.mother} vanished$"):
+            wallets._pay(s, ctx, plan)
+        s.rollback()
+    with Session(engine) as s, s.begin():
+        w = wallets.wallet_of(s, f.mother)
+        assert w is not None
+        s.execute(update(Wallet).where(Wallet.id == w.id).values(state="closed"))
+        with pytest.raises(Conflict, match=f"^wallet {w.id} changed$"):
+            wallets._credit_wallet(s, txn, w, 1_000, ctx.now)
+        s.rollback()
+    assert f.w.balance(f.payer) == 100_000
+
+
+# ---- settlements and contributions -----------------------------------------------------------
+
+def test_a_preview_of_a_non_positive_amount_is_invalid_amount(engine: Engine) -> None:
+    w = World(engine)
+    r = w.person(scheme="resident")
+    for amount in (0, -1):
+        assert w.svc.preview_settlement(r, amount, "outpatient") == \
+            Decision.refuse(Reason.INVALID_AMOUNT)
+
+
+def test_a_changed_settlement_pins_the_fresh_plan_in_the_same_transaction(engine: Engine) -> None:
+    w = World(engine)
+    h = w.householder(balance=10_000)
+    r = w.person(scheme="resident")
+    w.bound(h, r, "子女")
+    plans: dict[str, SettlePlan] = {}
+    sessions: list[object] = []
+
+    def pin(s: object, plan: SettlePlan) -> str:
+        sessions.append(s)
+        plans[f"p{len(plans)}"] = plan
+        return f"p{len(plans) - 1}"
+
+    first = w.svc.settle_direct(r, 5_000, "outpatient", key="ask", pin=pin, always_confirm=True)
+    assert first.ok and first.facts["needs_confirm"]
+    assert w.svc.contribute(h, "1", 6_000, key="spend").ok  # 4000 left: not all of 5000
+    d = w.svc.execute_settlement(plans[first.facts["token"]], key="go", pin=pin)
+    assert d.code == Reason.PLAN_CHANGED and d.facts["token"] in plans
+    assert len(sessions) == 2 and all(isinstance(s, Session) for s in sessions)
+
+
+def test_a_paid_contribution_names_the_relatives_linked_telegram_user(engine: Engine) -> None:
+    w = World(engine)
+    h = w.householder()
+    r, other = w.person(scheme="resident"), w.person(scheme="resident")
+    w.bound(h, r, "子女")
+    w.bound(h, other, "子女")
+    with engine.begin() as conn:
+        conn.execute(insert(Link).values(user_id=4242, person_id=r, linked_at=f_now(w)))
+        conn.execute(insert(Link).values(user_id=4343, person_id=h, linked_at=f_now(w)))
+    d = w.svc.contribute(h, w.id_number(r), 1_000, key="c")
+    assert d.ok and d.facts["linked"] == {str(r): 4242}
+    d = w.svc.contribute(h, w.id_number(other), 1_000, key="c2")
+    assert d.ok and d.facts["linked"] == {}
+
+
+def f_now(w: World) -> datetime:
+    return w.clock.now()
+
+
+# ---- credits ----------------------------------------------------------------------------------
+
+def test_a_credit_preview_with_nobody_due_totals_zero(engine: Engine) -> None:
+    w = World(engine)
+    w.person(monthly_credit=0, scheme="resident")
+    d = w.svc.preview_credit("2026-11")
+    assert d.ok and (d.facts["people"], d.facts["total_fen"]) == (0, 0)
+    w.person(monthly_credit=300)
+    d = w.svc.preview_credit("2026-11")
+    assert (d.facts["people"], d.facts["total_fen"]) == (1, 300)
