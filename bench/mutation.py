@@ -68,15 +68,16 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
     "audit": (
         ["rules/audit.py"],
         ["tests/rules/test_audit.py", "tests/rules/test_audit_edges.py",
-         "tests/rules/test_audit_credit.py"],
+         "tests/rules/test_audit_credit.py", "tests/rules/test_audit_survivors.py"],
     ),
 }
-# The row locks, on PostgreSQL only (each test's PostgreSQL case; ``-k postgresql``): the
-# store's lock helpers and every call of them in the money core. Their SQLite verdicts from
-# the store group are replaced by these.
+# What only PostgreSQL tells apart, judged there (each test's PostgreSQL case;
+# ``-k postgresql``): the store's row-lock helpers and the calls of them in the money core,
+# and a LIKE pattern's case. Their SQLite verdicts from the other groups are replaced.
 LOCK_GROUP = (
-    ["rules/ledger.py", "rules/settlement.py", "rules/wallets.py"],
-    ["tests/rules/test_locks.py", "tests/rules/test_guard_races.py"],
+    ["rules/ledger.py", "rules/settlement.py", "rules/wallets.py", "rules/audit.py"],
+    ["tests/rules/test_locks.py", "tests/rules/test_guard_races.py",
+     "tests/rules/test_audit_survivors.py"],
 )
 LOCK_MUTANTS = ["rules.ledger.x_lock_*", "rules.ledger.x_is_sqlite*",
                 "rules.settlement.x_lock_for_settlement*", "rules.wallets.x_wallet_of*",
@@ -85,7 +86,9 @@ LOCK_MUTANTS = ["rules.ledger.x_lock_*", "rules.ledger.x_is_sqlite*",
                 "rules.settlement.x_execute_contribution__mutmut_2",
                 "rules.wallets.x_contribute_from_wallet__mutmut_15",
                 "rules.wallets.x_contribute_from_wallet__mutmut_18",
-                "rules.wallets.x_contribute_from_wallet__mutmut_19"]
+                "rules.wallets.x_contribute_from_wallet__mutmut_19",
+                # SQLite's LIKE ignores ASCII case, PostgreSQL's does not: 'STAFF:%'
+                "rules.audit.x_staff_credits_confirmed__mutmut_53"]
 # mutmut, with each mutant's tests ordered fastest first and without the redundant clean pass.
 _BOOT = """
 import gc
@@ -391,7 +394,7 @@ def _merge_locks(mutants: list[Mutant]) -> list[Mutant]:
             if m.name in on_pg:
                 continue
             if m.status not in KILLED:
-                m = Mutant(m.name, "not run (PostgreSQL-only lock; set TEST_DATABASE_URL)",
+                m = Mutant(m.name, "not run (PostgreSQL only; set TEST_DATABASE_URL)",
                            m.group)
         merged.append(m)
     return merged
