@@ -55,7 +55,8 @@ def main() -> None:
         qs, off = load_eval_set(DEV / name)
         questions += [{"q": q, "entry": e} for q, e in qs]
         none += off
-    for name in ("dev_offtopic.yaml", "dev_offtopic_2.yaml", "dev_offtopic_3.yaml"):
+    for name in ("dev_offtopic.yaml", "dev_offtopic_2.yaml", "dev_offtopic_3.yaml",
+                 "dev_offtopic_4.yaml"):
         none += load_eval_set(DEV / name)[1]
     real_in, real_off, _ = real_dev()
     questions += [{"q": q, "entry": e, "real": True} for q, e in real_in]

@@ -38,6 +38,7 @@ from knowledge.learning import (  # noqa: E402
     CALIBRATION_FILE,
     QUESTIONS_FILE,
     REAL_WEIGHT,
+    REAL_WEIGHT_RIGHT,
     Calibration,
     Learned,
     _questions_file,
@@ -49,6 +50,7 @@ from knowledge.ranker import NONE  # noqa: E402
 from knowledge.typed import read, simplified  # noqa: E402
 
 ANSWER, SUGGEST, MAX_SUGGESTIONS = 72.0, 50.0, 3
+BAND_ON_REAL = True        # the answer band fitted on the questions from the public only
 Judge = Callable[[str], Verdict]
 
 
@@ -145,25 +147,41 @@ def main() -> None:
     # out-of-fold logits of every development question
     learned: list[Learned] = []
     oof: dict[str, np.ndarray] = {}
+    oof_scope: dict[str, float] = {}
     for f in range(a.folds):
         train = [(q, e) for q, e in every if fold_of.get(q) != f]
         model = Learned(entries, kb.digest, train, Calibration())
         learned.append(model)
         for q, _ in every:
             if fold_of.get(q) == f:
-                oof[q] = model.model.logits(*model.model.features(read(q).text))
+                ids_, vals = model.model.features(read(q).text)
+                oof[q] = model.model.logits(ids_, vals)
+                oof_scope[q] = model.model.scope(ids_, vals)
         print(f"fold {f + 1}/{a.folds} trained", file=sys.stderr)
     classes = learned[0].model.classes
     cls = {c: i for i, c in enumerate(classes)}
     is_entry = [c in answers for c in classes]
+    need = {str(item["q"]): item["need"] for item in ins}
+
+    def accept(q: str, e: str) -> frozenset[int]:
+        """The classes whose answer is right for a development question: for a real one, every
+        entry whose answer has what the question needs (as it is judged); else its label."""
+        if q not in need:
+            return frozenset([cls[e]])
+        return frozenset(cls[c] for c in classes if c in answers
+                         and all(any(k in answers[c] for k in g) for g in need[q]))
 
     def calibration(excluding: int | None) -> Calibration:
         rows = [(q, e) for q, e in every if q in oof and fold_of.get(q) != excluding
                 and e in cls]
+        counts = [q in real for q, _ in rows]
         return fit([oof[q] for q, _ in rows], [cls[e] for _, e in rows],
                    [e != NONE for _, e in rows], is_entry,
-                   [REAL_WEIGHT if q in real else 1.0 for q, _ in rows],
-                   [q in real for q, _ in rows])
+                   [REAL_WEIGHT if c else 1.0 for c in counts],
+                   [q in real for q, _ in rows], scopes=[oof_scope[q] for q, _ in rows],
+                   accept=[accept(q, e) for q, e in rows],
+                   band=[q in real for q, _ in rows] if BAND_ON_REAL else None,
+                   right_weights=[REAL_WEIGHT_RIGHT if c else 1.0 for c in counts])
 
     if a.sweep:
         c = calibration(None)
@@ -179,7 +197,7 @@ def main() -> None:
                     pz = np.exp(z - z.max())
                     pz /= pz.sum()
                     top, p1, p2, p_other = entry_view(pz, np.array(is_entry))
-                    shown = c.confidence(p1, p2, p_other) >= band
+                    shown = c.confidence(p1, p2, p_other, oof_scope[q]) >= band
                     if e == NONE:
                         n_off += 1
                         leak += shown
@@ -189,15 +207,19 @@ def main() -> None:
                 cells.append(f"{leak / max(n_off, 1):5.1%} / {right / max(n_on, 1):5.1%}")
             print(f"  {band:.1f}: " + "   ".join(cells))
     if a.misses:
-        t = calibration(None).temperature
+        c = calibration(None)
         hit = 0
         for q, e in labelled:
-            z = oof[q] * t
+            z = oof[q] * c.temperature
             pz = np.exp(z - z.max())
             pz /= pz.sum()
             o = np.argsort(-pz)[:3]
             hit += classes[o[0]] == e
-            print(f"  oof: {q[:30]} want {e}: " + " ".join(f"{classes[i]}:{pz[i]:.2f}" for i in o))
+            top, p1, p2, p_other = entry_view(pz, np.array(is_entry))
+            conf = c.confidence(p1, p2, p_other, oof_scope[q])
+            good = top in accept(q, e) if e != NONE else None
+            print(f"  oof: conf {conf:.2f} scope {oof_scope[q]:+.2f} top right {good} "
+                  f"{q[:30]} want {e}: " + " ".join(f"{classes[i]}:{pz[i]:.2f}" for i in o))
         print(f"  oof top-1 on real_dev: {hit}/{len(labelled)}")
     if a.fit:
         c = calibration(None)
@@ -217,6 +239,7 @@ def main() -> None:
             matchers[f] = Matcher(kb, answer_threshold=ANSWER, suggest_threshold=SUGGEST,
                                   max_suggestions=MAX_SUGGESTIONS, outside=outside,
                                   questions=train, calibration=calibration(f))
+            print(f"fold {f + 1}: {matchers[f].learned.calibration}", file=sys.stderr)
         return matcher_judge(matchers[f])
 
     print(f"real_dev ({len(ins)} in-domain + {len(outs)} off-topic), {a.folds}-fold "

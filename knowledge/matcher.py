@@ -91,6 +91,7 @@ LEARNED_MAX = 20_000     # KB texts up to which the learned ranker is used (trai
 VARIANT_SHARE = 0.01     # a region's related entry on the same topic this close to the national
                          # top is its variant
 UNNAMED_REGION = 0.03    # no region known or named: a regional entry's probability weighs this
+MIN_ANSWERED = 3         # Chinese characters from which a question can be answered directly
 PLACE_NOTE = "具体以{place}医保部门的规定为准。"
 OUTSIDE_SHARE = 0.5      # not answered: a topic this close to the best entry gets its referral
 OUTSIDE_MIN = 0.002      # … if its probability is at least this (else: the plain fallback)
@@ -249,9 +250,9 @@ class Matcher:
         raw = simplified(str(question)[:MAX_CHARS])
         text = self.smalltalk.strip(light(raw))
         if self.learned is not None and _CJK.search(text):
-            ranked, exact, _, p_none = self._learned_rank(raw if text == light(raw) else text,
-                                                          region)
-            by_id = {s.entry.id: s for s in self._judged(ranked, exact, p_none)[0]}
+            ranked, exact, _, p_none, scope = self._learned_rank(
+                raw if text == light(raw) else text, region)
+            by_id = {s.entry.id: s for s in self._judged(ranked, exact, p_none, scope)[0]}
             return [by_id.get(e.id) or Suggestion(e, self._score(p)) for e, p in ranked]
         return self._rank(text, region, full=full)[0]
 
@@ -262,12 +263,14 @@ class Matcher:
         return round(max(0.0, min(100.0, s)), 1)
 
     def _learned_rank(self, question: str, region: str | None
-                      ) -> tuple[list[tuple[Entry, float]], Entry | None, str | None, float]:
+                      ) -> tuple[list[tuple[Entry, float]], Entry | None, str | None, float,
+                                 float]:
         """Candidates best first with their probabilities ("none" left out); the entry the
         question is word for word a phrasing of; the place to point to (one with no policy of
-        its own here); and the probability that the question is about none of the entries."""
+        its own here); the probability that the question is about none of the entries; and the
+        in-scope model's margin."""
         assert self.learned is not None
-        classes, typed, exact_id = self.learned.ranked(question)
+        classes, typed, exact_id, scope = self.learned.ranked(question)
         place = typed.other_place
         regions = set(typed.regions)
         if not regions and place is None and region and region != "national":
@@ -314,10 +317,10 @@ class Matcher:
                     and (e.id in top.related or top.id in e.related)}
             mass = ranked[0][1] + sum(p for e, p in ranked if e.id in same)
             ranked = [(top, mass), *((e, p) for e, p in ranked[1:] if e.id not in same)]
-        return ranked, exact, place.name if place is not None else None, p_none
+        return ranked, exact, place.name if place is not None else None, p_none, scope
 
-    def _judged(self, ranked: list[tuple[Entry, float]], exact: Entry | None, p_none: float
-                ) -> tuple[list[Suggestion], float, int]:
+    def _judged(self, ranked: list[tuple[Entry, float]], exact: Entry | None, p_none: float,
+                scope: float = 0.0) -> tuple[list[Suggestion], float, int]:
         """Entries (out-of-scope topics left out) with 0–100 scores; the score of the first
         (the calibrated confidence that it is the right one, ``knowledge.learning``); and how
         many are offered (the right one is probably among them: scores ≥ the suggest band)."""
@@ -329,11 +332,11 @@ class Matcher:
         probs = [p for _, p in entries]
         p_other = p_none + sum(p for e, p in ranked if e.id in self._outside_ids)
         conf = 1.0 if exact is not None else cal.confidence(
-            probs[0], probs[1] if len(probs) > 1 else 0.0, p_other)
+            probs[0], probs[1] if len(probs) > 1 else 0.0, p_other, scope)
         top = self._score(conf)
         k = offered(probs)
         set_score = self._score(cal.confidence(sum(probs[:k]), probs[k] if len(probs) > k
-                                               else 0.0, p_other))
+                                               else 0.0, p_other, scope))
         k = k if max(top, set_score) >= self.suggest_threshold else 0
         below_answer = self.answer_threshold - 0.1
         scored = []
@@ -347,8 +350,14 @@ class Matcher:
         return scored, top, k
 
     def _ask_learned(self, question: str, text: str, region: str | None) -> Answer:
-        ranked, exact, place, p_none = self._learned_rank(text, region)
-        scored, score, k = self._judged(ranked, exact, p_none)
+        ranked, exact, place, p_none, scope = self._learned_rank(text, region)
+        scored, score, k = self._judged(ranked, exact, p_none, scope)
+        if (exact is None and scored and score >= self.answer_threshold
+                and len(_CJK.findall(text)) < MIN_ANSWERED):
+            # a word or two (绑定, 家人, 钱) names a topic, not a question: offer, don't answer
+            score = min(score, self.answer_threshold - 0.1)
+            scored[0] = Suggestion(scored[0].entry, score)
+            k = max(k, min(2, len(scored)))
         if scored and score >= self.answer_threshold:
             best = scored[0].entry
             related = [s for s in scored[1:k]][: self.max_suggestions]

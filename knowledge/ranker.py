@@ -33,7 +33,8 @@ NONE = "~none"             # the class of questions that are about nothing in th
 NGRAMS = (1, 2, 3)
 C = 0.5                    # the linear model's regularisation (bench/real_eval.py)
 NEAREST = 1.0              # weight of the nearest training question's similarity
-VERSION = "ranker-2"
+SCOPE_C = 0.5              # the in-scope model's regularisation (bench/real_eval.py)
+VERSION = "ranker-3"
 Sample = tuple[str, str]   # (text in matching form, class)
 
 
@@ -57,6 +58,9 @@ class Model:
     docs: np.ndarray           # int32 training-question index, grouped by class
     values: np.ndarray         # float32
     starts: np.ndarray         # (classes,) int64: first training question of each class
+    # the in-scope model: entry questions against "none" and the out-of-scope topics' ones
+    scope_weights: np.ndarray  # (features,) float32
+    scope_bias: np.ndarray     # (1,) float32
 
     def features(self, text: str) -> tuple[np.ndarray, np.ndarray]:
         """Sparse TF-IDF vector (sublinear tf, L2-normalised): column ids and values."""
@@ -74,6 +78,11 @@ class Model:
         if NEAREST and len(ids):
             z = z + NEAREST * self.nearest(ids, vals)
         return z
+
+    def scope(self, ids: np.ndarray, vals: np.ndarray) -> float:
+        """The in-scope model's margin: > 0 when the question is about one of the entries
+        rather than about nothing here or a neighbouring out-of-scope topic."""
+        return float(vals @ self.scope_weights[ids] + self.scope_bias[0])
 
     def nearest(self, ids: np.ndarray, vals: np.ndarray) -> np.ndarray:
         """Per class, the cosine similarity (2–3-grams) of its most similar training question."""
@@ -98,8 +107,10 @@ class Model:
         return z / z.sum()
 
 
-def train(samples: Sequence[Sample], c: float = C) -> Model:
-    """Fit the model (see the module docstring)."""
+def train(samples: Sequence[Sample], c: float = C, outside: frozenset[str] = frozenset()
+          ) -> Model:
+    """Fit the model (see the module docstring). ``outside``: the classes (besides NONE) that
+    are not entries (out-of-scope topics), the negatives of the in-scope model."""
     from scipy.sparse import csr_matrix
     from sklearn.svm import LinearSVC
 
@@ -150,15 +161,23 @@ def train(samples: Sequence[Sample], c: float = C) -> Model:
         if len(classes) == 2:             # binary: sklearn keeps one row (for class 1)
             coef = np.vstack([-coef / 2, coef / 2])
             bias = np.array([-bias[0] / 2, bias[0] / 2])
+    inside = np.array([label != NONE and label not in outside for _, label in samples])
+    if inside.all() or not inside.any():
+        scope_w, scope_b = np.zeros(len(vocab)), np.array([1.0 if inside.all() else -1.0])
+    else:
+        scope = LinearSVC(C=SCOPE_C, tol=1e-3).fit(x, inside)
+        scope_w, scope_b = scope.coef_[0], scope.intercept_
     return Model(classes, vocab, idf, np.ascontiguousarray(coef.T, np.float32),
                  np.asarray(bias, np.float32), near.indptr.astype(np.int64),
-                 near.indices.astype(np.int32), near.data.astype(np.float32), starts)
+                 near.indices.astype(np.int32), near.data.astype(np.float32), starts,
+                 np.asarray(scope_w, np.float32), np.asarray(scope_b, np.float32))
 
 
-def trained(samples: Callable[[], Sequence[Sample]], key: str, c: float = C) -> Model:
+def trained(samples: Callable[[], Sequence[Sample]], key: str, c: float = C,
+            outside: frozenset[str] = frozenset()) -> Model:
     """The model for this ``key`` (a hash of everything ``samples()`` is made from): from the
     on-disk cache, else trained on ``samples()`` and stored there."""
-    key = digest([VERSION, key, repr((c, NGRAMS))])
+    key = digest([VERSION, key, repr((c, SCOPE_C, NGRAMS)), *sorted(outside)])
     directory = cache_dir()
     path = directory / f"ranker-{key}.npz" if directory else None
     if path is not None and path.exists():
@@ -166,7 +185,7 @@ def trained(samples: Callable[[], Sequence[Sample]], key: str, c: float = C) -> 
             return _load(path.read_bytes())
         except Exception:  # noqa: BLE001 - a damaged or foreign entry is simply rebuilt
             pass
-    model = train(samples(), c)
+    model = train(samples(), c, outside)
     if path is not None:
         try:
             fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".ranker-", suffix=".tmp")
@@ -179,7 +198,8 @@ def trained(samples: Callable[[], Sequence[Sample]], key: str, c: float = C) -> 
     return model
 
 
-_ARRAYS = ("idf", "weights", "bias", "postings", "docs", "values", "starts")
+_ARRAYS = ("idf", "weights", "bias", "postings", "docs", "values", "starts", "scope_weights",
+           "scope_bias")
 
 
 def _dump(model: Model) -> bytes:
