@@ -17,7 +17,7 @@ from rules.decision import Decision
 from rules.planning import SettlePlan
 from rules.schema import Transaction, Wallet
 from rules.unit_of_work import Conflict, TxnContext
-from rules.wallet_rules import TransferPlan
+from rules.wallet_rules import LOCK_SECONDS, MAX_WRONG, TransferPlan
 from tests.rules.factories import World
 from tests.rules.test_wallets import PASSWORD, Family, cheap_kdf  # noqa: F401  (autouse fixture)
 
@@ -177,3 +177,87 @@ def test_a_credit_preview_with_nobody_due_totals_zero(engine: Engine) -> None:
     w.person(monthly_credit=300)
     d = w.svc.preview_credit("2026-11")
     assert (d.facts["people"], d.facts["total_fen"]) == (1, 300)
+
+
+# ---- 医保钱包: the payer's own wallet, the password lock, the claim ----------------------------
+
+def test_a_payee_wallet_moved_to_another_city_changes_the_plan(engine: Engine) -> None:
+    f = Family(engine)
+    asked = f.ask(10_000)
+    with engine.begin() as conn:
+        conn.execute(update(Wallet).where(Wallet.person_id == f.mother).values(city="绵阳市"))
+    d = f.confirm(asked)
+    assert d.code == Reason.PLAN_CHANGED and d.facts["token"] in f.pins.plans
+    assert f.w.balance(f.payer) == 100_000
+
+
+@pytest.mark.parametrize("change", ["closed", "gone"])
+def test_a_payer_wallet_closed_or_gone_refuses_on_the_payers_side(engine: Engine,
+                                                                  change: str) -> None:
+    f = Family(engine)
+    asked = f.ask(10_000)
+    with engine.begin() as conn:
+        mine = Wallet.person_id == f.payer
+        conn.execute(update(Wallet).where(mine).values(state="closed") if change == "closed"
+                     else delete(Wallet).where(mine))
+    assert f.confirm(asked) == Decision.refuse(Reason.WALLET_NOT_ACTIVE, side="self")
+    assert f.w.balance(f.payer) == 100_000
+
+
+def _wrong(f: Family, asked: Decision) -> Decision:
+    return f.confirm(asked, password="000000")
+
+
+def test_the_fifth_wrong_password_locks_until_an_hour_after_the_first(engine: Engine) -> None:
+    f = Family(engine)
+    asked = f.ask(10_000)
+    first = f.w.clock.now()
+    until = (first + timedelta(seconds=LOCK_SECONDS)).isoformat()
+    for remaining in range(MAX_WRONG - 1, 0, -1):
+        assert _wrong(f, asked) == Decision.refuse(Reason.WALLET_PASSWORD_WRONG,
+                                                   remaining=remaining)
+        f.w.clock.advance(60)
+    assert _wrong(f, asked) == Decision.refuse(Reason.WALLET_LOCKED, until=until)
+    assert f.confirm(asked) == Decision.refuse(Reason.WALLET_LOCKED, until=until)  # right, locked
+    f.w.clock.set(first + timedelta(seconds=LOCK_SECONDS - 1))
+    assert f.confirm(asked) == Decision.refuse(Reason.WALLET_LOCKED, until=until)
+    f.w.clock.set(first + timedelta(seconds=LOCK_SECONDS))  # the lock has ended exactly now
+    assert f.confirm(asked).ok
+
+
+def test_wrong_passwords_count_again_from_one_once_the_window_is_over(engine: Engine) -> None:
+    f = Family(engine)
+    asked = f.ask(10_000)
+    first = f.w.clock.now()
+    assert _wrong(f, asked).facts["remaining"] == MAX_WRONG - 1
+    f.w.clock.set(first + timedelta(seconds=LOCK_SECONDS - 1))
+    assert _wrong(f, asked).facts["remaining"] == MAX_WRONG - 2  # still the same window
+    f.w.clock.set(first + timedelta(seconds=LOCK_SECONDS))  # the first one's hour is over
+    assert _wrong(f, asked).facts["remaining"] == MAX_WRONG - 1
+    with engine.connect() as conn:
+        since = conn.execute(select(Wallet.wrong_since).where(Wallet.person_id == f.payer)
+                             ).scalar_one()
+    assert since == first + timedelta(seconds=LOCK_SECONDS)
+
+
+class _Claim:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, object, object]] = []
+
+    def take(self, s: Session) -> None:
+        self.calls.append(("take", s, None))
+
+    def record(self, s: Session, decision: Decision) -> None:
+        self.calls.append(("record", s, decision))
+
+
+def test_a_transfer_takes_and_records_its_claim_in_its_own_session(engine: Engine) -> None:
+    f = Family(engine)
+    asked = f.ask(10_000)
+    claim = _Claim()
+    d = f.svc.execute_transfer(f.pins.plans[asked.facts["token"]], PASSWORD, key="x",
+                               pin=f.pins, claim=claim)
+    assert d.ok
+    (take, s1, _), (record, s2, recorded) = claim.calls
+    assert (take, record) == ("take", "record") and recorded == d
+    assert isinstance(s1, Session) and s2 is s1
