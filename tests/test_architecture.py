@@ -158,3 +158,22 @@ def test_no_import_cycles_even_through_function_local_imports() -> None:
         if module not in state:
             visit(module, [module])
     assert not cycles, cycles[:3]
+
+
+def test_handlers_hold_no_sql() -> None:
+    """bot/handlers parse, call and render: no SQLAlchemy, no table classes (even imported
+    inside a function); the bot's tables are read and written in bot/store.py and the
+    dedicated stores it names."""
+    import ast
+
+    banned = ("sqlalchemy", "bot.state", "rules.schema")
+    found: list[str] = []
+    paths = sorted((REPO / "bot" / "handlers").glob("*.py"))
+    assert len(paths) > 10  # the walk really found the handlers
+    for path in paths:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            found += [f"{path.name}:{node.lineno} {n}" for n in names
+                      if n.split(".")[0] == "sqlalchemy" or n.startswith(banned[1:])]
+    assert not found, found

@@ -5,18 +5,15 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sqlalchemy import select
 from telegram import Update
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
-from bot import learned, limits, personal, steps
+from bot import learned, personal, steps, store
 from bot.caches import Asker
 from bot.context import Buttons, Context, Services, call, is_private, lookup_asker, reply, services
 from bot.handlers import reports, support, taps
-from bot.linking import looks_like_tail
-from bot.state import Feedback, UnansweredQuestion
 from rules.codes import ALL_CODES
-from rules.identity import clean_text, redact
+from rules.identity import clean_text
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +77,7 @@ def follow_up(svc: Services, asker: Asker | None, question: str, answer: Any, *,
         # a neighbouring topic the KB does not cover (oos_…) tells staff what was asked about
         near = answer.entry or answer.outside
         best = near.id if near is not None else None
-        if not store_unanswered(svc, question, best, float(answer.score or 0), user_id):
+        if not store.keep_unanswered(svc, question, best, float(answer.score or 0), user_id):
             return NOT_KEPT
     return None
 
@@ -179,21 +176,6 @@ def personal_note(svc: Services, entry: Any, asker: Asker | None) -> personal.Pe
     return personal.answer(svc, entry, asker) if personal.applies(entry) else None
 
 
-def store_unanswered(svc: Services, question: str, best: str | None, score: float,
-                     user_id: int | None = None) -> bool:
-    """Keep the question (redacted) so staff can add it to the knowledge base; False when it
-    was not kept (a tail-like text, or over the caps in bot/limits.py)."""
-    now = svc.clock.now()
-    if looks_like_tail(question) or not limits.may_keep_unanswered(svc.engine, user_id, now):
-        return False
-    with svc.sessions.begin() as s:
-        if limits.total_reached(s, now):
-            return False
-        s.add(UnansweredQuestion(question=redact(question), best_entry=best, score=score,
-                                 at=svc.clock.now()))
-    return True
-
-
 async def ask(update: Update, context: Context) -> None:
     """/ask 问题 — works in groups too."""
     question = " ".join(context.args or [])
@@ -262,13 +244,7 @@ def store_feedback(svc: Services, user_id: int, entry_id: str, helpful: bool) ->
     entry."""
     if _entry(svc.kb, entry_id) is None:
         return False
-    with svc.sessions.begin() as s:
-        vote = s.scalars(select(Feedback).where(Feedback.user_id == user_id,
-                                                Feedback.entry_id == entry_id)).first()
-        if vote is None:
-            s.add(Feedback(user_id=user_id, entry_id=entry_id, helpful=helpful, at=svc.clock.now()))
-        else:
-            vote.helpful, vote.at = helpful, svc.clock.now()
+    store.vote(svc, user_id, entry_id, helpful)
     return True
 
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sqlalchemy import delete, func, select
 from telegram import Update
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler
 
-from bot import learned, render
+from bot import learned, render, store
 from bot.context import (
     Context,
     Services,
@@ -20,10 +19,8 @@ from bot.context import (
     reply_refusal,
     services,
 )
-from bot.state import Feedback, LearnedPhrasing, Link, UnansweredQuestion
 from rules.codes import Reason
 from rules.identity import clean_text, redact
-from rules.schema import Binding, FamilyAccount, Note, Person
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +43,7 @@ async def _staff_only(update: Update, context: Context, action: str) -> bool:
 def record_staff_action(svc: Services, user_id: int | None, action: str) -> None:
     """Every staff action is logged and kept in the audit log."""
     log.info("staff action /%s by user %s", action, user_id)
-    with svc.sessions.begin() as s:
-        s.add(Note(at=svc.clock.now(), actor=f"tg:{user_id}", action=f"staff_{action}"))
+    store.note(svc, user_id, action)
 
 
 async def unanswered(update: Update, context: Context) -> None:
@@ -57,7 +53,7 @@ async def unanswered(update: Update, context: Context) -> None:
     if context.args:
         await dismiss(update, context, list(context.args))
         return
-    rows = await call(recent_unanswered, services(context), 30)
+    rows = await call(store.recent_unanswered, services(context), 30)
     if not rows:
         await reply(update, context, "目前没有未解答的问题。")
         return
@@ -84,7 +80,7 @@ async def dismiss(update: Update, context: Context, args: list[str]) -> None:
         return
     user = update.effective_user
     svc = services(context)
-    gone = await call(dismiss_unanswered, svc, sorted({int(n) for n in numbers}),
+    gone = await call(store.dismiss_unanswered, svc, sorted({int(n) for n in numbers}),
                       user.id if user else None)
     missing = sorted({int(n) for n in numbers} - set(gone))
     text = f"已删除 {len(gone)} 个问题：" + "、".join(f"#{i}" for i in gone) if gone else ""
@@ -92,30 +88,6 @@ async def dismiss(update: Update, context: Context, args: list[str]) -> None:
         text += ("\n" if text else "") + "没有这些编号的未解答问题（或已加入知识库）：" + \
             "、".join(f"#{i}" for i in missing)
     await reply(update, context, text)
-
-
-def dismiss_unanswered(svc: Services, ids: list[int], user_id: int | None) -> list[int]:
-    """Delete those unanswered questions that were not taught; the ids deleted (audited)."""
-    taught = select(LearnedPhrasing.id).where(
-        LearnedPhrasing.unanswered_id == UnansweredQuestion.id)
-    with svc.sessions.begin() as s:
-        found = list(s.scalars(select(UnansweredQuestion.id).where(
-            UnansweredQuestion.id.in_(ids), ~taught.exists()).order_by(UnansweredQuestion.id)))
-        if found:
-            s.execute(delete(UnansweredQuestion).where(UnansweredQuestion.id.in_(found)))
-        s.add(Note(at=svc.clock.now(), actor=f"tg:{user_id}", action="staff_unanswered_dismiss",
-                   details=" ".join(f"#{i}" for i in found) or "none"))
-    log.info("staff %s dismissed unanswered %s", user_id, found)
-    return found
-
-
-def recent_unanswered(svc: Services, limit: int) -> list[UnansweredQuestion]:
-    """The newest questions not yet taught to the knowledge base."""
-    taught = select(LearnedPhrasing.id).where(
-        LearnedPhrasing.unanswered_id == UnansweredQuestion.id)
-    with svc.sessions() as s:
-        return list(s.scalars(select(UnansweredQuestion).where(~taught.exists())
-                              .order_by(UnansweredQuestion.id.desc()).limit(limit)))
 
 
 async def teach(update: Update, context: Context) -> None:
@@ -148,18 +120,12 @@ def undo_buttons(number: int, done: learned.Taught) -> list[list[tuple[str, str]
     return [[("撤销", f"ut:{number}")]] if done.outcome == "taught" else []
 
 
-def _question(svc: Services, number: int) -> str | None:
-    with svc.sessions() as s:
-        row = s.get(UnansweredQuestion, number)
-        return None if row is None else row.question
-
-
 async def offer_entries(update: Update, context: Context, number: int) -> None:
     """/teach 编号: the entries the question most likely belongs to, as buttons."""
     from bot import support
 
     svc = services(context)
-    question = await call(_question, svc, number)
+    question = await call(store.unanswered_text, svc, number)
     if question is None:
         await reply(update, context,
                     f"没有编号为 #{number} 的未解答问题，发送 /unanswered 查看编号。")
@@ -241,7 +207,7 @@ async def stats(update: Update, context: Context) -> None:
     if not await _staff_only(update, context, "stats"):
         return
     svc = services(context)
-    c = await call(counts, svc)
+    c = await call(store.counts, svc)
     asked = svc.counters
     text = (f"参保人：{c['people']}\n已验证身份的用户：{c['links']}\n"
             f"家庭共济账户：{c['accounts']}\n有效绑定：{c['bindings']}\n"
@@ -267,26 +233,6 @@ async def send_chart(update: Update, context: Context, days: int = 14) -> None:
                f"{total['answered']}，橙：转人工 {total['handed_off']}，红：未能回答 "
                f"{total['unanswered']}）")
     await context.bot.send_photo(chat.id, png, caption=caption, filename="stats.png")
-
-
-def counts(svc: Services) -> dict[str, int]:
-    """Row counts for /stats."""
-    def n(stmt: Any) -> int:
-        return int(s.scalar(stmt) or 0)
-
-    with svc.sessions() as s:
-        return {
-            "people": n(select(func.count()).select_from(Person)),
-            "links": n(select(func.count()).select_from(Link)),
-            "accounts": n(select(func.count()).select_from(FamilyAccount)),
-            "bindings": n(select(func.count()).select_from(Binding)
-                          .where(Binding.removed_at.is_(None))),
-            "unanswered": n(select(func.count()).select_from(UnansweredQuestion)),
-            "taught": n(select(func.count()).select_from(LearnedPhrasing)),
-            "helpful": n(select(func.count()).select_from(Feedback).where(Feedback.helpful)),
-            "unhelpful": n(select(func.count()).select_from(Feedback)
-                           .where(Feedback.helpful.is_(False))),
-        }
 
 
 def register(app: Application[Any, Any, Any, Any, Any, Any]) -> None:

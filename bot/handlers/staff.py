@@ -15,7 +15,7 @@ from typing import Any
 from telegram import Update
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler
 
-from bot import confirm, render
+from bot import confirm, render, store
 from bot.context import (
     Context,
     call,
@@ -37,7 +37,6 @@ from bot.handlers.money import (
 from bot.messages import refusal
 from rules.codes import Reason
 from rules.identity import mask_id
-from rules.schema import Note
 
 log = logging.getLogger("gongji.staff")
 
@@ -54,17 +53,10 @@ async def staff_only(update: Update, context: Context) -> int | None:
     return user.id
 
 
-def _note(svc: Any, staff_id: int, action: str, details: str) -> None:
-    """Keep a staff action in the audit log table too (details already masked)."""
-    with svc.sessions.begin() as session:
-        session.add(Note(at=svc.clock.now(), actor=f"tg:{staff_id}", action=f"staff_{action}",
-                         details=details))
-
-
 async def record(context: Context, staff_id: int, action: str, details: str) -> None:
     """Log a staff action (masked) and keep it in ``audit_log``."""
     log.info("staff %s %s %s", staff_id, action, details)
-    await call(_note, services(context), staff_id, action, details)
+    await call(store.note, services(context), staff_id, action, details)
 
 
 async def find(update: Update, context: Context, id_text: str) -> Any | None:
@@ -96,25 +88,6 @@ def person_summary(person: Any, view: Any, policies: Any) -> str:
     )
 
 
-MAX_MATCHES = 10
-
-
-def people_named(svc: Any, name: str) -> list[Any]:
-    """People whose name is ``name`` (or contains it, for two or more characters)."""
-    from sqlalchemy import select
-
-    from rules.schema import Person
-
-    with svc.sessions() as s:
-        ids = list(s.scalars(select(Person.id).where(Person.name == name).order_by(Person.id)))
-        if not ids:  # a surname alone matches from the start, longer text anywhere
-            bare = name.replace("%", "").replace("_", "")
-            pattern = (bare + "%") if len(bare) == 1 else ("%" + bare + "%")
-            ids = list(s.scalars(select(Person.id).where(Person.name.like(pattern))
-                                 .order_by(Person.id).limit(MAX_MATCHES + 1)))
-    return [svc.family.person(i) for i in ids[: MAX_MATCHES + 1]]
-
-
 async def lookup_cmd(update: Update, context: Context) -> None:
     """/lookup 身份证号|手机号|姓名: a masked person summary with bindings; several matches
     (a shared phone, a common name) are a numbered list of buttons to pick from."""
@@ -136,7 +109,7 @@ async def lookup_cmd(update: Update, context: Context) -> None:
             return
         found, how = [person], "id"
     else:
-        found, how = await call(people_named, svc, text[:20]), "name"
+        found, how = await call(store.people_named, svc, text[:20]), "name"
     await record(context, staff_id, "lookup",
                  f"{how} {render.redact(text) if how != 'name' else render.mask_name(text)} "
                  f"→ {len(found)}")
@@ -146,10 +119,10 @@ async def lookup_cmd(update: Update, context: Context) -> None:
     if len(found) == 1:
         await show_person(update, context, found[0])
         return
-    more = len(found) > MAX_MATCHES
-    lines = [f"找到{'超过' if more else ''}{min(len(found), MAX_MATCHES)}人，请选择："]
+    more = len(found) > store.MAX_MATCHES
+    lines = [f"找到{'超过' if more else ''}{min(len(found), store.MAX_MATCHES)}人，请选择："]
     buttons = []
-    for i, p in enumerate(found[:MAX_MATCHES], 1):
+    for i, p in enumerate(found[:store.MAX_MATCHES], 1):
         label = f"{i}. {render.who(p.name, p.id_number)} {p.city or p.province}"
         lines.append(label)
         buttons.append([(label[:60], f"lk:{p.id}")])

@@ -8,15 +8,13 @@ hand-offs. State is in the database (bot/support.py), so any replica takes any b
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
-from sqlalchemy import delete
 from telegram import Update
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler
 
-from bot import render, support
+from bot import render, store, support
 from bot.context import (
     Batcher,
     Context,
@@ -30,7 +28,6 @@ from bot.context import (
     reply_refusal,
     services,
 )
-from bot.state import ConversationState
 from rules.codes import Reason
 from rules.identity import redact
 
@@ -108,20 +105,18 @@ async def intercept(update: Update, context: Context) -> bool:
 
 def awaited_ticket(svc: Services, staff_id: int) -> int | None:
     """The ticket a staff member pressed 回复 for (their next message is the reply)."""
-    with svc.sessions() as s:
-        row = s.get(ConversationState, staff_id)
-        if row is None or row.state != AWAIT_REPLY:
-            return None
-        return int(json.loads(row.data or "{}").get("ticket", 0)) or None
+    data = store.state_of(svc, staff_id, AWAIT_REPLY)
+    if data is None:
+        return None
+    return int(data.get("ticket", 0)) or None
 
 
 def await_reply(svc: Services, staff_id: int, ticket_id: int | None) -> None:
-    with svc.sessions.begin() as s:
-        s.execute(delete(ConversationState).where(ConversationState.user_id == staff_id))
-        if ticket_id is not None:
-            s.add(ConversationState(user_id=staff_id, state=AWAIT_REPLY,
-                                    data=json.dumps({"ticket": ticket_id}),
-                                    updated_at=svc.clock.now()))
+    """The staff member's next message answers ``ticket_id`` (None: nothing awaited)."""
+    if ticket_id is None:
+        store.drop_state(svc, staff_id)
+    else:
+        store.put_state(svc, staff_id, AWAIT_REPLY, {"ticket": ticket_id})
 
 
 async def relay(update: Update, context: Context, ticket_id: int, text: str) -> None:

@@ -26,7 +26,7 @@ from typing import Any
 from telegram import Update
 from telegram.ext import Application, CallbackQueryHandler
 
-from bot import linking, render, steps
+from bot import linking, render, steps, store
 from bot.context import (
     Buttons,
     Context,
@@ -460,19 +460,12 @@ async def continue_step(update: Update, context: Context) -> bool:
 async def _typed_phone(update: Update, context: Context) -> bool:
     """A phone number typed as text: while linking, point at the share button; else a question."""
     share_keyboard = provided("share_keyboard")
-    from bot.state import ConversationState
-
     user = update.effective_user
     assert user is not None and update.effective_message is not None
     svc = services(context)
     if await linked_person(context, user.id) is not None:
         return False
-
-    def pending_tail() -> bool:
-        with svc.sessions() as s:
-            row = s.get(ConversationState, user.id)
-            return row is not None and row.state == linking.AWAIT_TAIL
-    if await call(pending_tail):
+    if await call(store.state_of, svc, user.id, linking.AWAIT_TAIL) is not None:
         await reply(update, context, PHONE_DURING_TAIL)
     else:
         await update.effective_message.reply_text(PHONE_HINT, reply_markup=share_keyboard())

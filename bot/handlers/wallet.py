@@ -9,18 +9,17 @@ transaction that claims the 确认 token and moves the money.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import unicodedata
+from datetime import timedelta
 from typing import Any, cast
 
-from sqlalchemy import delete, select
 from telegram import Update
 from telegram.error import TelegramError
 from telegram.ext import Application, CommandHandler, filters
 
-from bot import confirm, render
+from bot import confirm, render, store
 from bot.context import (
     Context,
     Services,
@@ -36,7 +35,6 @@ from bot.context import (
 )
 from bot.handlers.account import amount_arg
 from bot.messages import refusal, refused_text
-from bot.state import Confirmation, ConversationState
 from rules.codes import Reason
 from rules.decision import Decision
 from rules.money import format_fen
@@ -62,27 +60,16 @@ KIND = {"wallet_in": "转入", "wallet_settle": "就医购药支付", "wallet_co
 # ---- conversation state ------------------------------------------------------------------
 
 def _set_state(svc: Services, user_id: int, data: dict[str, Any]) -> None:
-    with svc.sessions.begin() as s:
-        s.execute(delete(ConversationState).where(ConversationState.user_id == user_id))
-        s.add(ConversationState(user_id=user_id, state=AWAIT_PASSWORD,
-                                data=json.dumps(data), updated_at=svc.clock.now()))
+    store.put_state(svc, user_id, AWAIT_PASSWORD, data)
 
 
 def _get_state(svc: Services, user_id: int) -> dict[str, Any] | None:
-    with svc.sessions() as s:
-        row = s.get(ConversationState, user_id)
-        if row is None or row.state != AWAIT_PASSWORD:
-            return None
-        age = (svc.clock.now() - row.updated_at).total_seconds()
-        if age > svc.settings.confirmation_ttl_seconds:
-            return None
-        return cast(dict[str, Any], json.loads(row.data or "{}"))
+    return store.state_of(svc, user_id, AWAIT_PASSWORD,
+                          max_age=timedelta(seconds=svc.settings.confirmation_ttl_seconds))
 
 
 def _clear_state(svc: Services, user_id: int) -> None:
-    with svc.sessions.begin() as s:
-        s.execute(delete(ConversationState).where(ConversationState.user_id == user_id,
-                                                  ConversationState.state == AWAIT_PASSWORD))
+    store.drop_state(svc, user_id, AWAIT_PASSWORD)
 
 
 # ---- /wallet ------------------------------------------------------------------------------
@@ -206,14 +193,6 @@ async def _delete(update: Update, context: Context) -> None:
         log.warning("could not delete a wallet password message")
 
 
-def _pending(svc: Services, token: str) -> tuple[int, dict[str, Any], bool] | None:
-    with svc.sessions() as s:
-        row = s.scalar(select(Confirmation).where(Confirmation.token == token))
-        if row is None:
-            return None
-        return row.owner_user_id, json.loads(row.payload), svc.clock.now() >= row.expires_at
-
-
 async def take_password(update: Update, context: Context) -> bool:
     """Private text that is the awaited wallet password: deleted at once and used; False for
     any other text (bot/handlers/text.py routes it on)."""
@@ -253,7 +232,7 @@ async def _activate(update: Update, context: Context, svc: Services, user_id: in
 async def _transfer(update: Update, context: Context, svc: Services, user_id: int,
                     state: dict[str, Any], password: str) -> None:
     token = str(state.get("token"))
-    found = await call(_pending, svc, token)
+    found = await call(store.pending_confirmation, svc, token)
     if found is None or found[0] != user_id or found[2]:
         await call(_clear_state, svc, user_id)
         await reply_refusal(update, context, Reason.EXPIRED)
