@@ -134,3 +134,73 @@ def test_each_wallet_is_held_to_its_own_rows(conn: Connection) -> None:
     row(conn, t, a, 300, "wallet_in", wallet_id=wa)
     row(conn, t, b, 700, "wallet_in", wallet_id=wb)
     assert checks.wallet_balances_match_ledger(conn) == []
+
+
+# ---- wallet rows and transfers --------------------------------------------------------------
+
+def test_a_wallet_row_naming_no_existing_wallet_is_stray(engine: Engine) -> None:
+    """The foreign key forbids it; the audit must still see it (a restored dump, a bad fix)."""
+    with engine.begin() as conn:
+        p = person(conn)
+        t = txn(conn, "w:1", "transfer")
+    if engine.dialect.name == "sqlite":
+        with engine.connect() as c:
+            raw = c.connection.dbapi_connection
+            raw.execute("PRAGMA foreign_keys=OFF")  # autocommit mode: no transaction is open
+            raw.execute("INSERT INTO ledger (txn_id, person_id, delta_fen, kind, wallet_id,"
+                        " created_at) VALUES (?, ?, 5, 'wallet_in', 999, ?)",
+                        (t, p, NOW.isoformat(" ")))
+            raw.execute("PRAGMA foreign_keys=ON")
+    else:
+        with engine.begin() as c:
+            c.exec_driver_sql("SET LOCAL session_replication_role = replica")
+            row(c, t, p, 5, "wallet_in", wallet_id=999)
+    with engine.connect() as c:
+        found = checks.wallet_rows_belong(c)
+    assert len(found) == 1 and found[0].endswith(f"(wallet_in) wallet 999 person {p}")
+
+
+def _transfer(conn: Connection, key: str, amount: int | None,
+              *rows: tuple[str, int, bool]) -> int:
+    """A transfer with (kind, delta, on a wallet?) rows: the payer's account, the payee's
+    wallet."""
+    payer, payee = person(conn), person(conn)
+    w = wallet(conn, payee, 0)
+    t = txn(conn, key, "transfer", amount=amount)
+    for kind, delta, on_wallet in rows:
+        row(conn, t, payee if on_wallet else payer, delta, kind,
+            wallet_id=w if on_wallet else None)
+    return t
+
+
+OUT, IN = "wallet_transfer_out", "wallet_in"
+
+
+def test_a_sound_transfer_passes(conn: Connection) -> None:
+    _transfer(conn, "t", 500, (OUT, -500, False), (IN, 500, True))
+    assert checks.transfers_balanced(conn) == []
+
+
+@pytest.mark.parametrize("rows", [
+    [(OUT, -500, False), (IN, 500, False)],            # the wallet side on no wallet
+    [(OUT, -500, True), (IN, 500, True)],              # the account side on a wallet
+    [("settle_own", -500, False), (IN, 500, True)],    # the account side of another kind
+    [(OUT, -250, False), (OUT, -250, False)],          # nothing went into a wallet
+    [(IN, 250, True), (IN, 250, True)],                # nothing came out of an account
+    [(OUT, -500, False), (IN, 300, True), (IN, 200, True)],  # three rows, sums agree
+], ids=["in-off-wallet", "out-on-wallet", "out-kind", "no-in", "no-out", "three-rows"])
+def test_a_transfer_not_exactly_one_out_and_one_in_is_unbalanced(
+        conn: Connection, rows: list[tuple[str, int, bool]]) -> None:
+    t = _transfer(conn, "t", 500, *rows)
+    found = checks.transfers_balanced(conn)
+    assert len(found) == 1 and found[0].startswith(f"unbalanced transfer: transaction {t} (t)")
+
+
+def test_unbalanced_transfers_are_named_in_id_order_up_to_the_cap(
+        conn: Connection, monkeypatch: pytest.MonkeyPatch) -> None:
+    a = _transfer(conn, "a", 500, (OUT, -500, False), (IN, 499, True))
+    b = _transfer(conn, "b", 500, (OUT, -500, False), (IN, 501, True))
+    assert [line.split(" (")[0] for line in checks.transfers_balanced(conn)] == [
+        f"unbalanced transfer: transaction {a}", f"unbalanced transfer: transaction {b}"]
+    monkeypatch.setattr(checks, "MAX_REPORTED", 1)
+    assert len(checks.transfers_balanced(conn)) == 1

@@ -15,10 +15,10 @@ from bot.state import Link
 from rules.codes import Reason
 from rules.decision import Decision
 from rules.planning import SettlePlan
-from rules.schema import Transaction, Wallet
+from rules.schema import LedgerEntry, Person, Transaction, Wallet
 from rules.unit_of_work import Conflict, TxnContext
-from rules.wallet_rules import LOCK_SECONDS, MAX_WRONG, TransferPlan
-from tests.rules.factories import World
+from rules.wallet_rules import LOCK_SECONDS, MAX_WRONG, TransferPlan, TransferRequest
+from tests.rules.factories import World, new_id_number
 from tests.rules.test_wallets import PASSWORD, Family, cheap_kdf  # noqa: F401  (autouse fixture)
 
 
@@ -261,3 +261,62 @@ def test_a_transfer_takes_and_records_its_claim_in_its_own_session(engine: Engin
     (take, s1, _), (record, s2, recorded) = claim.calls
     assert (take, record) == ("take", "record") and recorded == d
     assert isinstance(s1, Session) and s2 is s1
+
+
+# ---- 医保钱包: what a transfer reads ----------------------------------------------------------
+
+def test_the_china_day_starts_at_midnight_china_time_exactly() -> None:
+    assert wallets.china_day_start(datetime(2026, 11, 1, 2, 30, 45, 123456)) == \
+        datetime(2026, 10, 31, 16, 0)
+    assert wallets.china_day_start(datetime(2026, 10, 31, 16, 0)) == datetime(2026, 10, 31, 16, 0)
+    assert wallets.china_day_start(datetime(2026, 10, 31, 15, 59, 59, 999999)) == \
+        datetime(2026, 10, 30, 16, 0)
+
+
+def test_sent_today_counts_only_this_payers_transfers_since_china_midnight(
+        engine: Engine) -> None:
+    w = World(engine)
+    payer, other = w.person(balance=10_000), w.person(balance=10_000)
+    midnight = datetime(2026, 10, 31, 16, 0)  # 2026-11-01 00:00 in China
+    with engine.begin() as conn:
+        t = conn.execute(insert(Transaction).values(key="t", kind="transfer", created_at=midnight,
+                                                    result={}).returning(Transaction.id)
+                         ).scalar_one()
+        for pid, delta, kind, at in [
+                (payer, -1_000, "wallet_transfer_out", midnight),  # counted
+                (payer, -20, "wallet_transfer_out", midnight - timedelta(microseconds=1)),
+                (payer, -300, "settle_own", midnight + timedelta(hours=1)),  # not a transfer
+                (other, -4_000, "wallet_transfer_out", midnight + timedelta(hours=1))]:
+            conn.execute(insert(LedgerEntry).values(txn_id=t, person_id=pid, delta_fen=delta,
+                                                    kind=kind, created_at=at))
+    with Session(engine) as s:
+        now = datetime(2026, 11, 1, 2, 30, 45, 123456)
+        assert wallets.sent_today(s, payer, now) == 1_000
+        assert wallets.sent_today(s, other, now) == 4_000
+
+
+def test_a_transfer_to_an_unknown_id_number_is_refused_not_crashed(engine: Engine) -> None:
+    f = Family(engine)
+    req = TransferRequest(new_id_number(), "无名", "母亲", 1_000)
+    d = f.svc.request_transfer(f.payer, req, key="unknown-payee", pin=f.pins)
+    assert d == Decision.refuse(Reason.UNKNOWN_PERSON)
+    assert f.svc.request_transfer(999_999, req, key="unknown-payer", pin=f.pins) == \
+        Decision.refuse(Reason.UNKNOWN_PERSON)
+
+
+def test_the_payees_own_account_balance_is_no_part_of_a_pinned_transfer(engine: Engine) -> None:
+    f = Family(engine)
+    sessions: list[object] = []
+
+    def pin(s: object, plan: TransferPlan) -> str:
+        sessions.append(s)
+        return f.pins(s, plan)
+
+    req = TransferRequest(f.w.id_number(f.mother), f.w.name(f.mother), "母亲", 10_000)
+    asked = f.svc.request_transfer(f.payer, req, key="ask", pin=pin)
+    assert asked.ok and len(sessions) == 1 and isinstance(sessions[0], Session)
+    with engine.begin() as conn:
+        conn.execute(update(Person).where(Person.id == f.mother)
+                     .values(balance=Person.balance + 777,
+                             opening_balance=Person.opening_balance + 777))
+    assert f.confirm(asked).ok
