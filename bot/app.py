@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import warnings
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -25,6 +26,7 @@ from telegram import (
 from telegram.error import TelegramError
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, Defaults
 from telegram.request import BaseRequest
+from telegram.warnings import PTBUserWarning
 
 from bot import commands
 from bot.botapi import BASE_URL_ENV, api_urls
@@ -61,6 +63,9 @@ def build_application(settings: Settings, *, request: BaseRequest | None = None,
 
     token = bot_token(request)
     install_redaction(token)
+    # bot.context.send calls sendMessage raw on purpose (no Message built from the answer)
+    warnings.filterwarnings("ignore", message=r"Please use 'Bot\.sendMessage'",
+                            category=PTBUserWarning)
     builder: Any = (
         ApplicationBuilder()
         .token(token)
