@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import Connection, Engine, insert
 
 from rules import audit as checks
-from rules.schema import LedgerEntry, Note, Person, Transaction, Wallet
+from rules.schema import Binding, LedgerEntry, Note, Person, Transaction, Wallet
 
 NOW = datetime(2026, 11, 1, 2, 0)
 _ids = count(1)
@@ -204,3 +204,43 @@ def test_unbalanced_transfers_are_named_in_id_order_up_to_the_cap(
         f"unbalanced transfer: transaction {a}", f"unbalanced transfer: transaction {b}"]
     monkeypatch.setattr(checks, "MAX_REPORTED", 1)
     assert len(checks.transfers_balanced(conn)) == 1
+
+
+@pytest.mark.parametrize("rows", [
+    [(OUT, -500, False), (IN, 500, True)],
+    [(OUT, -1, False), (IN, 1, True)],
+    [(OUT, 2, False), (IN, -2, True)],
+], ids=["500", "1", "minus-2"])
+def test_a_transfer_without_an_amount_is_unbalanced(conn: Connection,
+                                                   rows: list[tuple[str, int, bool]]) -> None:
+    t = _transfer(conn, "t", None, *rows)
+    found = checks.transfers_balanced(conn)
+    assert len(found) == 1 and found[0].startswith(f"unbalanced transfer: transaction {t} (t)")
+
+
+# ---- bindings and settlements ---------------------------------------------------------------
+
+def _binding(conn: Connection, used: int, limit: int | None = None) -> tuple[int, int]:
+    h, r = person(conn), person(conn)
+    b = int(conn.execute(insert(Binding).values(
+        householder_id=h, relative_id=r, relation="子女", used_fen=used, limit_fen=limit,
+        created_at=NOW).returning(Binding.id)).scalar_one())
+    return b, h
+
+
+def test_each_binding_is_held_to_its_own_family_legs(conn: Connection) -> None:
+    (b1, h1), (b2, h2) = _binding(conn, 300), _binding(conn, 700)
+    t = txn(conn, "s", "settle")
+    for b, h, fen in ((b1, h1, 300), (b2, h2, 700)):
+        conn.execute(insert(LedgerEntry).values(txn_id=t, person_id=h, binding_id=b,
+                                                delta_fen=-fen, kind="settle_family",
+                                                created_at=NOW))
+    assert checks.used_matches_ledger(conn) == []
+
+
+def test_a_settlement_without_legs_is_held_to_its_cash(conn: Connection) -> None:
+    sound = txn(conn, "cash", "settle", amount=500, cash=500)
+    short = txn(conn, "short", "settle", amount=500, cash=499)
+    assert sound < short
+    assert checks.settlements_balanced(conn) == [
+        f"unbalanced settlement: transaction {short} (short) legs + cash 499 != amount 500"]

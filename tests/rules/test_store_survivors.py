@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import Engine, delete, insert, select, update
 from sqlalchemy.orm import Session
 
+import rules.ledger as ledger
 import rules.wallets as wallets
 from bot.state import Link
 from rules.codes import Reason
@@ -320,3 +321,42 @@ def test_the_payees_own_account_balance_is_no_part_of_a_pinned_transfer(engine: 
                      .values(balance=Person.balance + 777,
                              opening_balance=Person.opening_balance + 777))
     assert f.confirm(asked).ok
+
+
+def test_a_transfer_shows_where_the_payee_is_insured(engine: Engine) -> None:
+    f = Family(engine)
+    asked = f.ask(10_000)
+    assert (asked.facts["payee_province"], asked.facts["payee_city"]) == ("四川省", "成都市")
+    assert asked.facts["payer_province"] == "山东省"
+
+
+def test_activation_refuses_the_unknown_and_badly_shaped_passwords(engine: Engine) -> None:
+    f = Family(engine, activate=False)
+    assert f.svc.activate(999_999, PASSWORD, key="ghost") == Decision.refuse(Reason.UNKNOWN_PERSON)
+    assert f.svc.activate(f.payer, "12345", key="short") == \
+        Decision.refuse(Reason.WALLET_PASSWORD_WRONG, shape=True)
+    assert f.svc.activate(f.payer, PASSWORD, key="open").facts["activated"]
+    with engine.connect() as conn:
+        assert conn.execute(select(Transaction.person_id).where(Transaction.key == "open")
+                            ).scalar_one() == f.payer
+
+
+def test_a_binding_guard_miss_is_a_conflict_naming_the_binding(engine: Engine) -> None:
+    w = World(engine)
+    h = w.householder()
+    b = w.bound(h, w.person(scheme="resident"), "子女")
+    assert w.svc.set_limit(h, "1", 1_000, key="lim").ok
+    with Session(engine) as s, s.begin():
+        with pytest.raises(Conflict, match=f"^binding {b} changed$"):
+            ledger.use_binding(s, b, 1_001)
+        s.rollback()
+
+
+def test_a_patients_own_money_is_booked_as_settle_own(engine: Engine) -> None:
+    w = World(engine)
+    r = w.person(balance=5_000)
+    assert w.svc.settle(r, 3_000, "outpatient", key="own").ok
+    with engine.connect() as conn:
+        rows = conn.execute(select(LedgerEntry.kind, LedgerEntry.delta_fen)
+                            .where(LedgerEntry.person_id == r)).all()
+    assert [tuple(x) for x in rows] == [("settle_own", -3_000)]
