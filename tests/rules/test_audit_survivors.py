@@ -244,3 +244,14 @@ def test_a_settlement_without_legs_is_held_to_its_cash(conn: Connection) -> None
     assert sound < short
     assert checks.settlements_balanced(conn) == [
         f"unbalanced settlement: transaction {short} (short) legs + cash 499 != amount 500"]
+
+
+def test_used_counts_only_family_kinds_and_a_binding_without_legs_must_be_zero(
+        conn: Connection) -> None:
+    (b, h), (idle, _h2), (drifted, _h3) = _binding(conn, 0), _binding(conn, 0), _binding(conn, 5)
+    t = txn(conn, "s", "settle")
+    conn.execute(insert(LedgerEntry).values(txn_id=t, person_id=h, binding_id=b, delta_fen=-40,
+                                            kind="settle_own", created_at=NOW))
+    assert checks.used_matches_ledger(conn) == [
+        f"used mismatch: binding {drifted} used 5 != family legs 0"]
+    assert idle != drifted

@@ -360,3 +360,37 @@ def test_a_patients_own_money_is_booked_as_settle_own(engine: Engine) -> None:
         rows = conn.execute(select(LedgerEntry.kind, LedgerEntry.delta_fen)
                             .where(LedgerEntry.person_id == r)).all()
     assert [tuple(x) for x in rows] == [("settle_own", -3_000)]
+
+
+def test_a_payers_notice_shows_the_room_left_under_the_limit(engine: Engine) -> None:
+    w = World(engine)
+    h = w.householder(balance=100_000)
+    r = w.person(scheme="resident")
+    w.bound(h, r, "子女")
+    assert w.svc.set_limit(h, "1", 10_000, key="lim").ok
+    first = w.svc.settle(r, 3_000, "outpatient", key="s1")
+    assert first.facts["payers_after"] == [
+        {"householder_id": h, "balance_fen": 97_000, "remaining_fen": 7_000}]
+    second = w.svc.settle(r, 2_000, "outpatient", key="s2")
+    assert second.facts["payers_after"] == [
+        {"householder_id": h, "balance_fen": 95_000, "remaining_fen": 5_000}]
+
+
+def test_a_wallet_debit_of_one_fen_moves_one_fen_and_more_than_held_is_a_conflict(
+        engine: Engine) -> None:
+    f = Family(engine)
+    assert f.confirm(f.ask(500)).ok
+    with engine.begin() as conn:
+        txn = conn.execute(insert(Transaction).values(
+            key="d", kind="settle", created_at=f.w.clock.now(), result={})
+            .returning(Transaction.id)).scalar_one()
+    with Session(engine) as s, s.begin():
+        wallets.debit_wallet(s, txn, f.mother, 1, "wallet_settle", f.w.clock.now())
+        wallets.debit_wallet(s, txn, f.mother, 0, "wallet_settle", f.w.clock.now())
+        with pytest.raises(Conflict, match=f"^wallet of person {f.mother} changed$"):
+            wallets.debit_wallet(s, txn, f.mother, 500, "wallet_settle", f.w.clock.now())
+    with engine.connect() as conn:
+        assert conn.execute(select(Wallet.balance).where(Wallet.person_id == f.mother)
+                            ).scalar_one() == 499
+        assert conn.execute(select(LedgerEntry.delta_fen).where(LedgerEntry.txn_id == txn)
+                            ).scalars().all() == [-1]
