@@ -63,8 +63,9 @@ def build_application(settings: Settings, *, request: BaseRequest | None = None,
 
     token = bot_token(request)
     install_redaction(token)
-    # bot.context.send calls sendMessage raw on purpose (no Message built from the answer)
-    warnings.filterwarnings("ignore", message=r"Please use 'Bot\.sendMessage'",
+    # bot.context.send and edit_pressed call the Bot API raw on purpose (no Message is built
+    # from the answer)
+    warnings.filterwarnings("ignore", message=r"Please use 'Bot\.(sendMessage|editMessageText)'",
                             category=PTBUserWarning)
     builder: Any = (
         ApplicationBuilder()

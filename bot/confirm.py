@@ -33,8 +33,8 @@ from bot.context import (
     Services,
     call,
     current_person,
+    edit_pressed,
     is_staff,
-    keyboard,
     notify,
     reply,
     reply_refusal,
@@ -241,8 +241,7 @@ async def _finish(update: Update, text: str, code: str | None = None) -> None:
     assert query is not None
     await query.answer()
     try:
-        await query.edit_message_text(
-            text, reply_markup=keyboard([why_button(code)] if code else None))
+        await edit_pressed(query, text, [why_button(code)] if code else None)
     except Exception:
         log.debug("could not edit confirmation message", exc_info=True)
 

@@ -19,7 +19,14 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, sessionmaker
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions, Update
+from telegram import (
+    CallbackQuery,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    LinkPreviewOptions,
+    Message,
+    Update,
+)
 from telegram.constants import ChatType, MessageLimit
 from telegram.ext import CallbackContext, ContextTypes, ExtBot
 
@@ -192,6 +199,21 @@ async def send(context: CallbackContext[Any, Any, Any, Any], chat_id: int, text:
         if markup is not None:
             params["reply_markup"] = markup
         await context.bot.do_api_request("sendMessage", api_kwargs=params)
+
+
+async def edit_pressed(query: CallbackQuery, text: str, buttons: Buttons | None = None) -> None:
+    """Show ``text`` (and ``buttons``, or none) in place of the message whose button was
+    pressed; raw, like :func:`send`, when the message is at hand."""
+    markup = keyboard(buttons)
+    message = query.message
+    if not isinstance(message, Message):  # too old to see, or an inline message
+        await query.edit_message_text(text, reply_markup=markup)
+        return
+    params: dict[str, Any] = {"chat_id": message.chat.id, "message_id": message.message_id,
+                              "text": text, "link_preview_options": NO_PREVIEW}
+    if markup is not None:
+        params["reply_markup"] = markup
+    await query.get_bot().do_api_request("editMessageText", api_kwargs=params)
 
 
 async def reply(update: Update, context: CallbackContext[Any, Any, Any, Any], text: str,
