@@ -41,9 +41,10 @@ def test_a_credit_for_an_invalid_month_fails_the_audit(engine: Engine, period: s
     _rewrite_period(engine, period)
     with engine.connect() as conn:
         found = credit_periods_valid(conn, NOW)
-    assert len(found) == 1 and "credit for an invalid month" in found[0]
+    assert found == [f"credit for an invalid month: {period!r} (1 credits; now 2026-11)"]
     if period != "2026-12":  # the system clock is past 2026-11 already
-        assert any("credit for an invalid month" in v for v in audit(engine))
+        assert [v.split(" (")[0] for v in audit(engine)] == \
+            [f"credit for an invalid month: {period!r}"]
 
 
 def test_the_current_china_month_is_valid_at_the_month_boundary(engine: Engine) -> None:
@@ -62,11 +63,17 @@ def _note(engine: Engine, actor: str, action: str, details: str) -> None:
 KEY = "staff:confirm:tok1"
 
 
+def _unconfirmed(engine: Engine) -> list[str]:
+    with engine.connect() as conn:
+        txn = conn.execute(select(Transaction.id).where(Transaction.key == KEY)).scalar_one()
+    return [f"staff credit without 确认: transaction {txn} ({KEY})"]
+
+
 def test_a_staff_credit_without_its_confirmation_fails_the_audit(engine: Engine) -> None:
     _credited(engine, key=KEY)
-    assert any("staff credit without 确认" in v and KEY in v for v in audit(engine))
+    assert audit(engine) == _unconfirmed(engine)
     _note(engine, "tg:9", "staff_credit", "2026-11 people=1 total=¥5.00 token=tok1")
-    assert any("staff credit without 确认" in v for v in audit(engine))  # asked, never confirmed
+    assert audit(engine) == _unconfirmed(engine)  # asked, never confirmed
     _note(engine, "tg:9", "staff_credit_confirmed", f"2026-11 token=tok1 key={KEY} ok=True")
     assert audit(engine) == []
 
@@ -75,13 +82,14 @@ def test_a_confirmation_by_someone_else_or_for_another_summary_fails(engine: Eng
     _credited(engine, key=KEY)
     _note(engine, "tg:9", "staff_credit", "2026-11 people=1 total=¥5.00 token=tok1")
     _note(engine, "tg:8", "staff_credit_confirmed", f"2026-11 token=tok1 key={KEY} ok=True")
+    unconfirmed = _unconfirmed(engine)
     with engine.connect() as conn:
-        assert len(staff_credits_confirmed(conn)) == 1
+        assert staff_credits_confirmed(conn) == unconfirmed
     with engine.begin() as conn:
         conn.execute(update(Note).where(Note.action == "staff_credit_confirmed")
                      .values(actor="tg:9", details=f"token=tok2 key={KEY}"))
     with engine.connect() as conn:
-        assert len(staff_credits_confirmed(conn)) == 1
+        assert staff_credits_confirmed(conn) == unconfirmed
 
 
 def test_unkeyed_runs_and_refusals_are_not_staff_credits(engine: Engine) -> None:
