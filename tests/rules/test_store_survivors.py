@@ -394,3 +394,13 @@ def test_a_wallet_debit_of_one_fen_moves_one_fen_and_more_than_held_is_a_conflic
                             ).scalar_one() == 499
         assert conn.execute(select(LedgerEntry.delta_fen).where(LedgerEntry.txn_id == txn)
                             ).scalars().all() == [-1]
+
+
+def test_a_family_leg_names_its_payer(engine: Engine) -> None:
+    w = World(engine)
+    h = w.householder(balance=100_000, name="王大明")
+    r = w.person(scheme="resident", balance=0)
+    b = w.bound(h, r, "子女")
+    d = w.svc.settle(r, 3_000, "outpatient", key="s")
+    assert [(leg["binding_id"], leg["householder_id"], leg["name"], leg["amount_fen"])
+            for leg in d.facts["legs"]] == [(b, h, "王大明", 3_000)]
