@@ -285,20 +285,44 @@ def _results(dest: Path, group: str) -> list[Mutant]:
             for m in map(_RESULT.match, out.splitlines()) if m]
 
 
+_FINGERPRINTS = """
+import hashlib, json, sys
+from mutmut.__main__ import find_mutant
+from mutmut.mutation.diff_apply import get_diff_for_mutant
+out = {}
+for name in sys.argv[1:]:
+    try:
+        diff = get_diff_for_mutant(name, path=find_mutant(name).path)
+    except Exception:
+        continue
+    changed = [" ".join(line.split()) for line in diff.split("\\n")
+               if line[:1] in "+-" and not line.startswith(("+++", "---"))]
+    out[name] = hashlib.sha1("\\n".join(changed).encode()).hexdigest()[:12]
+print(json.dumps(out))
+"""
+
+
 def pin_equivalents() -> int:
-    """Record the diff hash of every listed equivalent from the last run's groups."""
-    pins: dict[str, str] = {}
-    for diffs in sorted(OUT.glob("*/equivalent-diffs.json")):
-        pins.update(json.loads(diffs.read_text())["fingerprints"])
+    """Record the diff hash of every listed equivalent, as the last run of its group made it
+    (the same hash ``_BOOT`` compares before skipping one)."""
     equivalent = _equivalent()
-    pins = {k: v for k, v in sorted(pins.items()) if k in equivalent}
+    pins: dict[str, str] = {}
+    for group in [*GROUPS, "locks"]:
+        dest = OUT / group
+        if not (dest / "mutants").is_dir():
+            continue
+        names = [n for n in equivalent if n not in pins]
+        done = subprocess.run([sys.executable, "-c", _FINGERPRINTS, *names], cwd=dest,
+                              capture_output=True, text=True)
+        if done.returncode == 0 and done.stdout.strip():
+            pins.update(json.loads(done.stdout.strip().splitlines()[-1]))
     text = (ROOT / "pyproject.toml").read_text("utf-8")
     text = re.sub(r"(?ms)^# Equivalent mutants' pinned diffs.*?^\[tool\.gongji\.mutation\."
                   r"equivalent-pins\]\n.*?(?=^\[|\Z)", "", text).rstrip("\n") + "\n"
     text += ("\n# Equivalent mutants' pinned diffs (bench/mutation.py --pin-equivalents): a listed"
              " mutant\n# whose diff still hashes the same is not run again.\n"
              "[tool.gongji.mutation.equivalent-pins]\n"
-             + "".join(f"{json.dumps(k)} = {json.dumps(v)}\n" for k, v in pins.items()))
+             + "".join(f"{json.dumps(k)} = {json.dumps(v)}\n" for k, v in sorted(pins.items())))
     (ROOT / "pyproject.toml").write_text(text, "utf-8")
     print(f"pinned {len(pins)} of {len(equivalent)} equivalent mutants")
     return 0
