@@ -404,3 +404,48 @@ def test_a_family_leg_names_its_payer(engine: Engine) -> None:
     d = w.svc.settle(r, 3_000, "outpatient", key="s")
     assert [(leg["binding_id"], leg["householder_id"], leg["name"], leg["amount_fen"])
             for leg in d.facts["legs"]] == [(b, h, "王大明", 3_000)]
+
+
+def test_settling_a_non_positive_amount_is_invalid_amount(engine: Engine) -> None:
+    w = World(engine)
+    r = w.person(balance=5_000)
+    assert w.svc.settle(r, 0, "outpatient", key="zero") == Decision.refuse(Reason.INVALID_AMOUNT)
+
+
+def test_each_payers_own_region_decides_what_their_money_may_pay_for(engine: Engine) -> None:
+    """Health checks: a Dongying payer's money may pay for them, national rules' may not."""
+    w = World(engine)
+    h = w.householder("dongying", balance=100_000)
+    r = w.person(place="jinan", scheme="resident", balance=0)
+    w.bound(h, r, "子女")
+    d = w.svc.settle(r, 3_000, "health_check", key="s")
+    assert d.ok and (d.facts["family_fen"], d.facts["purpose_blocked"]) == (3_000, False)
+
+
+def test_a_pinned_settlement_keeps_the_patients_name(engine: Engine) -> None:
+    w = World(engine)
+    h = w.householder(balance=100_000)
+    r = w.person(scheme="resident", balance=0, name="李小红")
+    w.bound(h, r, "子女")
+    plans: dict[str, SettlePlan] = {}
+
+    def pin(_s: object, plan: SettlePlan) -> str:
+        plans["t"] = plan
+        return "t"
+
+    d = w.svc.settle_direct(r, 2_000, "outpatient", key="ask", pin=pin, always_confirm=True)
+    assert d.facts["token"] == "t" and plans["t"].snapshot.name == "李小红"
+
+
+def test_a_window_left_open_by_a_payer_who_has_gone_is_not_used(engine: Engine) -> None:
+    w = World(engine)
+    h = w.householder("dongying", balance=100_000)
+    r = w.person(place="dongying", scheme="resident", balance=1_000)
+    w.bound(h, r, "子女")
+    assert w.svc.settle(r, 5_000, "inpatient", key="a").code == Reason.INSUFFICIENT_BALANCE
+    assert w.svc.unbind(h, w.id_number(r), key="gone").ok
+    w.clock.advance(10)
+    d = w.svc.settle(r, 5_000, "inpatient", key="b")  # inside the window: nobody to pay
+    assert d.ok and (d.facts["own_fen"], d.facts["family_fen"], d.facts["cash_fen"]) == \
+        (1_000, 0, 4_000)
+    assert w.balance(h) == 100_000
