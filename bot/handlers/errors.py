@@ -46,6 +46,8 @@ async def drop_duplicates(update: object, context: Context) -> None:
         return
     if update.edited_message or update.channel_post or update.edited_channel_post:
         raise ApplicationHandlerStop
+    if context.bot_data.inline_work:
+        return  # the console: one person, fresh ids from the clock, nothing is redelivered
     svc = services(context)
     if await _batcher(svc, "processed", processed_among).run(update_marker(update)):
         log.info("dropped redelivered update %s", update.update_id)
@@ -66,6 +68,8 @@ async def mark_processed(update: object, context: Context) -> None:
     if marker in marked_by_handler(context.bot_data):
         marked_by_handler(context.bot_data).discard(marker)
         return  # recorded inside the handler's own transaction (a 确认 press)
+    if context.bot_data.inline_work:
+        return  # the console (see drop_duplicates)
     if not await _batcher(svc, "remember", remember_all).run(update_marker(update)):
         log.info("update %s was handled twice concurrently (effects are keyed)",
                  update.update_id)

@@ -243,3 +243,23 @@ def test_inline_executor_hands_back_results_and_errors():
 def threading_count_unchanged(pool) -> bool:
     """An InlineExecutor never starts a thread of its own."""
     return not pool._threads  # noqa: SLF001
+
+
+def test_the_console_keeps_no_redelivery_markers(db_url, tmp_path):
+    """Nothing is redelivered to the console (one person, ids from the clock): it neither
+    looks up nor writes processed_updates for an ordinary line."""
+    from sqlalchemy import create_engine, func, select
+
+    from bot.state import ProcessedUpdate
+
+    settings = load_settings(write_config(tmp_path, db_url))
+    out = io.StringIO()
+    assert asyncio.run(run_lines(settings, ["/help", "医保共济是什么？"], out,
+                                 as_json_lines=True)) == 0
+    assert "/bind" in out.getvalue()  # the lines really ran
+    engine = create_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            assert conn.scalar(select(func.count()).select_from(ProcessedUpdate)) == 0
+    finally:
+        engine.dispose()
