@@ -449,3 +449,17 @@ def test_a_window_left_open_by_a_payer_who_has_gone_is_not_used(engine: Engine) 
     assert d.ok and (d.facts["own_fen"], d.facts["family_fen"], d.facts["cash_fen"]) == \
         (1_000, 0, 4_000)
     assert w.balance(h) == 100_000
+
+
+def test_a_debit_guard_miss_is_a_conflict_naming_the_person(engine: Engine) -> None:
+    w = World(engine)
+    p = w.person(balance=500)
+    with engine.begin() as conn:
+        txn = conn.execute(insert(Transaction).values(
+            key="d", kind="settle", created_at=w.clock.now(), result={})
+            .returning(Transaction.id)).scalar_one()
+    with Session(engine) as s, s.begin():
+        with pytest.raises(Conflict, match=f"^balance of person {p} changed$"):
+            ledger.debit(s, txn, p, 501, "settle_own", w.clock.now())
+        s.rollback()
+    assert w.balance(p) == 500
