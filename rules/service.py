@@ -118,9 +118,10 @@ class FamilyService:
                             lambda s, ctx: binding_ops.leave(s, ctx, relative_id, householder_ref))
 
     def set_limit(self, householder_id: int, relative_ref: str, limit_fen: int | None, *,
-                  key: str) -> Decision:
+                  key: str, also: Also | None = None) -> Decision:
         return self.uow.run(key, "limit", householder_id, self.clock.now(), lambda s, ctx:
-                            binding_ops.set_limit(s, ctx, householder_id, relative_ref, limit_fen))
+                            binding_ops.set_limit(s, ctx, householder_id, relative_ref, limit_fen),
+                            also=also)
 
     def set_order(self, relative_id: int, householder_refs: list[str], *, key: str) -> Decision:
         return self.uow.run(key, "order", relative_id, self.clock.now(), lambda s, _ctx:

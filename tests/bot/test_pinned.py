@@ -4,6 +4,8 @@ M2). Each test reproduces a finding against the real handlers and the ledger aud
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+from typing import TypeVar
 
 from sqlalchemy import delete, func, select
 
@@ -18,6 +20,8 @@ from tests.bot.account_chat import (
 )
 from tests.bot.test_account_bind import HH, OTHER, REL
 from tests.bot.test_money_settle import balance, family_of
+
+T = TypeVar("T")
 
 
 def forget_processed(chat: Chat) -> None:
@@ -200,14 +204,10 @@ def test_redelivered_contribute_shows_the_same_summary_once(chat: Chat) -> None:
     assert audit(chat.engine) == []
 
 
-def test_a_confirm_press_is_one_write_transaction(chat: Chat) -> None:
-    """Claim, payment, ledger, idempotency record, outcome text and processed marker commit
-    together: nothing is half-done if the replica dies mid-press."""
+def _write_commits(chat: Chat, act: Callable[[], T]) -> tuple[T, list[str]]:
+    """What ``act`` returned, and one "commit" per transaction that wrote something."""
     from sqlalchemy import event
 
-    householder, _ = family_of(chat, "jinan", own=0)
-    chat.send(REL, "/settle 100 门诊")
-    summary = chat.buttons_message(REL, "确认")
     writes: list[str] = []
     writing: set[int] = set()
 
@@ -223,12 +223,33 @@ def test_a_confirm_press_is_one_write_transaction(chat: Chat) -> None:
     event.listen(chat.engine, "before_cursor_execute", statement)
     event.listen(chat.engine, "commit", commit)
     try:
-        done = chat.press(REL, summary, "确认")
+        return act(), writes
     finally:
         event.remove(chat.engine, "before_cursor_execute", statement)
         event.remove(chat.engine, "commit", commit)
+
+
+def test_a_confirm_press_is_one_write_transaction(chat: Chat) -> None:
+    """Claim, payment, ledger, idempotency record, outcome text and processed marker commit
+    together: nothing is half-done if the replica dies mid-press."""
+    householder, _ = family_of(chat, "jinan", own=0)
+    chat.send(REL, "/settle 100 门诊")
+    summary = chat.buttons_message(REL, "确认")
+    done, writes = _write_commits(chat, lambda: chat.press(REL, summary, "确认"))
     assert "结算成功" in texts(done, REL) and balance(chat, householder) == 90_000
     assert writes == ["commit"]
+
+
+def test_a_limit_update_is_one_write_transaction(chat: Chat) -> None:
+    """/limit records its processed marker inside its own transaction, like the money
+    updates: the last handler group writes nothing more."""
+    family_of(chat, "jinan")
+    with chat.engine.connect() as conn:
+        markers = conn.scalar(select(func.count()).select_from(ProcessedUpdate))
+    done, writes = _write_commits(chat, lambda: chat.send(HH, "/limit 1 500"))
+    assert "500" in texts(done, HH) and writes == ["commit"]
+    with chat.engine.connect() as conn:
+        assert conn.scalar(select(func.count()).select_from(ProcessedUpdate)) == markers + 1
 
 
 def test_a_change_that_leaves_every_charge_as_shown_still_pays(chat: Chat) -> None:
