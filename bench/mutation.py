@@ -151,8 +151,9 @@ mm.cli()
 """
 # no:unraisableexception: that plugin runs gc.collect() at the end of every session, which in
 # a child forked from mutmut's large process cost more than most mutants' tests.
-PYTEST_ARGS = ["-p", "no:cacheprovider", "-p", "no:unraisableexception", "--hypothesis-seed=0",
-               "-q"]
+# no:logging, no:warnings: no test here uses caplog or warning filters; fewer hooks per session.
+PYTEST_ARGS = ["-p", "no:cacheprovider", "-p", "no:unraisableexception", "-p", "no:logging",
+               "-p", "no:warnings", "--hypothesis-seed=0", "-q"]
 # mutmut mutates code inside functions only: the SQL guards live in module-level text()
 # statements, so they get hand-written mutants here, each run against the store's tests. The
 # row locks do nothing on SQLite: their mutants run the race tests on PostgreSQL, when
