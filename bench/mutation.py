@@ -112,8 +112,13 @@ from mutmut.mutation.diff_apply import get_diff_for_mutant
 from mutmut.state import state
 from mutmut.workers import isolation
 
+CAP = int(os.environ.get("GONGJI_TEST_CAP", "0"))
 for runner in (isolation.ForkServerRunner, isolation.ForkRunner):
     runner.run_clean_tests = lambda self, tests: 0
+    if CAP:
+        def submit(self, name, tests, cpu_limit, estimate, _real=runner.submit):
+            return _real(self, name, list(tests)[:CAP], cpu_limit, estimate)
+        runner.submit = submit
 _collect = mm.collect_source_file_mutation_data
 PINNED = json.loads(os.environ.get("GONGJI_EQUIVALENT_PINS", "{}"))
 
@@ -135,8 +140,11 @@ def collect(*args, **kwargs):
                 skipped.append(name)
                 continue
         kept.append(entry)
-    Path("equivalent-diffs.json").write_text(json.dumps({"fingerprints": prints,
-                                                          "skipped": skipped}))
+    seen = Path("equivalent-diffs.json")
+    if seen.is_file():  # a second pass over some mutants keeps the first pass's skips
+        before = json.loads(seen.read_text())
+        prints, skipped = {**before["fingerprints"], **prints}, [*before["skipped"], *skipped]
+    seen.write_text(json.dumps({"fingerprints": prints, "skipped": sorted(set(skipped))}))
     st = state()
     took = st.duration_by_test
     for name, tests in list(st.tests_by_mangled_function_name.items()):
@@ -197,6 +205,7 @@ SQL_MUTANTS: list[tuple[str, str, str, str]] = [  # (file, original, mutated, ba
 ]
 RACE_TESTS = ["tests/rules/test_guard_races.py", "tests/rules/test_concurrency.py",
               "tests/rules/test_locks.py"]
+TEST_CAP = 25  # a mutant's fastest tests in the first pass (see run_group)
 KILLED = {"killed", "timeout", "caught by type check", "segfault"}
 NOT_RUN = ("not run", "not applicable", "not checked")  # reported, not counted
 _RESULT = re.compile(r"^\s*(?P<name>rules\.\S+?): (?P<status>.+?)\s*$")
@@ -351,9 +360,21 @@ def run_group(group: str, children: int) -> tuple[list[Mutant], Path, float]:
     names = LOCK_MUTANTS if group == "locks" else []
     started = time.monotonic()
     try:
+        # First each mutant against its TEST_CAP fastest tests, then the survivors of that
+        # pass again against all their tests: only those can still be killed by a slow one.
         with open(dest / "mutmut-run.log", "w") as log:
             subprocess.run([sys.executable, "-c", _BOOT, "run", "--max-children", str(children),
-                            *names], cwd=dest, env=env, stdout=log, stderr=subprocess.STDOUT)
+                            *names], cwd=dest, env={**env, "GONGJI_TEST_CAP": str(TEST_CAP)},
+                           stdout=log, stderr=subprocess.STDOUT)
+            again = [m.name for m in _results(dest, group) if m.status == "survived"]
+            if group == "locks":
+                again = [n for n in again if _is_lock(n)]
+            if again:
+                log.write(f"\n\nsecond pass, all tests: {len(again)} mutants\n")
+                log.flush()
+                subprocess.run([sys.executable, "-c", _BOOT, "run", "--max-children",
+                                str(children), *again], cwd=dest, env=env, stdout=log,
+                               stderr=subprocess.STDOUT)
     finally:
         if "TMPDIR" in env:
             shutil.rmtree(env["TMPDIR"], ignore_errors=True)
