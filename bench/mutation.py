@@ -242,6 +242,7 @@ def _pins() -> dict[str, str]:
 
 
 PINNED_STATUS = "equivalent (not run: its pinned diff is unchanged)"
+STALE_STATUS = "survived (listed as equivalent, but its diff changed: check the entry again)"
 
 
 def _copy_tree(dest: Path) -> None:
@@ -291,9 +292,18 @@ def _results(dest: Path, group: str) -> list[Mutant]:
     out = subprocess.run([sys.executable, "-m", "mutmut", "results", "--all", "true"], cwd=dest,
                          capture_output=True, text=True).stdout
     diffs = dest / "equivalent-diffs.json"
-    skipped = set(json.loads(diffs.read_text())["skipped"]) if diffs.is_file() else set()
-    return [Mutant(m["name"], PINNED_STATUS if m["name"] in skipped else m["status"], group)
-            for m in map(_RESULT.match, out.splitlines()) if m]
+    seen = json.loads(diffs.read_text()) if diffs.is_file() else {"skipped": [], "fingerprints": {}}
+    skipped, pins = set(seen["skipped"]), _pins()
+    # a listed equivalent whose diff no longer matches its pin is some other mutant now (the
+    # code under it changed): it counts like any other until its entry is checked again
+    stale = {n for n, f in seen["fingerprints"].items() if n in pins and pins[n] != f}
+    found = []
+    for m in filter(None, map(_RESULT.match, out.splitlines())):
+        status = PINNED_STATUS if m["name"] in skipped else m["status"]
+        if m["name"] in stale and status not in KILLED:
+            status = STALE_STATUS
+        found.append(Mutant(m["name"], status, group))
+    return found
 
 
 _FINGERPRINTS = """
@@ -505,6 +515,9 @@ def main() -> int:
     modules = sorted({m.module for m in mutants})
     skipped = [m for m in mutants if m.status.startswith(NOT_RUN)]
     mutants = [m for m in mutants if not m.status.startswith(NOT_RUN)]
+    for m in mutants:
+        if m.status == STALE_STATUS:
+            equivalent.pop(m.name, None)
     survivors = [m for m in mutants if m.status not in KILLED and m.name not in equivalent]
     for module in modules:
         mine = [m for m in mutants if m.module == module]
