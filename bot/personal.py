@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.render import relation_name
 from rules.money import format_fen
+from rules.views import LapseStatus
 
 if TYPE_CHECKING:
     from bot.caches import Asker
@@ -110,8 +111,7 @@ def balance_and_credits(svc: Services, asker: Asker) -> str:
             "每月划入额随缴费基数而定。")
 
 
-def _lapse_line(svc: Services, person_id: int, who: str) -> str:
-    status = svc.family.lapse_status(person_id)
+def _lapse_line(status: LapseStatus, who: str) -> str:
     if not status.lapsed:
         return f"{who}参保正常，没有断缴"
     months = f"（{status.months}个月）" if status.months else ""
@@ -123,12 +123,14 @@ def _lapse_line(svc: Services, person_id: int, who: str) -> str:
 def lapse(svc: Services, asker: Asker) -> str:
     """The asker's own lapse status, and that of the householders who pay for them."""
     view = svc.family.family(asker.person_id)
-    lines = [_lapse_line(svc, asker.person_id, "您") + "。"]
+    status = svc.family.lapse_statuses([asker.person_id,
+                                        *(p.householder_id for p in view.payers)])
+    lines = [_lapse_line(status[asker.person_id], "您") + "。"]
     if view.relatives:
         lines.append(f"您绑定了{len(view.relatives)}位亲属；您断缴时，能共济给他们的钱"
                      "只会越用越少（不再有新的划入）。")
     for p in view.payers:
-        lines.append(_lapse_line(svc, p.householder_id, f"为您付款的{p.name}") + "。")
+        lines.append(_lapse_line(status[p.householder_id], f"为您付款的{p.name}") + "。")
     lines.append("政策：断缴次月起统筹基金不再报销、个人账户余额仍可使用（吉安的说明）；"
                  "是否影响共济结算以参保地医保部门为准，请尽快续缴。")
     return "\n".join(lines)

@@ -241,6 +241,17 @@ class FamilyService:
             raise LookupError(f"no person {person_id}")
         return self._lapse(view)
 
+    def lapse_statuses(self, person_ids: list[int]) -> dict[int, LapseStatus]:
+        """:meth:`lapse_status` of several people in one read (unknown ids left out)."""
+        month = china_month(self.clock.now())
+
+        def read(s: Session) -> dict[int, LapseStatus]:
+            q = (select(Person.id, Person.status, Person.lapsed_since, Person.region)
+                 .where(Person.id.in_(sorted(set(person_ids)))))
+            return {r.id: lapse_status(self.policies, r.id, r.status, r.lapsed_since, month,
+                                       r.region) for r in s.execute(q)}
+        return self.uow.read(read)
+
     def _lapse(self, view: PersonView) -> LapseStatus:
         return lapse_status(self.policies, view.id, view.status, view.lapsed_since,
                             china_month(self.clock.now()), view.region)

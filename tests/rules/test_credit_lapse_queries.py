@@ -115,6 +115,19 @@ def test_lapse_status_of_an_active_person(engine) -> None:
     assert not st.lapsed and st.band == "none" and not st.credits_paused
 
 
+def test_lapse_statuses_of_several_people_in_one_read(engine) -> None:
+    """The batched read (a lapsed Ji'an person, an active one, one in Dongying, an unknown id)
+    says exactly what lapse_status says of each, and leaves unknown ids out."""
+    w = World(engine, start=datetime(2026, 11, 1, 2))
+    ids = [w.person(place="jian", status="lapsed", lapsed_since="2026-08"), w.person(),
+           w.person(place="dongying", status="lapsed", lapsed_since="2026-10")]
+    found = w.svc.lapse_statuses([*ids, ids[0], 999_999])
+    assert sorted(found) == sorted(ids)
+    assert all(found[i] == w.svc.lapse_status(i) for i in ids)
+    assert [found[i].lapsed for i in ids] == [True, False, True]
+    assert found[ids[0]].band == "3_plus" and found[ids[2]].months == 1
+
+
 def test_queries(engine) -> None:
     w = World(engine)
     pid = w.person(name="陈九", phone="13812345678", balance=5_000, monthly_credit=250)
