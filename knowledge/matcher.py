@@ -11,9 +11,10 @@ places from data, the question inside a long paragraph). Then:
   national entry whose own region variant (in its ``related``) exists gives way to it; a place
   with no policy of its own here gets national entries only, with a pointer to its 医保部门;
 - the top class "none" or an out-of-scope topic → an honest fallback (naming the topic);
-- the top entry's calibrated probability ≥ the fitted answer band → answered, with the
-  runners-up as related questions; else the entries from the fitted suggestion band are offered
-  as "did you mean"; else the fallback.
+- a word or two (绑定, 家人) is offered as "did you mean", never answered;
+- the calibrated confidence (about the entries at all × the top entry right) ≥ the fitted
+  answer band → answered, with the runners-up as related questions; else the entries from the
+  fitted suggestion band are offered as "did you mean"; else the fallback.
 
 Larger KBs (the synthetic 50,000-phrasing speed test) use the rule-based scorer below, which is
 also the fallback when the learned model cannot be built.

@@ -8,6 +8,11 @@ question to that class's most similar training question (2–3-grams): the linea
 generalises across phrasings, the nearest question keeps a KB with few phrasings per entry (a
 test KB, an entry just taught) exact.
 
+A second linear model, the in-scope one, tells entry questions from the "none" ones and the
+out-of-scope topics' (``Model.scope``): one margin, a factor of the confidence (``knowledge.
+learning``), so that a neighbouring medical-insurance question is told apart from ours even
+when one entry stands out among the entries.
+
 The linear model is scikit-learn's ``LinearSVC`` (liblinear): on this machine it trains on the
 real KB's ~7,000 questions in about 6 s, where ``LogisticRegression`` (lbfgs, multinomial)
 takes about a minute; its margins are calibrated into probabilities afterwards

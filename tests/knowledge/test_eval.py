@@ -68,6 +68,9 @@ def report(real_matcher: Matcher):
 # Second run, session 4, after the answer band moved from raw 55 to raw 46 (fitted on the dev
 # sets with bench/sweep_bands.py; the misses were not read): top-1 96.9 %, top-3 99.4 %,
 # answered-right 84.2 % (was 76.4 %), answered-wrong 0.3 % (unchanged), off-topic refused 96.1 %.
+# Third run, session 5 (issue 11), the learned ranker answering first (an in-scope model, the
+# confidence fitted on real_dev out of fold; the misses were not read): top-1 97.2 %, top-3
+# 98.8 %, answered-right 93.8 %, answered-wrong 2.2 %, off-topic refused 98.7 %.
 
 
 def test_top1_at_least_95_percent(report) -> None:
