@@ -463,3 +463,28 @@ def test_a_debit_guard_miss_is_a_conflict_naming_the_person(engine: Engine) -> N
             ledger.debit(s, txn, p, 501, "settle_own", w.clock.now())
         s.rollback()
     assert w.balance(p) == 500
+
+
+def test_a_settlement_books_each_leg_under_its_own_kind(engine: Engine) -> None:
+    f = Family(engine)
+    assert f.confirm(f.ask(5_000)).ok
+    d = f.w.svc.settle(f.mother, 3_000, "pharmacy", key="wallet-pays")
+    assert d.ok and (d.facts["wallet_fen"], d.facts["cash_fen"]) == (3_000, 0)
+    assert d.facts["linked"] == {}
+    h = f.w.householder(balance=10_000)
+    r = f.w.person(scheme="resident", balance=0)
+    b = f.w.bound(h, r, "子女")
+    assert f.w.svc.settle(r, 2_000, "outpatient", key="family-pays").facts["family_fen"] == 2_000
+    with engine.connect() as conn:
+        rows = conn.execute(select(Transaction.key, LedgerEntry.person_id, LedgerEntry.kind,
+                                   LedgerEntry.delta_fen, LedgerEntry.binding_id,
+                                   LedgerEntry.wallet_id.is_not(None), LedgerEntry.created_at)
+                            .join(Transaction, Transaction.id == LedgerEntry.txn_id)
+                            .where(Transaction.key.in_(("wallet-pays", "family-pays")))
+                            .order_by(LedgerEntry.id)).all()
+    now = f.w.clock.now()
+    assert [tuple(x) for x in rows] == [
+        ("wallet-pays", f.mother, "wallet_settle", -3_000, None, True, now),
+        ("family-pays", h, "settle_family", -2_000, b, False, now)]
+    assert f.w.svc.settle(999_999, 1_000, "outpatient", key="nobody") == \
+        Decision.refuse(Reason.UNKNOWN_PERSON)
