@@ -11,7 +11,8 @@ places from data, the question inside a long paragraph). Then:
   national entry whose own region variant (in its ``related``) exists gives way to it; a place
   with no policy of its own here gets national entries only, with a pointer to its 医保部门;
 - the top class "none" or an out-of-scope topic → an honest fallback (naming the topic);
-- a word or two (绑定, 家人) is offered as "did you mean", never answered;
+- a word or two (绑定, 家人), or two entries on different topics about as likely (``TORN``), is
+  offered as "did you mean", never answered;
 - the calibrated confidence (about the entries at all × the top entry right) ≥ the fitted
   answer band → answered, with the runners-up as related questions; else the entries from the
   fitted suggestion band are offered as "did you mean"; else the fallback.
@@ -92,6 +93,9 @@ LEARNED_MAX = 20_000     # KB texts up to which the learned ranker is used (trai
 VARIANT_SHARE = 0.01     # a region's related entry on the same topic this close to the national
                          # top is its variant
 UNNAMED_REGION = 0.03    # no region known or named: a regional entry's probability weighs this
+TORN = 0.8               # two entries on different topics this close (second/first) are a
+                         # "did you mean", not an answer (real_dev seeds 11–13: 1 right answer
+                         # in 53 becomes a suggestion on two of them)
 MIN_ANSWERED = 3         # Chinese characters from which a question can be answered directly
 PLACE_NOTE = "具体以{place}医保部门的规定为准。"
 OUTSIDE_SHARE = 0.5      # not answered: a topic this close to the best entry gets its referral
@@ -354,8 +358,9 @@ class Matcher:
         ranked, exact, place, p_none, scope = self._learned_rank(text, region)
         scored, score, k = self._judged(ranked, exact, p_none, scope)
         if (exact is None and scored and score >= self.answer_threshold
-                and len(_CJK.findall(text)) < MIN_ANSWERED):
-            # a word or two (绑定, 家人, 钱) names a topic, not a question: offer, don't answer
+                and (len(_CJK.findall(text)) < MIN_ANSWERED or self._torn(ranked))):
+            # a word or two (绑定, 家人, 钱) names a topic, not a question; two entries on
+            # different topics about as likely: offer, don't answer
             score = min(score, self.answer_threshold - 0.1)
             scored[0] = Suggestion(scored[0].entry, score)
             k = max(k, min(2, len(scored)))
@@ -381,6 +386,12 @@ class Matcher:
             return Answer(question, "fallback", None, score, [],
                           self.texts.outside(topics[0][0].answer), outside=topics[0][0])
         return Answer(question, "fallback", None, score, [], self.texts.fallback)
+
+    def _torn(self, ranked: list[tuple[Entry, float]]) -> bool:
+        """The two best entries are on different topics and the second is nearly as likely."""
+        entries = [(e, p) for e, p in ranked if e.id not in self._outside_ids][:2]
+        return (len(entries) == 2 and entries[0][0].topic != entries[1][0].topic
+                and entries[1][1] >= TORN * entries[0][1])
 
     def _clear_lead(self, ranked: list[Suggestion]) -> bool:
         """Answer only when the runner-up is not nearly as good (else: did you mean). Entries a
