@@ -113,10 +113,13 @@ def _settlement_scene(w: World) -> tuple[int, list[int], list[int], int]:
 def test_lock_for_settlement_holds_the_patient_the_payers_and_their_bindings(pg: Engine) -> None:
     w = World(pg)
     patient, payers, bindings, former = _settlement_scene(w)
+    other_h, other_r = w.householder(), w.person(scheme="resident")  # another family
+    other_b = w.bound(other_h, other_r, "子女")
     with Session(pg) as s, s.begin():
         settlement.lock_for_settlement(s, patient)
-        assert held(pg, "people", [patient, *payers, former]) == {patient, *payers}
-        assert held(pg, "bindings", bindings) == set(bindings)
+        assert held(pg, "people", [patient, *payers, former, other_h, other_r]) == \
+            {patient, *payers}
+        assert held(pg, "bindings", [*bindings, other_b]) == set(bindings)
 
 
 def test_wallet_of_locks_the_wallet_only_when_asked(pg: Engine) -> None:
@@ -156,7 +159,17 @@ def test_a_settlement_plans_with_the_patient_payers_and_bindings_locked(
 
     seen = _probe(monkeypatch, settlement, "load_snapshot", look)
     assert w.svc.settle(patient, 5_000, "outpatient", key="s").ok
-    assert seen
+    plans: dict[str, Any] = {}
+
+    def pin(_s: Any, plan: Any) -> str:
+        plans["t"] = plan
+        return "t"
+
+    asked = w.svc.settle_direct(patient, 1_000, "outpatient", key="ask", pin=pin,
+                                always_confirm=True)
+    assert asked.facts["token"] == "t"
+    assert w.svc.execute_settlement(plans["t"], key="go", pin=pin).ok  # the pinned plan, paid
+    assert len(seen) == 3
 
 
 def test_a_contribution_plans_and_pays_with_the_household_locked(

@@ -488,3 +488,41 @@ def test_a_settlement_books_each_leg_under_its_own_kind(engine: Engine) -> None:
         ("family-pays", h, "settle_family", -2_000, b, False, now)]
     assert f.w.svc.settle(999_999, 1_000, "outpatient", key="nobody") == \
         Decision.refuse(Reason.UNKNOWN_PERSON)
+
+
+def test_a_closed_wallet_is_never_debited_whatever_it_holds(engine: Engine) -> None:
+    """The wallet debit's guard on its own: a stale plan that still counts on a wallet closed
+    meanwhile (with money on it) gets a conflict, not the money."""
+    f = Family(engine)
+    assert f.confirm(f.ask(500)).ok
+    with engine.begin() as conn:
+        conn.execute(update(Wallet).where(Wallet.person_id == f.mother).values(state="closed"))
+        txn = conn.execute(insert(Transaction).values(
+            key="d", kind="settle", created_at=f.w.clock.now(), result={})
+            .returning(Transaction.id)).scalar_one()
+    with Session(engine) as s, s.begin():
+        with pytest.raises(Conflict):
+            wallets.debit_wallet(s, txn, f.mother, 100, "wallet_settle", f.w.clock.now())
+        s.rollback()
+    with engine.connect() as conn:
+        assert conn.execute(select(Wallet.balance).where(Wallet.person_id == f.mother)
+                            ).scalar_one() == 500
+
+
+def test_a_right_password_clears_the_wrong_ones_and_their_window(engine: Engine) -> None:
+    f = Family(engine)
+    start = f.w.clock.now()
+    first = f.ask(1_000)
+    assert _wrong(f, first).facts["remaining"] == MAX_WRONG - 1
+    f.w.clock.advance(10)
+    assert f.confirm(first).ok  # right: the count and its window start again
+    with engine.connect() as conn:
+        row = conn.execute(select(Wallet.wrong_passwords, Wallet.wrong_since)
+                           .where(Wallet.person_id == f.payer)).one()
+    assert tuple(row) == (0, None)
+    f.w.clock.set(start + timedelta(seconds=100))
+    second = f.ask(1_000)
+    for _ in range(MAX_WRONG - 1):
+        _wrong(f, second)
+    until = (start + timedelta(seconds=100 + LOCK_SECONDS)).isoformat()
+    assert _wrong(f, second) == Decision.refuse(Reason.WALLET_LOCKED, until=until)

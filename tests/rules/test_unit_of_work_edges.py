@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Engine, select
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 import rules.unit_of_work as uow_module
@@ -130,3 +130,17 @@ def test_a_duplicate_key_replays_only_for_the_same_kind(engine: Engine) -> None:
     assert again == first and again.replayed is True
     with pytest.raises(KeyClash):
         uow.run("k", "contribute", None, NOW, lambda s, ctx: Decision.allow())
+
+
+def test_an_integrity_error_without_a_stored_decision_is_raised_after_the_retries(
+        engine: Engine, no_sleep: list[tuple[float, float]]) -> None:
+    """Not the key's own clash (nothing is stored under it): another constraint, every time."""
+    calls: list[int] = []
+
+    def body(s: Session, _ctx: TxnContext) -> Decision:
+        calls.append(1)
+        raise IntegrityError("INSERT", {}, Exception("UNIQUE constraint failed: people.x"))
+
+    with pytest.raises(IntegrityError):
+        UnitOfWork(engine, retries=2).run("k", "settle", None, NOW, body)
+    assert len(calls) == 3 and len(no_sleep) == 2
