@@ -219,3 +219,55 @@ def test_wallet_operations_decide_with_the_holders_and_wallets_locked(
     assert calls[-1] == ({f.payer, f.mother}, {f.payer})
     assert f.svc.contribute(f.mother, 1_000, key="own").ok
     assert calls[-1] == ({f.mother}, {f.mother})
+
+
+def _order_scene(w: World) -> tuple[int, int]:
+    """Two people whose rows lie on disk against id order: the lower id was updated, so its
+    live row version now comes after the other's in a sequential scan."""
+    low, high = w.person(), w.person()
+    with w.engine.begin() as conn:
+        conn.execute(text("UPDATE people SET balance = balance WHERE id = :id"), {"id": low})
+    return low, high
+
+
+@pytest.mark.parametrize("table", ["people", "bindings"])
+def test_rows_are_locked_in_id_order_not_in_disk_order(pg: Engine, table: str) -> None:
+    """Lock order is what keeps two lockers of overlapping rows from deadlocking. While the
+    lower id is held elsewhere, a locker of both waits on it *before* taking the higher one:
+    rows are taken in id order even when a sequential scan meets them the other way round."""
+    import threading
+
+    w = World(pg)
+    if table == "people":
+        low, high = _order_scene(w)
+        lock: Callable[[Session, list[int]], None] = lock_people
+    else:
+        h = w.householder()
+        low, high = (w.bound(h, w.person(), "子女") for _ in range(2))
+        with pg.begin() as conn:
+            conn.execute(text("UPDATE bindings SET used_fen = used_fen WHERE id = :id"),
+                         {"id": low})
+        lock = lock_bindings
+    with pg.connect() as holder:
+        holder.execute(text(f"SELECT id FROM {table} WHERE id = :id FOR UPDATE"), {"id": low})
+        started = threading.Event()
+
+        def locker() -> None:
+            with Session(pg) as s, s.begin():
+                s.execute(text("SET LOCAL enable_indexscan = off"))
+                s.execute(text("SET LOCAL enable_bitmapscan = off"))
+                s.execute(text("SET LOCAL lock_timeout = '3s'"))
+                started.set()
+                try:
+                    lock(s, [high, low])
+                except DBAPIError:
+                    pass
+
+        t = threading.Thread(target=locker)
+        t.start()
+        started.wait()
+        import time
+        time.sleep(0.5)  # the locker is now waiting on the lower id
+        assert held(pg, table, [high]) == set()
+        holder.rollback()
+    t.join()
