@@ -228,7 +228,7 @@ def transfers_balanced(conn: Connection) -> list[str]:
          .where(Transaction.kind == "transfer")
          .group_by(Transaction.id, Transaction.key, Transaction.amount_fen)
          .having(or_(func.count() != 2, inflow != outflow,
-                     func.coalesce(Transaction.amount_fen, -1) != inflow))
+                     Transaction.amount_fen.is_(None), Transaction.amount_fen != inflow))
          .order_by(Transaction.id).limit(MAX_REPORTED))
     return [f"unbalanced transfer: transaction {r.id} ({r.key}) out {r.outflow} in {r.inflow} "
             f"amount {r.amount_fen}" for r in conn.execute(q)]

@@ -257,8 +257,6 @@ def test_used_counts_only_family_kinds_and_a_binding_without_legs_must_be_zero(
     assert idle != drifted
 
 
-@pytest.mark.xfail(strict=True, reason="audit hole: a transfer without an amount passes when "
-                   "its wallet side sums to -1 fen, the sentinel of coalesce(amount_fen, -1)")
 def test_a_transfer_without_an_amount_whose_in_is_minus_one_is_unbalanced(
         conn: Connection) -> None:
     t = _transfer(conn, "t", None, (OUT, 1, False), (IN, -1, True))
