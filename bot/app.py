@@ -130,12 +130,13 @@ async def start(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
     if data.services is None:
         assert data.settings is not None and data.clock is not None
         db = data.settings.database
-        # Handlers wait on the database in worker threads: one per pooled connection. The
-        # console serves one person, one line at a time: there a hop to a thread is only
-        # latency, so its work runs inline (InlineExecutor).
+        # Handlers wait on the database in a few worker threads (database.workers): with one
+        # per pooled connection, 20 threads fought over the GIL and a replica spent ~40 % more
+        # CPU per settlement (bench/bench_load.py). The console serves one person, one line at
+        # a time: there a hop to a thread is only latency, so its work runs inline.
         asyncio.get_running_loop().set_default_executor(
             InlineExecutor() if data.inline_work else ThreadPoolExecutor(
-                max_workers=max(4, db.pool_size + db.max_overflow), thread_name_prefix="gongji"))
+                max_workers=max(1, db.workers), thread_name_prefix="gongji"))
         data.services = await asyncio.to_thread(create_services, data.settings, data.clock)
     await set_menus(app)
 

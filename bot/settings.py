@@ -28,6 +28,7 @@ class DatabaseSettings:
     pool_size: int = 5
     max_overflow: int = 10
     retries: int = 5
+    workers: int = 4  # threads doing database work per process (more thrash on the GIL)
 
 
 @dataclass(frozen=True)
