@@ -186,6 +186,14 @@ def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)  # as the Application's Defaults say
 
 
+def _text_params(text: str, markup: InlineKeyboardMarkup | None, **where: int) -> dict[str, Any]:
+    """A raw sendMessage/editMessageText call's parameters (the Defaults' no-preview included)."""
+    params: dict[str, Any] = {**where, "text": text, "link_preview_options": NO_PREVIEW}
+    if markup is not None:
+        params["reply_markup"] = markup
+    return params
+
+
 async def send(context: CallbackContext[Any, Any, Any, Any], chat_id: int, text: str,
                buttons: Buttons | None = None) -> None:
     """Send ``text`` to a chat, paged at 4096 characters; buttons go on the last page."""
@@ -194,11 +202,8 @@ async def send(context: CallbackContext[Any, Any, Any, Any], chat_id: int, text:
         markup = keyboard(buttons) if i == len(pages) - 1 else None
         # The raw method: nobody reads the sent Message back, and building it from Telegram's
         # answer cost more than the rest of a typical reply (bench/bench_updates.py).
-        params: dict[str, Any] = {"chat_id": chat_id, "text": page,
-                                  "link_preview_options": NO_PREVIEW}
-        if markup is not None:
-            params["reply_markup"] = markup
-        await context.bot.do_api_request("sendMessage", api_kwargs=params)
+        await context.bot.do_api_request("sendMessage",
+                                         api_kwargs=_text_params(page, markup, chat_id=chat_id))
 
 
 async def edit_pressed(query: CallbackQuery, text: str, buttons: Buttons | None = None) -> None:
@@ -209,11 +214,8 @@ async def edit_pressed(query: CallbackQuery, text: str, buttons: Buttons | None 
     if not isinstance(message, Message):  # too old to see, or an inline message
         await query.edit_message_text(text, reply_markup=markup)
         return
-    params: dict[str, Any] = {"chat_id": message.chat.id, "message_id": message.message_id,
-                              "text": text, "link_preview_options": NO_PREVIEW}
-    if markup is not None:
-        params["reply_markup"] = markup
-    await query.get_bot().do_api_request("editMessageText", api_kwargs=params)
+    await query.get_bot().do_api_request("editMessageText", api_kwargs=_text_params(
+        text, markup, chat_id=message.chat.id, message_id=message.message_id))
 
 
 async def reply(update: Update, context: CallbackContext[Any, Any, Any, Any], text: str,
