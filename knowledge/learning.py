@@ -112,6 +112,17 @@ def load_calibration(path: Path = CALIBRATION_FILE) -> Calibration:
                        float(data.get("answer", 0.5)), float(data.get("suggest", 0.2)))
 
 
+def kin_of(entries: Iterable[Entry]) -> dict[str, frozenset[str]]:
+    """Per entry, the entries that are not its rivals: those it names as related or that name
+    it (a neighbouring answer on the same question: 借卡给家人 / 拿我的卡给家人刷)."""
+    kin: dict[str, set[str]] = {}
+    for e in entries:
+        for other in e.related:
+            kin.setdefault(e.id, set()).add(other)
+            kin.setdefault(other, set()).add(e.id)
+    return {k: frozenset(v) for k, v in kin.items()}
+
+
 def entry_view(p: np.ndarray, entry: np.ndarray) -> tuple[int, float, float, float]:
     """The best entry class, its probability, the second entry's, and the rest's mass."""
     pe = np.where(entry, p, -1.0)

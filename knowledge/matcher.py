@@ -11,8 +11,9 @@ places from data, the question inside a long paragraph). Then:
   national entry whose own region variant (in its ``related``) exists gives way to it; a place
   with no policy of its own here gets national entries only, with a pointer to its 医保部门;
 - the top class "none" or an out-of-scope topic → an honest fallback (naming the topic);
-- a word or two (绑定, 家人), or two entries on different topics about as likely (``TORN``), is
-  offered as "did you mean", never answered;
+- a word or two (绑定, 家人), or two entries on different topics about as likely (``TORN``) and
+  not related to each other (``related`` either way: 借卡给家人 and 拿我的卡给家人刷 are one
+  answer told twice, not rivals), is offered as "did you mean", never answered;
 - the calibrated confidence (about the entries at all × the top entry right) ≥ the fitted
   answer band → answered, with the runners-up as related questions; else the entries from the
   fitted suggestion band are offered as "did you mean"; else the fallback.
@@ -68,7 +69,7 @@ from rapidfuzz import fuzz, process
 
 from knowledge.index import Index
 from knowledge.kb import Entry, KnowledgeBase
-from knowledge.learning import Calibration, Learned, offered
+from knowledge.learning import Calibration, Learned, kin_of, offered
 from knowledge.normalize import light
 from knowledge.outside import load_outside
 from knowledge.ranker import NONE
@@ -187,6 +188,7 @@ class Matcher:
         self.texts = Texts.load(hotline)
         self._hold_out = -1       # a doc index to ignore: leave-one-phrasing-out evaluation
         self._entries = {e.id: e for e in (*kb.entries, *outside)}
+        self._kin = kin_of(kb.entries)
         self._index: Index | None = None
         texts = sum(1 + len(e.phrasings) + len(e.nots) for e in self._entries.values())
         self.learned: Learned | None = None
@@ -388,9 +390,11 @@ class Matcher:
         return Answer(question, "fallback", None, score, [], self.texts.fallback)
 
     def _torn(self, ranked: list[tuple[Entry, float]]) -> bool:
-        """The two best entries are on different topics and the second is nearly as likely."""
+        """The two best entries are on different topics, not related to each other, and the
+        second is nearly as likely."""
         entries = [(e, p) for e, p in ranked if e.id not in self._outside_ids][:2]
         return (len(entries) == 2 and entries[0][0].topic != entries[1][0].topic
+                and entries[1][0].id not in self._kin.get(entries[0][0].id, frozenset())
                 and entries[1][1] >= TORN * entries[0][1])
 
     def _clear_lead(self, ranked: list[Suggestion]) -> bool:
