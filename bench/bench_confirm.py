@@ -6,7 +6,8 @@ For ``--families`` Jinan families (a relative with an empty own account, a house
 pays), the relative sends ``/settle 100 门诊`` (the summary) and presses 确认 (the payment),
 through ``Application.process_update`` with every real handler, the duplicate filter and the
 in-process Bot API. Prints, per update kind, the median statements, transactions and write
-transactions (those that INSERT, UPDATE or DELETE), and the median process CPU per update.
+transactions (those that INSERT, UPDATE or DELETE), pool checkouts (each was a round trip
+while ``pool_pre_ping`` was on), and the median process CPU per update.
 Defaults to a fresh SQLite file; ``--db`` takes an empty PostgreSQL database or schema.
 """
 
@@ -44,10 +45,15 @@ class Counting:
         event.listen(engine, "before_cursor_execute", self._statement)
         event.listen(engine, "commit", self._end)
         event.listen(engine, "rollback", self._end)
+        event.listen(engine, "checkout", self._checkout)
 
     def _begin(self, conn: Any) -> None:
         if self.active:
             self.stats["transactions"] += 1
+
+    def _checkout(self, *_: Any) -> None:
+        if self.active:
+            self.stats["checkouts"] += 1
 
     def _statement(self, conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
         if not self.active:
@@ -114,13 +120,14 @@ def run(chat: Chat, families: int, url: str, *, show_sql: bool = False) -> None:
         rows["确认 press (payment)"].append(
             counting.measure(lambda rel=rel, summary=summary: chat.press(rel, summary, "确认")))
     print(f"{families} Jinan families on {url.split(':', 1)[0]}; medians per update")
-    print(f"{'update':<22}{'statements':>11}{'transactions':>14}{'writes':>8}{'CPU ms':>9}")
+    print(f"{'update':<22}{'statements':>11}{'transactions':>14}{'writes':>8}{'checkouts':>10}"
+          f"{'CPU ms':>9}")
     for name, measured in rows.items():
         def med(key: str, m: list[tuple[Counter[str], float]] = measured) -> float:
             return statistics.median(c[key] for c, _ in m)
         cpu = statistics.median(ms for _, ms in measured)
         print(f"{name:<22}{med('statements'):>11.0f}{med('transactions'):>14.0f}"
-              f"{med('write transactions'):>8.0f}{cpu:>9.2f}")
+              f"{med('write transactions'):>8.0f}{med('checkouts'):>10.0f}{cpu:>9.2f}")
 
 
 if __name__ == "__main__":

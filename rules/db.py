@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import select
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import NoSuchModuleError
+from sqlalchemy.exc import DisconnectionError, NoSuchModuleError
 from sqlalchemy.orm import Session, sessionmaker
 
 from rules.schema import Base
@@ -50,7 +51,9 @@ def make_engine(url: str, *, pool_size: int = 5, max_overflow: int = 10, **kw: A
 
     SQLite: WAL, ``synchronous=NORMAL``, a busy timeout, and every transaction started with
     ``BEGIN IMMEDIATE`` so read-check-write sequences are serialised (``SELECT … FOR UPDATE``
-    is a no-op there). PostgreSQL: a pool sized from config, pre-ping for dropped connections.
+    is a no-op there). PostgreSQL: a pool sized from config; a pooled connection the server
+    closed while it sat idle is replaced at checkout (see ``_drop_closed``), and TCP keepalives
+    find peers that vanished without closing.
     """
     u = _parse(url)
     try:
@@ -62,13 +65,38 @@ def make_engine(url: str, *, pool_size: int = 5, max_overflow: int = 10, **kw: A
                                    **kw)
             _tune_sqlite(engine)
             return engine
-        return create_engine(
-            url, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=True, **kw
-        )
+        engine = create_engine(url, pool_size=pool_size, max_overflow=max_overflow,
+                               connect_args=_KEEPALIVES if u.get_backend_name() == "postgresql"
+                               else {}, **kw)
+        event.listen(engine, "checkout", _drop_closed)
+        return engine
     except NoSuchModuleError as exc:
         raise DatabaseUrlError(f"不支持的数据库类型：{u.drivername}") from exc
     except ImportError as exc:
         raise DatabaseUrlError(f"缺少数据库驱动（{u.drivername}）：{exc.name or exc}") from exc
+
+
+# libpq's TCP keepalives: a server or link that died silently is noticed within about a minute
+_KEEPALIVES = {"keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10,
+               "keepalives_count": 3}
+
+
+def _drop_closed(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
+    """Checkout guard: an idle pooled connection has nothing to read, so a readable socket
+    means the server closed it (restart, failover, idle timeout, ``pg_terminate_backend``) or
+    sent something unasked; either way the pool discards it and connects anew. This replaces
+    ``pool_pre_ping``, which costs a round trip on every checkout (several per update)."""
+    fileno = getattr(dbapi_conn, "fileno", None)
+    if fileno is None:
+        return
+    try:
+        fd = fileno()
+    except Exception as exc:  # a connection already closed on our side
+        raise DisconnectionError("the pooled connection is closed") from exc
+    poll = select.poll()
+    poll.register(fd, select.POLLIN | select.POLLERR | select.POLLHUP)
+    if poll.poll(0):
+        raise DisconnectionError("the server closed the pooled connection")
 
 
 def _tune_sqlite(engine: Engine) -> None:

@@ -1,6 +1,7 @@
 """Connection pooling on PostgreSQL: the pool is sized from settings, and connections the
 server drops between calls (failover, idle timeout, pg_terminate_backend) are replaced
-transparently (pool_pre_ping), with the idempotency key keeping replays harmless."""
+transparently (rules/db.py's checkout guard, without a round trip), with the idempotency
+key keeping replays harmless."""
 
 from __future__ import annotations
 
