@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, DateTime, bindparam, text
+from sqlalchemy import Connection, CursorResult, DateTime, bindparam, text
 from sqlalchemy import update as sql_update
 from sqlalchemy.orm import Session
 from telegram import Update
@@ -39,6 +39,7 @@ from bot.context import (
     reply,
     reply_refusal,
     services,
+    shared_read,
     single_statement,
     update_marker,
     why_button,
@@ -170,10 +171,17 @@ _LOAD = text("SELECT token, owner_user_id, action, payload, expires_at, used_at,
     .columns(expires_at=DateTime, used_at=DateTime)
 
 
+def _row_of(conn: Connection, token: str) -> Any:
+    return conn.execute(_LOAD, {"token": token}).first()
+
+
 def _load(svc: Services, token: str) -> Pending | None:
     """The confirmation a press names (one read that takes no write lock)."""
     with single_statement(svc.engine) as conn:
-        row = conn.execute(_LOAD, {"token": token}).first()
+        return _pending(svc, _row_of(conn, token))
+
+
+def _pending(svc: Services, row: Any) -> Pending | None:
     if row is None:
         return None
     return Pending(
@@ -267,7 +275,7 @@ async def _pending_for(update: Update, context: Context) -> Pending | None:
     """The confirmation a press refers to, once the presser is known to own it."""
     query = update.callback_query
     assert query is not None and query.data is not None
-    pending = await call(_load, services(context), query.data[3:])
+    pending = _pending(services(context), await shared_read(context, _row_of, query.data[3:]))
     if pending is None:
         await query.answer(refusal(Reason.EXPIRED), show_alert=True)
         return None

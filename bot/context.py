@@ -306,13 +306,44 @@ def lookup_asker(svc: Services, user_id: int) -> Asker | None:
     return None if row is None else Asker(row[0], row[1])
 
 
-def _lookup_person(svc: Services, user_id: int) -> PersonView | None:
+def person_on(conn: Connection, user_id: int) -> PersonView | None:
     """The linked person in one query (this runs before every account command)."""
     from rules.registry import person_view
 
-    with single_statement(svc.engine) as conn:
-        row = conn.execute(_PERSON, {"user_id": user_id}).first()
+    row = conn.execute(_PERSON, {"user_id": user_id}).first()
     return None if row is None else person_view(cast(Any, row), row.account_holder is not None)
+
+
+def _read_together(engine: Engine, reads: list[tuple[Callable[[Connection, Any], Any], Any]]
+                   ) -> list[tuple[bool, Any]]:
+    """Several updates' reads on one connection: (True, value) or (False, the exception)."""
+    out: list[tuple[bool, Any]] = []
+    with single_statement(engine) as conn:
+        for fn, arg in reads:
+            try:
+                out.append((True, fn(conn, arg)))
+            except Exception as exc:  # noqa: BLE001 — raised again in its own update only
+                out.append((False, exc))
+    return out
+
+
+async def shared_read(context: CallbackContext[Any, Any, Any, Any],
+                      fn: Callable[[Connection, Any], T], arg: Any) -> T:
+    """``fn(conn, arg)``, a short read, sharing one worker-thread hop and one connection with
+    the reads that concurrent updates queue at the same time (:class:`Batcher`); a lone read
+    costs what :func:`call` does. The console (one person, inline work) reads directly."""
+    svc = services(context)
+    if context.bot_data.inline_work:
+        with single_statement(svc.engine) as conn:
+            return fn(conn, arg)
+    batcher = svc.batchers.get("reads")
+    if batcher is None:
+        engine = svc.engine
+        batcher = svc.batchers["reads"] = Batcher(lambda reads: _read_together(engine, reads))
+    ok, value = await batcher.run((fn, arg))
+    if not ok:
+        raise value
+    return cast(T, value)
 
 
 async def linked_person(context: CallbackContext[Any, Any, Any, Any],
@@ -320,7 +351,7 @@ async def linked_person(context: CallbackContext[Any, Any, Any, Any],
     """The person linked to a Telegram user, without replying anything."""
     if user_id is None:
         return None
-    return await call(_lookup_person, services(context), user_id)
+    return await shared_read(context, person_on, user_id)
 
 
 async def current_person(update: Update, context: CallbackContext[Any, Any, Any, Any], *,

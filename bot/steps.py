@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import DateTime, delete, text
+from sqlalchemy import Connection, DateTime, delete, text
 
-from bot.context import Services, single_statement
+from bot.context import Services
 from bot.state import ConversationState
 
 PREFIX = "tap:"  # our states; others (link_tail, the wallet password) are left alone
@@ -47,10 +47,15 @@ _LOAD = text("SELECT state, data, updated_at FROM conversation_state WHERE user_
     .columns(updated_at=DateTime)
 
 
-def load(svc: Services, user_id: int) -> Step | None:
-    """Our pending step for the user, or None (nothing pending, or someone else's step)."""
-    with single_statement(svc.engine) as conn:
-        row = conn.execute(_LOAD, {"id": user_id}).first()
+def row_of(conn: Connection, user_id: int) -> Any:
+    """The user's conversation_state row (anyone's step), or None: read through
+    ``bot.context.shared_read`` and pass to :func:`parse`."""
+    return conn.execute(_LOAD, {"id": user_id}).first()
+
+
+def parse(svc: Services, row: Any) -> Step | None:
+    """Our pending step in a row :func:`row_of` read, or None (nothing pending, someone
+    else's step, or a stale one)."""
     if row is None or not row.state.startswith(PREFIX) or _stale(svc, row):
         return None
     data = json.loads(row.data or "{}")
