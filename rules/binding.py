@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy import bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from rules.binding_rules import (
@@ -97,12 +97,22 @@ _TIE = (Binding.id, Person.id, Person.id_number, Person.name, Binding.relation,
         Binding.limit_fen, Binding.used_fen)
 
 
+# Built once: /limit runs these on every change (a statement built per call costs more
+# Python than the database spends on it).
+_RELATIVE_TIES = (select(*_TIE).join(Person, Person.id == Binding.relative_id)
+                  .where(Binding.householder_id == bindparam("householder"),
+                         Binding.removed_at.is_(None))
+                  .order_by(Binding.created_at, Binding.id))
+_SET_LIMIT = (update(Binding)
+              .where(Binding.id == bindparam("binding"), Binding.removed_at.is_(None),
+                     Binding.used_fen == bindparam("used"))
+              .values(limit_fen=bindparam("new_limit")))
+
+
 def _relative_ties(s: Session, householder_id: int) -> list[Tie]:
     """The householder's active relatives in 序号 order: oldest binding first."""
-    q = (select(*_TIE).join(Person, Person.id == Binding.relative_id)
-         .where(Binding.householder_id == householder_id, Binding.removed_at.is_(None))
-         .order_by(Binding.created_at, Binding.id))
-    return [Tie(*row) for row in s.execute(q).all()]
+    rows = s.connection().execute(_RELATIVE_TIES, {"householder": householder_id})
+    return [Tie(*row) for row in rows]
 
 
 def _payer_ties(s: Session, relative_id: int) -> list[Tie]:
@@ -209,12 +219,10 @@ def set_limit(s: Session, ctx: TxnContext, householder_id: int, ref: str,
     lock_household(s, householder_id)
     decision = decide_limit(_relative_ties(s, householder_id), ref, limit_fen)
     if decision.ok:
-        done = s.execute(update(Binding).where(
-            Binding.id == decision.facts["binding_id"], Binding.removed_at.is_(None),
-            Binding.used_fen == decision.facts["used_fen"],
-        ).values(limit_fen=decision.facts["limit_fen"])
-            .execution_options(synchronize_session=False))  # nothing loaded to refresh
-        if done.rowcount != 1:  # type: ignore[attr-defined]
+        done = s.connection().execute(_SET_LIMIT, {  # Core: no loaded object to refresh
+            "binding": decision.facts["binding_id"], "used": decision.facts["used_fen"],
+            "new_limit": decision.facts["limit_fen"]})
+        if done.rowcount != 1:
             raise Conflict(f"binding {decision.facts['binding_id']} changed")
     return decision
 

@@ -37,13 +37,22 @@ def is_sqlite(s: Session) -> bool:
     return s.get_bind().dialect.name == "sqlite"
 
 
+# The lock statements are built once (they run in every settlement on PostgreSQL).
+_LOCK_PEOPLE = (select(Person.id).where(Person.id.in_(bindparam("ids", expanding=True)))
+                .order_by(Person.id).with_for_update())
+_LOCK_BINDINGS = (select(Binding.id).where(Binding.id.in_(bindparam("ids", expanding=True)))
+                  .order_by(Binding.id).with_for_update())
+_RELATIVES = select(Binding.relative_id).where(Binding.householder_id == bindparam("householder"),
+                                               Binding.removed_at.is_(None))
+
+
 def lock_people(s: Session, ids: Iterable[int]) -> None:
     """Row-lock people in ascending id order (PostgreSQL). On SQLite BEGIN IMMEDIATE already
     serialises writers and FOR UPDATE does not exist, so nothing is done."""
     wanted = sorted(set(ids))
     if not wanted or is_sqlite(s):
         return
-    s.execute(select(Person.id).where(Person.id.in_(wanted)).order_by(Person.id).with_for_update())
+    s.connection().execute(_LOCK_PEOPLE, {"ids": wanted})
 
 
 def lock_household(s: Session, householder_id: int) -> None:
@@ -51,16 +60,15 @@ def lock_household(s: Session, householder_id: int) -> None:
     unbind/limit/contribute take locks in the same order as settlements do."""
     if is_sqlite(s):
         return
-    q = select(Binding.relative_id).where(Binding.householder_id == householder_id,
-                                          Binding.removed_at.is_(None))
-    lock_people(s, [householder_id, *s.execute(q).scalars()])
+    relatives = s.connection().execute(_RELATIVES, {"householder": householder_id}).scalars()
+    lock_people(s, [householder_id, *relatives])
 
 
 def lock_bindings(s: Session, ids: Iterable[int]) -> None:
     wanted = sorted(set(ids))
     if not wanted or is_sqlite(s):
         return
-    s.execute(select(Binding.id).where(Binding.id.in_(wanted)).order_by(Binding.id).with_for_update())
+    s.connection().execute(_LOCK_BINDINGS, {"ids": wanted})
 
 
 def debit(s: Session, txn_id: int, person_id: int, fen: int, kind: str, now: datetime,

@@ -64,13 +64,15 @@ _LINKED = text("SELECT person_id, user_id FROM links WHERE person_id IN :ids") \
     .bindparams(bindparam("ids", expanding=True))
 
 
+_PAYER_BINDINGS = select(Binding.id, Binding.householder_id).where(
+    Binding.relative_id == bindparam("patient"), Binding.removed_at.is_(None))
+
+
 def lock_for_settlement(s: Session, patient_id: int) -> None:
     """Lock the patient and every current payer (people, then bindings) in id order."""
     if is_sqlite(s):
         return
-    q = select(Binding.id, Binding.householder_id).where(
-        Binding.relative_id == patient_id, Binding.removed_at.is_(None))
-    rows = s.execute(q).all()
+    rows = s.connection().execute(_PAYER_BINDINGS, {"patient": patient_id}).all()
     lock_people(s, [patient_id] + [r.householder_id for r in rows])
     lock_bindings(s, [r.id for r in rows])
 
