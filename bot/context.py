@@ -36,7 +36,7 @@ from bot.settings import Settings
 from bot.state import Link
 from rules.clock import Clock
 from rules.codes import Reason
-from rules.db import reader
+from rules.db import single_read
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection, Engine
@@ -291,12 +291,7 @@ def _statements() -> tuple[Any, Any]:
 _ASKER, _PERSON = _statements()
 
 
-def single_statement(engine: Engine) -> Connection:
-    """A connection for one read: on PostgreSQL in autocommit (one round trip, no
-    BEGIN/COMMIT); on SQLite a deferred transaction that does not wait for writers."""
-    if engine.dialect.name == "sqlite":
-        return reader(engine).connect()
-    return engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+single_statement = single_read  # the bot's name for it
 
 
 def lookup_asker(svc: Services, user_id: int) -> Asker | None:

@@ -6,7 +6,7 @@ import select
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DisconnectionError, NoSuchModuleError
 from sqlalchemy.orm import Session, sessionmaker
@@ -124,6 +124,14 @@ def reader(engine: Engine) -> Engine:
     """The same engine (and pool) for read-only work: on SQLite its transactions begin
     DEFERRED, so reads do not queue behind writers; elsewhere nothing changes."""
     return engine.execution_options(**{READ_ONLY: True})
+
+
+def single_read(engine: Engine) -> Connection:
+    """A connection for a read of one statement: on PostgreSQL in autocommit (one round trip,
+    no BEGIN/COMMIT); on SQLite a deferred transaction that does not wait for writers."""
+    if engine.dialect.name == "sqlite":
+        return reader(engine).connect()
+    return engine.connect().execution_options(isolation_level="AUTOCOMMIT")
 
 
 def is_sqlite(engine: Engine) -> bool:

@@ -227,7 +227,7 @@ class FamilyService:
     # queries
     def balance(self, person_id: int) -> Decision:
         """UNKNOWN_PERSON, or facts balance_fen, monthly_credit_fen and lapse (a dict)."""
-        row = self.uow.read(lambda s: s.connection().execute(_BALANCE, {"id": person_id}).first())
+        row = self.uow.first(_BALANCE, {"id": person_id})
         if row is None:
             return Decision.refuse(Reason.UNKNOWN_PERSON)
         lapse = lapse_status(self.policies, person_id, row.status, row.lapsed_since,

@@ -15,11 +15,11 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import JSON, DateTime, Engine, bindparam, select, text
+from sqlalchemy import JSON, DateTime, Engine, Executable, Row, bindparam, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from rules.db import reader, session_factory
+from rules.db import reader, session_factory, single_read
 from rules.decision import Decision
 from rules.schema import Transaction
 
@@ -105,6 +105,12 @@ class UnitOfWork:
                 return fn(s)
             finally:
                 s.rollback()
+
+    def first(self, statement: Executable, params: dict[str, Any]) -> Row[Any] | None:
+        """The first row of one read-only statement, without a Session (cheaper than
+        :meth:`read` for the frequent single-statement reads, such as a balance)."""
+        with single_read(self.engine) as conn:
+            return conn.execute(statement, params).first()
 
     def stored(self, key: str, kind: str | None = None) -> Decision | None:
         """The Decision first stored under ``key``; with ``kind``, raises :class:`KeyClash`
