@@ -31,6 +31,7 @@ from telegram.ext import Application, CallbackQueryHandler
 from bot.context import (
     Context,
     Services,
+    batched_read,
     call,
     current_person,
     edit_pressed,
@@ -39,7 +40,6 @@ from bot.context import (
     reply,
     reply_refusal,
     services,
-    shared_read,
     single_statement,
     update_marker,
     why_button,
@@ -167,18 +167,18 @@ def _insert(svc: Services, owner: int, action: str, payload: dict[str, Any]) -> 
 
 
 _LOAD = text("SELECT token, owner_user_id, action, payload, expires_at, used_at, result"
-             " FROM confirmations WHERE token = :token") \
-    .columns(expires_at=DateTime, used_at=DateTime)
+             " FROM confirmations WHERE token IN :tokens") \
+    .bindparams(bindparam("tokens", expanding=True)).columns(expires_at=DateTime, used_at=DateTime)
 
 
-def _row_of(conn: Connection, token: str) -> Any:
-    return conn.execute(_LOAD, {"token": token}).first()
+def _rows_of(conn: Connection, tokens: list[str]) -> dict[str, Any]:
+    return {row.token: row for row in conn.execute(_LOAD, {"tokens": tokens})}
 
 
 def _load(svc: Services, token: str) -> Pending | None:
     """The confirmation a press names (one read that takes no write lock)."""
     with single_statement(svc.engine) as conn:
-        return _pending(svc, _row_of(conn, token))
+        return _pending(svc, _rows_of(conn, [token]).get(token))
 
 
 def _pending(svc: Services, row: Any) -> Pending | None:
@@ -275,7 +275,7 @@ async def _pending_for(update: Update, context: Context) -> Pending | None:
     """The confirmation a press refers to, once the presser is known to own it."""
     query = update.callback_query
     assert query is not None and query.data is not None
-    pending = _pending(services(context), await shared_read(context, _row_of, query.data[3:]))
+    pending = _pending(services(context), await batched_read(context, _rows_of, query.data[3:]))
     if pending is None:
         await query.answer(refusal(Reason.EXPIRED), show_alert=True)
         return None

@@ -297,8 +297,8 @@ def _statements() -> tuple[Any, Any]:
     person = (select(people, FamilyAccount.householder_id.label("account_holder"))
               .join(Link, Link.person_id == people.c.id)
               .outerjoin(FamilyAccount, FamilyAccount.householder_id == people.c.id)
-              .where(Link.user_id == bindparam("user_id")))
-    return asker, person
+              .where(Link.user_id.in_(bindparam("ids", expanding=True))))
+    return asker, person.add_columns(Link.user_id.label("linked_user"))
 
 
 _ASKER, _PERSON = _statements()
@@ -314,44 +314,41 @@ def lookup_asker(svc: Services, user_id: int) -> Asker | None:
     return None if row is None else Asker(row[0], row[1])
 
 
-def person_on(conn: Connection, user_id: int) -> PersonView | None:
-    """The linked person in one query (this runs before every account command)."""
+def people_of(conn: Connection, user_ids: list[int]) -> dict[int, PersonView]:
+    """The people linked to these Telegram users, in one query (read before every account
+    command, through :func:`batched_read`)."""
     from rules.registry import person_view
 
-    row = conn.execute(_PERSON, {"user_id": user_id}).first()
-    return None if row is None else person_view(cast(Any, row), row.account_holder is not None)
+    return {row.linked_user: person_view(cast(Any, row), row.account_holder is not None)
+            for row in conn.execute(_PERSON, {"ids": user_ids})}
 
 
-def _read_together(engine: Engine, reads: list[tuple[Callable[[Connection, Any], Any], Any]]
-                   ) -> list[tuple[bool, Any]]:
-    """Several updates' reads on one connection: (True, value) or (False, the exception)."""
-    out: list[tuple[bool, Any]] = []
+# fn(conn, keys) → {key: value}: one statement reads every key asked for at the same time
+ReadMany = Callable[["Connection", list[K]], dict[K, V]]
+
+
+def _read_many(engine: Engine, fn: ReadMany[K, V], keys: list[K]) -> list[V | None]:
     with single_statement(engine) as conn:
-        for fn, arg in reads:
-            try:
-                out.append((True, fn(conn, arg)))
-            except Exception as exc:  # noqa: BLE001 — raised again in its own update only
-                out.append((False, exc))
-    return out
+        found = fn(conn, list(dict.fromkeys(keys)))
+    return [found.get(key) for key in keys]
 
 
-async def shared_read(context: CallbackContext[Any, Any, Any, Any],
-                      fn: Callable[[Connection, Any], T], arg: Any) -> T:
-    """``fn(conn, arg)``, a short read, sharing one worker-thread hop and one connection with
-    the reads that concurrent updates queue at the same time (:class:`Batcher`); a lone read
-    costs what :func:`call` does. The console (one person, inline work) reads directly."""
+async def batched_read(context: CallbackContext[Any, Any, Any, Any], fn: ReadMany[K, V],
+                       key: K) -> V | None:
+    """The value ``fn`` reads for ``key`` (None when there is none). The keys concurrent updates
+    ask for at the same time are read together: one worker-thread hop and one statement
+    (:class:`Batcher`); a lone key costs what :func:`call` does. The console (one person,
+    inline work) reads directly."""
     svc = services(context)
     if context.bot_data.inline_work:
         with single_statement(svc.engine) as conn:
-            return fn(conn, arg)
-    batcher = svc.batchers.get("reads")
+            return fn(conn, [key]).get(key)
+    name = f"read:{fn.__module__}.{fn.__qualname__}"
+    batcher = svc.batchers.get(name)
     if batcher is None:
         engine = svc.engine
-        batcher = svc.batchers["reads"] = Batcher(lambda reads: _read_together(engine, reads))
-    ok, value = await batcher.run((fn, arg))
-    if not ok:
-        raise value
-    return cast(T, value)
+        batcher = svc.batchers[name] = Batcher(lambda keys: _read_many(engine, fn, keys))
+    return cast("V | None", await batcher.run(key))
 
 
 async def linked_person(context: CallbackContext[Any, Any, Any, Any],
@@ -359,7 +356,7 @@ async def linked_person(context: CallbackContext[Any, Any, Any, Any],
     """The person linked to a Telegram user, without replying anything."""
     if user_id is None:
         return None
-    return await shared_read(context, person_on, user_id)
+    return await batched_read(context, people_of, user_id)
 
 
 async def current_person(update: Update, context: CallbackContext[Any, Any, Any, Any], *,

@@ -7,6 +7,7 @@ methods the bot uses with well-formed results and records every outgoing message
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import time
@@ -23,7 +24,7 @@ BOT_USER = {
 LOOPBACK_TOKEN = "7000000001:LOOPBACK-not-a-real-token-0000000000"
 
 
-@dataclass
+@dataclass(frozen=True)
 class Button:
     """One button as the user sees it."""
 
@@ -53,8 +54,17 @@ def _reply_button(b: Any) -> Button:
 
 
 def _buttons(markup: Any) -> list[list[Button]]:
-    if isinstance(markup, str):
-        markup = json.loads(markup)
+    if isinstance(markup, str):  # the bot sends the same few keyboards over and over
+        return [list(row) for row in _parsed_buttons(markup)]
+    return _buttons_of(markup)
+
+
+@functools.lru_cache(maxsize=1024)
+def _parsed_buttons(markup: str) -> tuple[tuple[Button, ...], ...]:
+    return tuple(tuple(row) for row in _buttons_of(json.loads(markup)))
+
+
+def _buttons_of(markup: Any) -> list[list[Button]]:
     if not isinstance(markup, dict):
         return []
     if "inline_keyboard" in markup:

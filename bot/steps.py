@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Connection, DateTime, delete, text
+from sqlalchemy import Connection, DateTime, bindparam, delete, text
 
 from bot.context import Services
 from bot.state import ConversationState
@@ -42,19 +42,20 @@ def _stale(svc: Services, row: Any) -> bool:
     return bool(row.state.startswith(PREFIX) and svc.clock.now() - row.updated_at > TTL)
 
 
-# Read on most private messages: one plain statement, no ORM session and no write lock.
-_LOAD = text("SELECT state, data, updated_at FROM conversation_state WHERE user_id = :id") \
+# Read on most private messages (through ``bot.context.batched_read``): one plain statement
+# for every user asking at the same time, no ORM session and no write lock.
+_LOAD = text("SELECT user_id, state, data, updated_at FROM conversation_state"
+             " WHERE user_id IN :ids").bindparams(bindparam("ids", expanding=True)) \
     .columns(updated_at=DateTime)
 
 
-def row_of(conn: Connection, user_id: int) -> Any:
-    """The user's conversation_state row (anyone's step), or None: read through
-    ``bot.context.shared_read`` and pass to :func:`parse`."""
-    return conn.execute(_LOAD, {"id": user_id}).first()
+def rows_of(conn: Connection, user_ids: list[int]) -> dict[int, Any]:
+    """The users' conversation_state rows (anyone's steps); pass one to :func:`parse`."""
+    return {row.user_id: row for row in conn.execute(_LOAD, {"ids": user_ids})}
 
 
 def parse(svc: Services, row: Any) -> Step | None:
-    """Our pending step in a row :func:`row_of` read, or None (nothing pending, someone
+    """Our pending step in a row :func:`rows_of` read, or None (nothing pending, someone
     else's step, or a stale one)."""
     if row is None or not row.state.startswith(PREFIX) or _stale(svc, row):
         return None

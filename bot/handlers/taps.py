@@ -30,6 +30,7 @@ from bot import linking, render, steps, store
 from bot.context import (
     Buttons,
     Context,
+    batched_read,
     call,
     current_person,
     is_private,
@@ -37,7 +38,6 @@ from bot.context import (
     reply,
     reply_refusal,
     services,
-    shared_read,
 )
 from rules.codes import Reason
 from rules.identity import clean_text, mask_id, normalize_id, normalize_phone
@@ -407,7 +407,7 @@ async def relation_tap(update: Update, context: Context, relation: str) -> None:
         return
     svc = services(context)
     uid = update.effective_user.id  # type: ignore[union-attr]
-    step = steps.parse(svc, await shared_read(context, steps.row_of, uid))
+    step = steps.parse(svc, await batched_read(context, steps.rows_of, uid))
     if step is None or step.name != "bind_rel":
         await reply(update, context, "这一步已结束或已取消。重新绑定请发送 /bind。")
         return
@@ -436,7 +436,7 @@ async def continue_step(update: Update, context: Context) -> bool:
     known, asker = svc.askers.peek(user.id)
     if not number and ((known and asker is None) or len(text) > STEP_TEXT_MAX):
         return False  # only a number reply or a short answer can continue a step (no DB hop)
-    step = steps.parse(svc, await shared_read(context, steps.row_of, user.id))
+    step = steps.parse(svc, await batched_read(context, steps.rows_of, user.id))
     if step is None:
         return False
     if number and step.picks:
