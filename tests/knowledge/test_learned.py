@@ -42,8 +42,17 @@ def test_traditional_becomes_simplified() -> None:
 
 
 def test_the_question_is_found_inside_a_paragraph() -> None:
-    text = ("我爸今年七十了，一直在老家住，身体不太好，经常要去医院拿药，花了不少钱。"
-            "我的职工医保卡里余额挺多的，能给我爸用吗？")
+    """The asking sentences, after the first sentence (which usually names the topic: 想把家人
+    绑定到我的医保上); the story in between is left out."""
+    text = ("我想把我爸绑到我的医保上。我爸今年七十了，一直在老家住，身体不太好，经常要去医院拿药，"
+            "花了不少钱。我的职工医保卡里余额挺多的，具体该怎么操作呢？")
+    assert question_part(text) == ("我想把我爸绑到我的医保上。"
+                                   "我的职工医保卡里余额挺多的，具体该怎么操作呢？")
+
+
+def test_a_paragraph_that_opens_with_its_question_is_not_repeated() -> None:
+    text = ("我的职工医保卡里余额挺多的，能给我爸用吗？我爸今年七十了，一直在老家住，"
+            "身体不太好，经常要去医院拿药，花了不少钱。")
     assert question_part(text) == "我的职工医保卡里余额挺多的，能给我爸用吗？"
 
 
