@@ -327,27 +327,33 @@ def people_of(conn: Connection, user_ids: list[int]) -> dict[int, PersonView]:
 ReadMany = Callable[["Connection", list[K]], dict[K, V]]
 
 
-def _read_many(engine: Engine, fn: ReadMany[K, V], keys: list[K]) -> list[V | None]:
-    with single_statement(engine) as conn:
-        found = fn(conn, list(dict.fromkeys(keys)))
-    return [found.get(key) for key in keys]
-
-
 async def batched_read(context: CallbackContext[Any, Any, Any, Any], fn: ReadMany[K, V],
                        key: K) -> V | None:
-    """The value ``fn`` reads for ``key`` (None when there is none). The keys concurrent updates
-    ask for at the same time are read together: one worker-thread hop and one statement
-    (:class:`Batcher`); a lone key costs what :func:`call` does. The console (one person,
-    inline work) reads directly."""
-    svc = services(context)
+    """The value ``fn`` reads for ``key`` (None when there is none), on a connection of its
+    own; keys asked for at the same time share one statement (see :func:`batched`)."""
+    engine = services(context).engine
+
+    def many(keys: list[K]) -> dict[K, V]:
+        with single_statement(engine) as conn:
+            return fn(conn, keys)
+    return await batched(context, many, key, name=f"{fn.__module__}.{fn.__qualname__}")
+
+
+async def batched(context: CallbackContext[Any, Any, Any, Any],
+                  many: Callable[[list[K]], dict[K, V]], key: K, *, name: str) -> V | None:
+    """``many([key]).get(key)``, where ``many`` reads several keys in one statement. The keys
+    concurrent updates ask for at the same time are read together: one worker-thread hop and
+    one statement (:class:`Batcher`, one per ``name``); a lone key costs what :func:`call`
+    does. The console (one person, inline work) reads directly."""
     if context.bot_data.inline_work:
-        with single_statement(svc.engine) as conn:
-            return fn(conn, [key]).get(key)
-    name = f"read:{fn.__module__}.{fn.__qualname__}"
-    batcher = svc.batchers.get(name)
+        return many([key]).get(key)
+    batchers = services(context).batchers
+    batcher = batchers.get("read:" + name)
     if batcher is None:
-        engine = svc.engine
-        batcher = svc.batchers[name] = Batcher(lambda keys: _read_many(engine, fn, keys))
+        def work(keys: list[K]) -> list[V | None]:
+            found = many(list(dict.fromkeys(keys)))
+            return [found.get(k) for k in keys]
+        batcher = batchers["read:" + name] = Batcher(work)
     return cast("V | None", await batcher.run(key))
 
 

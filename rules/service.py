@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine, bindparam, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from rules import binding as binding_ops
@@ -39,8 +39,8 @@ from rules.views import FamilyView, HistoryRow, LapseStatus, PersonView
 from rules.wallet_policy import WalletPolicy
 from rules.wallet_service import WalletService
 
-_BALANCE = text("SELECT balance, monthly_credit, status, lapsed_since, region FROM people"
-                " WHERE id = :id")
+_BALANCES = text("SELECT id, balance, monthly_credit, status, lapsed_since, region FROM people"
+                 " WHERE id IN :ids").bindparams(bindparam("ids", expanding=True))
 
 
 class FamilyService:
@@ -227,13 +227,19 @@ class FamilyService:
     # queries
     def balance(self, person_id: int) -> Decision:
         """UNKNOWN_PERSON, or facts balance_fen, monthly_credit_fen and lapse (a dict)."""
-        row = self.uow.first(_BALANCE, {"id": person_id})
-        if row is None:
-            return Decision.refuse(Reason.UNKNOWN_PERSON)
-        lapse = lapse_status(self.policies, person_id, row.status, row.lapsed_since,
-                             china_month(self.clock.now()), row.region)
-        return Decision.allow(balance_fen=row.balance, monthly_credit_fen=row.monthly_credit,
-                              lapse=lapse.to_json())
+        return self.balances([person_id]).get(person_id) or Decision.refuse(Reason.UNKNOWN_PERSON)
+
+    def balances(self, person_ids: list[int]) -> dict[int, Decision]:
+        """:meth:`balance` of several people in one statement (unknown ids left out)."""
+        month = china_month(self.clock.now())
+        found = {}
+        for row in self.uow.rows(_BALANCES, {"ids": sorted(set(person_ids))}):
+            lapse = lapse_status(self.policies, row.id, row.status, row.lapsed_since, month,
+                                 row.region)
+            found[row.id] = Decision.allow(balance_fen=row.balance,
+                                           monthly_credit_fen=row.monthly_credit,
+                                           lapse=lapse.to_json())
+        return found
 
     def lapse_status(self, person_id: int) -> LapseStatus:
         view = self.person(person_id)

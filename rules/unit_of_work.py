@@ -106,11 +106,11 @@ class UnitOfWork:
             finally:
                 s.rollback()
 
-    def first(self, statement: Executable, params: dict[str, Any]) -> Row[Any] | None:
-        """The first row of one read-only statement, without a Session (cheaper than
-        :meth:`read` for the frequent single-statement reads, such as a balance)."""
+    def rows(self, statement: Executable, params: dict[str, Any]) -> list[Row[Any]]:
+        """The rows of one read-only statement, without a Session (cheaper than :meth:`read`
+        for the frequent single-statement reads, such as balances)."""
         with single_read(self.engine) as conn:
-            return conn.execute(statement, params).first()
+            return list(conn.execute(statement, params))
 
     def stored(self, key: str, kind: str | None = None) -> Decision | None:
         """The Decision first stored under ``key``; with ``kind``, raises :class:`KeyClash`

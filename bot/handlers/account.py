@@ -17,6 +17,7 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler
 from bot import confirm, render
 from bot.context import (
     Context,
+    batched,
     call,
     current_person,
     reply,
@@ -29,6 +30,7 @@ from bot.handlers import taps
 from bot.letter import LETTER_SHA256, LETTER_VERSION, letter_text
 from bot.redelivery import marked_by_handler, marker_writer
 from rules.codes import Reason
+from rules.decision import Decision
 from rules.identity import normalize_id
 from rules.money import AmountError, parse_yuan
 
@@ -184,7 +186,9 @@ async def balance_cmd(update: Update, context: Context) -> None:
     person = await current_person(update, context)
     if person is None:
         return
-    d = await call(services(context).family.balance, person.id)
+    family = services(context).family
+    d = await batched(context, family.balances, person.id, name="balances") \
+        or Decision.refuse(Reason.UNKNOWN_PERSON)
     await answer(update, context, d, render.balance_text(person, d.facts))
 
 

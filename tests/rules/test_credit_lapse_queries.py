@@ -128,6 +128,19 @@ def test_lapse_statuses_of_several_people_in_one_read(engine) -> None:
     assert found[ids[0]].band == "3_plus" and found[ids[2]].months == 1
 
 
+def test_balances_of_several_people_in_one_read(engine) -> None:
+    """The batched balance read says of each person exactly what balance says, and leaves
+    unknown ids out."""
+    w = World(engine, start=datetime(2026, 11, 1, 2))
+    ids = [w.person(balance=1_234, monthly_credit=250),
+           w.person(place="jian", status="lapsed", lapsed_since="2026-08", balance=7)]
+    found = w.svc.balances([ids[1], 999_999, *ids])
+    assert sorted(found) == sorted(ids)
+    assert all(found[i] == w.svc.balance(i) for i in ids)
+    assert [found[i].facts["balance_fen"] for i in ids] == [1_234, 7]
+    assert found[ids[1]].facts["lapse"] == w.svc.lapse_status(ids[1]).to_json()
+
+
 def test_queries(engine) -> None:
     w = World(engine)
     pid = w.person(name="陈九", phone="13812345678", balance=5_000, monthly_credit=250)
