@@ -44,17 +44,17 @@ Fault = Callable[[str], None]
 Pin = Callable[[Session, Any], str]
 """Stores a plan behind a 确认 token in the caller's transaction and returns the token."""
 
-_PATIENT = text(  # with the patient's active 医保钱包, if any (it pays after the own account)
-    "SELECT p.id, p.balance, p.region, p.name, w.balance AS wallet FROM people p"
-    " LEFT JOIN wallets w ON w.person_id = p.id AND w.state = 'active' WHERE p.id = :id")
+_PATIENT = text(  # with the active 医保钱包 (it pays after the own account) and retry window
+    "SELECT p.id, p.balance, p.region, p.name, w.balance AS wallet,"
+    " (SELECT r.expires_at FROM retry_windows r WHERE r.relative_id = p.id) AS window_expires"
+    " FROM people p LEFT JOIN wallets w ON w.person_id = p.id AND w.state = 'active'"
+    " WHERE p.id = :id").columns(window_expires=DateTime)
 _PAYERS = text(
     "SELECT b.id AS binding_id, b.limit_fen, b.used_fen, p.id AS householder_id, p.balance,"
     " p.region, p.name FROM bindings b JOIN people p ON p.id = b.householder_id"
     " WHERE b.relative_id = :id AND b.removed_at IS NULL"
     " ORDER BY b.payer_rank IS NULL, b.payer_rank, b.created_at, b.id"
 )
-_WINDOW = text("SELECT expires_at FROM retry_windows WHERE relative_id = :id") \
-    .columns(expires_at=DateTime)
 _CLOSE_WINDOW = text("DELETE FROM retry_windows WHERE relative_id = :id")
 _OPEN_WINDOW = text(
     "INSERT INTO retry_windows (relative_id, opened_at, expires_at, amount_fen, purpose)"
@@ -87,7 +87,7 @@ def load_snapshot(s: Session, patient_id: int) -> Snapshot | None:
         Payer(binding_id=r.binding_id, householder_id=r.householder_id, name=r.name,
               region=r.region, balance_fen=r.balance, limit_fen=r.limit_fen, used_fen=r.used_fen)
         for r in conn.execute(_PAYERS, {"id": patient_id}))
-    expires = conn.execute(_WINDOW, {"id": patient_id}).scalar() if payers else None
+    expires = patient.window_expires if payers else None  # a window matters only with payers
     return Snapshot(patient.id, patient.region, patient.name, patient.balance, payers, expires,
                     wallet_fen=patient.wallet or 0)
 
@@ -198,8 +198,9 @@ def _pay(s: Session, ctx: TxnContext, plan: SettlePlan, fault: Fault | None, *,
     if plan.closes_window:
         s.connection().execute(_CLOSE_WINDOW, {"id": patient_id})
     ctx.amount_fen, ctx.cash_fen = plan.amount_fen, plan.cash_fen
-    facts = {**plan.facts(), "payers_after": after, "linked": linked_users(
-        s, [patient_id, *(leg.householder_id for leg in plan.legs)])}
+    paid = [leg.householder_id for leg in plan.legs]  # the notices go to these householders
+    facts = {**plan.facts(), "payers_after": after,
+             "linked": linked_users(s, paid) if paid else {}}
     if origin is not None:
         facts["origin"] = origin
     return Decision.allow(**facts)

@@ -164,6 +164,24 @@ def test_a_paid_contribution_names_the_relatives_linked_telegram_user(engine: En
     assert d.ok and d.facts["linked"] == {}
 
 
+def test_a_settlement_names_only_the_linked_householders_who_paid(engine: Engine) -> None:
+    """``linked`` says whom to notify: the householders whose money paid, never the patient
+    (who sees the receipt), and nobody, with no query, when the own account paid it all."""
+    w = World(engine)
+    h, quiet = w.householder(balance=50_000), w.householder(balance=50_000)
+    r = w.person(scheme="resident", balance=1_000)
+    w.bound(h, r, "子女")
+    with engine.begin() as conn:
+        for user_id, person in ((5151, r), (5252, h), (5353, quiet)):
+            conn.execute(insert(Link).values(user_id=user_id, person_id=person,
+                                             linked_at=f_now(w)))
+    own = w.svc.settle(r, 500, "pharmacy", key="own")
+    assert own.ok and own.facts["family_fen"] == 0 and own.facts["linked"] == {}
+    family = w.svc.settle(r, 3_000, "pharmacy", key="family")
+    assert family.ok and family.facts["family_fen"] == 2_500
+    assert family.facts["linked"] == {str(h): 5252}
+
+
 def f_now(w: World) -> datetime:
     return w.clock.now()
 
