@@ -7,7 +7,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy import Engine, delete, event, insert, select, update
 from sqlalchemy.orm import Session
 
 import rules.ledger as ledger
@@ -175,11 +175,21 @@ def test_a_settlement_names_only_the_linked_householders_who_paid(engine: Engine
         for user_id, person in ((5151, r), (5252, h), (5353, quiet)):
             conn.execute(insert(Link).values(user_id=user_id, person_id=person,
                                              linked_at=f_now(w)))
-    own = w.svc.settle(r, 500, "pharmacy", key="own")
-    assert own.ok and own.facts["family_fen"] == 0 and own.facts["linked"] == {}
-    family = w.svc.settle(r, 3_000, "pharmacy", key="family")
+    link_reads: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        if "FROM links" in statement:
+            link_reads.append(statement)
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        own = w.svc.settle(r, 500, "pharmacy", key="own")
+        assert own.ok and own.facts["family_fen"] == 0 and own.facts["linked"] == {}
+        assert link_reads == []
+        family = w.svc.settle(r, 3_000, "pharmacy", key="family")
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
     assert family.ok and family.facts["family_fen"] == 2_500
-    assert family.facts["linked"] == {str(h): 5252}
+    assert family.facts["linked"] == {str(h): 5252} and len(link_reads) == 1
 
 
 def f_now(w: World) -> datetime:
