@@ -40,7 +40,6 @@ from bot.context import (
     reply,
     reply_refusal,
     services,
-    single_statement,
     update_marker,
     why_button,
 )
@@ -48,6 +47,7 @@ from bot.messages import refusal
 from bot.redelivery import mark_in, marked_by_handler
 from bot.state import Confirmation
 from rules.codes import Reason
+from rules.db import single_read
 from rules.decision import Decision
 from rules.planning import SettlePlan
 from rules.settlement import Pin
@@ -177,7 +177,7 @@ def _rows_of(conn: Connection, tokens: list[str]) -> dict[str, Any]:
 
 def _load(svc: Services, token: str) -> Pending | None:
     """The confirmation a press names (one read that takes no write lock)."""
-    with single_statement(svc.engine) as conn:
+    with single_read(svc.engine) as conn:
         return _pending(svc, _rows_of(conn, [token]).get(token))
 
 
