@@ -10,9 +10,13 @@ KB's phrasings alone (as in issue 11):
 
 Judged as ``../shared/tools/faq_check.py`` does (an answer is right when its text has one string
 of every ``need`` group). With ``--fit`` it also fits the calibration on every development
-question's out-of-fold scores and writes ``knowledge/calibration.yaml``.
+question's out-of-fold scores and writes ``knowledge/calibration.yaml``. With ``--questions FILE``
+it scores the shipped model (trained on every development question, ``calibration.yaml``) on
+another file in real_dev's format instead, e.g. our own held-out set written before tuning
+(``tests/knowledge/own_heldout.yaml``: report on it, never tune on it).
 
     .venv/bin/python bench/real_eval.py [--folds 5] [--fit] [--misses] [--no-baselines]
+    .venv/bin/python bench/real_eval.py --questions tests/knowledge/own_heldout.yaml [--misses]
 """
 
 from __future__ import annotations
@@ -118,6 +122,28 @@ def tfidf_lr_judge(kb, outside) -> Judge:
     return judge
 
 
+def score_file(path: Path, kb, outside, misses: bool, no_baselines: bool) -> None:
+    """The shipped model (every development question trained on, ``calibration.yaml``) on a
+    file in real_dev's format: one table row, nothing fitted or trained on the file."""
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    ins, outs = data["in_domain"], [str(x["q"]) for x in data["out_of_domain"]]
+    answers = {e.id: e.answer for e in kb.entries}
+    every = {str(x["q"]): 0 for x in ins} | {q: 0 for q in outs}
+    matcher = Matcher(kb, answer_threshold=ANSWER, suggest_threshold=SUGGEST,
+                      max_suggestions=MAX_SUGGESTIONS, outside=outside)
+    print(f"{path.name} ({len(ins)} in-domain + {len(outs)} off-topic), shipped model\n")
+    print("| matcher                    | direct right | wrong | right entry first "
+          "| I don't know | off-topic refused |")
+    print("|---|---|---|---|---|---|")
+    judge = matcher_judge(matcher)
+    print(table_row("learned (this matcher)", lambda f: judge, every, ins, outs, answers, misses))
+    if not no_baselines:
+        wratio = baseline_judge(kb)
+        print(table_row("WRatio baseline", lambda f: wratio, every, ins, outs, answers))
+        lr = tfidf_lr_judge(kb, outside)
+        print(table_row("TF-IDF + LR baseline", lambda f: lr, every, ins, outs, answers))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--folds", type=int, default=5)
@@ -126,10 +152,14 @@ def main() -> None:
     ap.add_argument("--misses", action="store_true")
     ap.add_argument("--sweep", action="store_true", help="print the bands' trade-off")
     ap.add_argument("--no-baselines", action="store_true")
+    ap.add_argument("--questions", type=Path, help="score the shipped model on this file")
     a = ap.parse_args()
 
     kb = load_knowledge()
     outside = load_outside(taken=(e.id for e in kb.entries))
+    if a.questions:
+        score_file(a.questions, kb, outside, a.misses, a.no_baselines)
+        return
     entries = [*kb.entries, *outside]
     ids = {e.id for e in entries}
     answers = {e.id: e.answer for e in kb.entries}
