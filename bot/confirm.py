@@ -31,6 +31,7 @@ from telegram.ext import Application, CallbackQueryHandler
 from bot.context import (
     Context,
     Services,
+    answer_press,
     batched_read,
     call,
     current_person,
@@ -247,7 +248,7 @@ async def _finish(update: Update, text: str, code: str | None = None) -> None:
     """Answer the button press and show ``text`` in place of the summary (buttons removed)."""
     query = update.callback_query
     assert query is not None
-    await query.answer()
+    await answer_press(query)
     try:
         await edit_pressed(query, text, [why_button(code)] if code else None)
     except Exception:
@@ -277,14 +278,14 @@ async def _pending_for(update: Update, context: Context) -> Pending | None:
     assert query is not None and query.data is not None
     pending = _pending(services(context), await batched_read(context, _rows_of, query.data[3:]))
     if pending is None:
-        await query.answer(refusal(Reason.EXPIRED), show_alert=True)
+        await answer_press(query, refusal(Reason.EXPIRED), show_alert=True)
         return None
     if pending.owner_user_id != query.from_user.id:
-        await query.answer(refusal(Reason.FORBIDDEN), show_alert=True)
+        await answer_press(query, refusal(Reason.FORBIDDEN), show_alert=True)
         await reply_refusal(update, context, Reason.FORBIDDEN)
         return None
     if pending.used and pending.result is not None:
-        await query.answer(f"{ALREADY_DONE}：{pending.result}"[:190])
+        await answer_press(query, f"{ALREADY_DONE}：{pending.result}"[:190])
         return None
     return pending
 
@@ -300,11 +301,11 @@ async def on_confirm(update: Update, context: Context) -> None:
         if await call(_claim, svc, pending.token, text):
             await _finish(update, text, Reason.EXPIRED)
         else:
-            await update.callback_query.answer(ALREADY_DONE)  # type: ignore[union-attr]
+            await answer_press(update.callback_query, ALREADY_DONE)  # type: ignore[arg-type]
         return
     ok, person = await _authorise(update, context, pending)
     if not ok:
-        await update.callback_query.answer()  # type: ignore[union-attr]
+        await answer_press(update.callback_query)  # type: ignore[arg-type]
         return
     if pending.action in _PINNED:
         await _run_pinned(update, context, replace(pending, marker=update_marker(update)),
@@ -315,7 +316,7 @@ async def on_confirm(update: Update, context: Context) -> None:
     if not pending.used and not await call(_claim, svc, pending.token, None):
         latest = await call(_load, svc, pending.token)
         if latest is None or latest.result is not None:
-            await update.callback_query.answer(ALREADY_DONE)  # type: ignore[union-attr]
+            await answer_press(update.callback_query, ALREADY_DONE)  # type: ignore[arg-type]
             return
     try:
         outcome = await _EXECUTORS[pending.action](context, pending, person,
@@ -326,7 +327,7 @@ async def on_confirm(update: Update, context: Context) -> None:
         await call(_record, svc, pending.token, None, release=True)
         raise
     if not await call(_record, svc, pending.token, outcome.text):
-        await update.callback_query.answer(ALREADY_DONE)  # type: ignore[union-attr]
+        await answer_press(update.callback_query, ALREADY_DONE)  # type: ignore[arg-type]
         return
     await _finish(update, outcome.text, outcome.code)
     for user_id, text in outcome.notices:
@@ -339,7 +340,7 @@ async def _run_pinned(update: Update, context: Context, pending: Pending, person
         outcome = await _EXECUTORS[pending.action](context, pending, person,
                                                    f"confirm:{pending.token}")
     except AlreadyClaimed:
-        await update.callback_query.answer(ALREADY_DONE)  # type: ignore[union-attr]
+        await answer_press(update.callback_query, ALREADY_DONE)  # type: ignore[arg-type]
         return
     if pending.marker is not None and not outcome.replayed:
         marked_by_handler(context.bot_data).add(pending.marker)
@@ -362,7 +363,7 @@ async def on_cancel(update: Update, context: Context) -> None:
     if await call(_claim, services(context), pending.token, CANCELLED):
         await _finish(update, CANCELLED)
     else:
-        await update.callback_query.answer(ALREADY_DONE)  # type: ignore[union-attr]
+        await answer_press(update.callback_query, ALREADY_DONE)  # type: ignore[arg-type]
 
 
 def register(app: Application[Any, Any, Any, Any, Any, Any]) -> None:

@@ -24,7 +24,7 @@ from starlette.routing import Route
 from telegram import Update
 from telegram.ext import Application
 
-from bot.context import update_marker
+from bot.context import update_marker, webhook_reply
 from bot.handlers.errors import take_failure
 
 log = logging.getLogger(__name__)
@@ -103,7 +103,9 @@ def create_webhook_app(
 
     async def process_once(update: Update) -> Response:
         """Handle an update; a concurrent duplicate of one in flight here waits for it and
-        answers the same. A failed update gets 500, so Telegram delivers it again."""
+        answers the same. A failed update gets 500, so Telegram delivers it again. A done one
+        gets 200, with the answer to a pressed button as the body for Telegram to run
+        (:func:`bot.context.answer_press`)."""
         marker = update_marker(update)
         running = inflight.get(marker)
         if running is not None:
@@ -113,9 +115,11 @@ def create_webhook_app(
         try:
             # Handler errors reach the application's error handler (bot/handlers/errors.py),
             # which notes the update as failed; the processed marker is then not written.
-            await application.process_update(update)
+            with webhook_reply() as method:
+                await application.process_update(update)
             failed = take_failure(application, marker)
             response: Response = (PlainTextResponse("failed", status_code=500) if failed
+                                  else JSONResponse(method[0]) if method
                                   else PlainTextResponse("ok"))
         except Exception:  # noqa: BLE001 — anything else: not done, let Telegram retry
             log.exception("update %s could not be processed", update.update_id)

@@ -17,6 +17,7 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler
 from bot import confirm, render
 from bot.context import (
     Context,
+    answer_press,
     batched,
     call,
     current_person,
@@ -105,7 +106,7 @@ async def open_agree(update: Update, context: Context) -> None:
     """The agree button under the letter: open the family account."""
     query = update.callback_query
     assert query is not None
-    await query.answer()
+    await answer_press(query)
     person = await current_person(update, context)
     if person is None:
         return

@@ -10,7 +10,17 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler, Mess
 
 from bot import learned, personal, steps, store
 from bot.caches import Asker
-from bot.context import Buttons, Context, Services, call, is_private, lookup_asker, reply, services
+from bot.context import (
+    Buttons,
+    Context,
+    Services,
+    answer_press,
+    call,
+    is_private,
+    lookup_asker,
+    reply,
+    services,
+)
 from bot.handlers import reports, support, taps
 from rules.codes import ALL_CODES
 from rules.identity import clean_text
@@ -230,9 +240,9 @@ async def button(update: Update, context: Context) -> None:
         helpful = flag == "1"
         stored = await call(store_feedback, services(context), query.from_user.id, entry_id,
                             helpful)
-        await query.answer(THANKS[helpful] if stored else "这条问答已更新，请重新提问。")
+        await answer_press(query, THANKS[helpful] if stored else "这条问答已更新，请重新提问。")
         return
-    await query.answer()
+    await answer_press(query)
     if kind == "why":
         await explain(update, context, rest)
     else:

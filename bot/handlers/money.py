@@ -17,6 +17,7 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler
 from bot import confirm, render
 from bot.context import (
     Context,
+    answer_press,
     call,
     current_person,
     notify,
@@ -164,7 +165,7 @@ async def reswipe(update: Update, context: Context) -> None:
     """The button on Dongying's short-balance refusal: swipe again inside the window."""
     query = update.callback_query
     assert query is not None and query.data is not None
-    await query.answer()
+    await answer_press(query)
     person = await current_person(update, context)
     if person is None:
         return

@@ -7,7 +7,7 @@ from typing import Any
 from telegram import Update
 from telegram.ext import Application, CallbackQueryHandler
 
-from bot.context import Context
+from bot.context import Context, answer_press
 
 
 async def run_button(update: Update, context: Context) -> None:
@@ -16,7 +16,7 @@ async def run_button(update: Update, context: Context) -> None:
 
     query = update.callback_query
     assert query is not None and query.data is not None
-    await query.answer()
+    await answer_press(query)
     commands = {"family": account.family_cmd, "balance": account.balance_cmd}
     command = commands.get(query.data.partition(":")[2])
     if command is not None:

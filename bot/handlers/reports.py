@@ -12,6 +12,7 @@ from bot import learned, render, store
 from bot.context import (
     Context,
     Services,
+    answer_press,
     call,
     is_private,
     is_staff,
@@ -168,9 +169,9 @@ async def teach_button(update: Update, context: Context) -> None:
     assert query is not None and query.data is not None
     uid = query.from_user.id
     if not is_staff(context, uid) or not is_private(update):
-        await query.answer("仅限工作人员在私聊中使用。")
+        await answer_press(query, "仅限工作人员在私聊中使用。")
         return
-    await query.answer()
+    await answer_press(query)
     kind, _, rest = query.data.partition(":")
     number, _, entry_id = rest.partition(":")
     if not number.isdigit():

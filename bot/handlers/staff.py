@@ -18,6 +18,7 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler
 from bot import confirm, render, store
 from bot.context import (
     Context,
+    answer_press,
     call,
     is_private,
     is_staff,
@@ -142,9 +143,9 @@ async def lookup_button(update: Update, context: Context) -> None:
     query = update.callback_query
     assert query is not None and query.data is not None
     if not is_staff(context, query.from_user.id) or not is_private(update):
-        await query.answer("仅限工作人员在私聊中使用。")
+        await answer_press(query, "仅限工作人员在私聊中使用。")
         return
-    await query.answer()
+    await answer_press(query)
     try:
         person = await call(services(context).family.person, int(query.data[3:]))
     except ValueError:

@@ -19,6 +19,7 @@ from bot.context import (
     Batcher,
     Context,
     Services,
+    answer_press,
     call,
     is_private,
     is_staff,
@@ -167,9 +168,9 @@ async def button(update: Update, context: Context) -> None:
     query = update.callback_query
     assert query is not None and query.data is not None
     if not is_staff(context, query.from_user.id):
-        await query.answer("仅限工作人员。")
+        await answer_press(query, "仅限工作人员。")
         return
-    await query.answer()
+    await answer_press(query)
     parts = query.data.split(":", 3)
     svc, staff_id = services(context), query.from_user.id
     try:

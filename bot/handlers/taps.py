@@ -30,6 +30,7 @@ from bot import linking, render, steps, store
 from bot.context import (
     Buttons,
     Context,
+    answer_press,
     batched_read,
     call,
     current_person,
@@ -288,7 +289,7 @@ async def button(update: Update, context: Context) -> None:
     """``fm:…`` buttons."""
     query = update.callback_query
     assert query is not None and query.data is not None
-    await query.answer()
+    await answer_press(query)
     await dispatch(update, context, query.data)
 
 

@@ -51,6 +51,13 @@ def replica_config(path: Path, db_url: str, port: int, *, pool_size: int = 5) ->
     return path
 
 
+def run_as_telegram(client: httpx.Client, api_base_url: str, call: dict[str, Any]) -> None:
+    """Make the Bot API call a webhook response carried, as Telegram does once it has the
+    response (bot.context.answer_press)."""
+    params = dict(call)
+    client.post(f"{api_base_url}{TOKEN}/{params.pop('method')}", json=params)
+
+
 @dataclass
 class Replica:
     """One bot process serving the webhook on ``port``."""
@@ -63,6 +70,7 @@ class Replica:
     process: subprocess.Popen[bytes] | None = None
     command: tuple[str, ...] = ("-m", "bot", "run")
     client: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=30))
+    replied: dict[str, Any] | None = None  # the Bot API call the last response carried
 
     @property
     def url(self) -> str:
@@ -104,6 +112,10 @@ class Replica:
         else:
             resp = self.client.post(f"{self.url}/telegram", json=update, headers=headers,
                                     timeout=timeout)
+        self.replied = None
+        if resp.status_code == 200 and resp.headers.get("content-type") == "application/json":
+            self.replied = resp.json()
+            run_as_telegram(self.client, self.api_base_url, self.replied)
         return resp.status_code
 
     def kill(self) -> None:

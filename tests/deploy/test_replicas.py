@@ -79,7 +79,13 @@ def open_and_bind(c: Cluster) -> None:
     head = c.family.householder.user_id
     c.post(a, c.updates.text(head, "/open"))
     data, mid = last_button(c.fake, head, "open:")
-    c.post(b, c.updates.press(head, data, mid))
+    press = c.updates.press(head, data, mid)
+    c.post(b, press)
+    # the press is answered in the webhook response, and the harness runs it as Telegram does
+    assert b.replied == {"method": "answerCallbackQuery",
+                         "callback_query_id": press["callback_query"]["id"]}
+    assert [call.params["callback_query_id"] for call in c.fake.calls("answerCallbackQuery")] \
+        == [press["callback_query"]["id"]]
     for i, m in enumerate(c.family.relatives):
         shown = c.replicas[i % 2]
         c.post(shown, c.updates.text(head, f"/bind {m.id_number} {m.name} {m.relation}"))

@@ -12,14 +12,23 @@ from typing import Any
 import httpx
 import pytest
 from telegram import Update
-from telegram.ext import Application, ApplicationBuilder, ContextTypes, MessageHandler, filters
+from telegram.ext import (
+    Application,
+    ApplicationBuilder,
+    CallbackQueryHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
 
 from bot.botapi import api_urls
+from bot.context import answer_press
 from bot.runtime import serve_webhook
 from bot.settings import WebhookSettings
 from bot.webhook import SECRET_HEADER, create_webhook_app
 from tests.deploy.conftest import free_port
 from tests.fakes.fake_bot_api import FakeBotApi
+from tests.fakes.updates import UpdateFactory
 
 TOKEN = "123456:TEST-token-for-the-fake-bot-api-only"
 SECRET = "s3cret_token-1"
@@ -235,3 +244,47 @@ def test_concurrent_duplicates_have_one_effect(fake_api: FakeBotApi) -> None:
                            concurrent=True)
     assert [r.status_code for r in responses] == [200, 200, 200]
     assert fake_api.sent_texts(501) == ["echo:一次"]
+
+
+def _pressing(fake: FakeBotApi, *answers: tuple[str | None, bool]) -> App:
+    """An Application whose button handler answers the press once per ``answers`` item."""
+    application = echo_application(fake)
+
+    async def pressed(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        assert update.callback_query is not None
+        for text, alert in answers:
+            await answer_press(update.callback_query, text, show_alert=alert)
+
+    application.add_handler(CallbackQueryHandler(pressed))
+    return application
+
+
+def test_a_press_is_answered_in_the_webhook_response(fake_api: FakeBotApi) -> None:
+    press = UpdateFactory(20).press(501, "x:1", 7)
+    resp, = _post_with(_pressing(fake_api, ("已收到", True)), [json.dumps(press).encode()])
+    assert resp.status_code == 200
+    assert resp.json() == {"method": "answerCallbackQuery", "callback_query_id": "20",
+                           "text": "已收到", "show_alert": True}
+    assert fake_api.calls("answerCallbackQuery") == []  # Telegram makes the call, not the bot
+
+
+def test_only_the_first_answer_rides_in_the_response(fake_api: FakeBotApi) -> None:
+    press = UpdateFactory(30).press(501, "x:1", 7)
+    resp, = _post_with(_pressing(fake_api, (None, False), ("再次", False)),
+                       [json.dumps(press).encode()])
+    assert resp.json() == {"method": "answerCallbackQuery", "callback_query_id": "30"}
+    [second] = fake_api.calls("answerCallbackQuery")  # a response carries one call
+    assert second.params["text"] == "再次"
+
+
+def test_outside_a_webhook_request_a_press_is_answered_by_a_call(fake_api: FakeBotApi) -> None:
+    async def go() -> None:
+        application = _pressing(fake_api, ("好", False))
+        await application.initialize()
+        press = Update.de_json(UpdateFactory(40).press(501, "x:1", 7), application.bot)
+        await application.process_update(press)
+        await application.shutdown()
+
+    asyncio.run(go())
+    [call] = fake_api.calls("answerCallbackQuery")
+    assert call.params["callback_query_id"] == "40" and call.params["text"] == "好"
