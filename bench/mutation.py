@@ -205,10 +205,14 @@ SQL_MUTANTS: list[tuple[str, str, str, str]] = [  # (file, original, mutated, ba
      "    if True or", "postgresql"),
     ("rules/settlement.py", "lock_people(s, [patient_id] + [r.householder_id for r in rows])",
      "lock_people(s, [patient_id])", "postgresql"),
+    ("rules/settlement.py", "    if payers_too:\n        lock_for_settlement(s, patient_id)\n",
+     "    if False:\n        lock_for_settlement(s, patient_id)\n", "postgresql"),
+    ("rules/settlement.py", "    else:\n        lock_people(s, [patient_id])\n",
+     "    else:\n        pass\n", "postgresql"),
     ("rules/settlement.py", "    lock_for_settlement(s, patient_id)\n    snap = load_snapshot(s, "
      "patient_id)\n    if snap is None:\n        return Decision.refuse(Reason.UNKNOWN_PERSON)\n"
-     "    result", "    snap = load_snapshot(s, patient_id)\n    if snap is None:\n"
-     "        return Decision.refuse(Reason.UNKNOWN_PERSON)\n    result", "postgresql"),
+     "    fresh", "    snap = load_snapshot(s, patient_id)\n    if snap is None:\n"
+     "        return Decision.refuse(Reason.UNKNOWN_PERSON)\n    fresh", "postgresql"),
 ]
 RACE_TESTS = ["tests/rules/test_guard_races.py", "tests/rules/test_concurrency.py",
               "tests/rules/test_locks.py"]

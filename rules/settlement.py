@@ -105,11 +105,16 @@ def preview(s: Session, policies: Policies, now: datetime, patient_id: int, amou
 
 
 def _planned(s: Session, ctx: TxnContext, policies: Policies, patient_id: int, amount_fen: int,
-             purpose: str) -> SettlePlan | Decision:
-    """Lock, load and plan; a refusal has already done what it does to the retry window."""
+             purpose: str, *, payers_too: bool = True) -> SettlePlan | Decision:
+    """Lock, load and plan; a refusal has already done what it does to the retry window.
+    Without ``payers_too`` only the patient is locked: for a plan whose family legs are
+    pinned, not paid."""
     if not valid_amount(amount_fen):
         return Decision.refuse(Reason.INVALID_AMOUNT)
-    lock_for_settlement(s, patient_id)
+    if payers_too:
+        lock_for_settlement(s, patient_id)
+    else:
+        lock_people(s, [patient_id])
     snap = load_snapshot(s, patient_id)
     if snap is None:
         return Decision.refuse(Reason.UNKNOWN_PERSON)
@@ -142,8 +147,13 @@ def settle_direct(s: Session, ctx: TxnContext, policies: Policies, patient_id: i
 
     The decision is stored under the update's key, so a redelivered update replays it: the
     same receipt, or the same summary with the same token — never a second charge.
+
+    Only the patient is locked: what this may write is the patient's own (account, 医保钱包,
+    retry window); family money is only pinned, and :func:`execute` re-plans under every
+    payer's lock. So a summary neither waits for nor holds up the householders' other
+    payments.
     """
-    result = _planned(s, ctx, policies, patient_id, amount_fen, purpose)
+    result = _planned(s, ctx, policies, patient_id, amount_fen, purpose, payers_too=False)
     if isinstance(result, Decision):
         return result
     if result.uses_family or always_confirm:

@@ -148,16 +148,17 @@ def _probe(monkeypatch: pytest.MonkeyPatch, module: Any, name: str,
     return seen
 
 
-def test_a_settlement_plans_with_the_patient_payers_and_bindings_locked(
+def test_a_payment_holds_every_payer_and_a_summary_only_the_patient(
         pg: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
     w = World(pg)
     patient, payers, bindings, _former = _settlement_scene(w)
+    seen: list[tuple[set[int], set[int]]] = []
 
     def look() -> None:
-        assert held(pg, "people", [patient, *payers]) == {patient, *payers}
-        assert held(pg, "bindings", bindings) == set(bindings)
+        seen.append((held(pg, "people", [patient, *payers]), held(pg, "bindings", bindings)))
 
-    seen = _probe(monkeypatch, settlement, "load_snapshot", look)
+    _probe(monkeypatch, settlement, "load_snapshot", look)
+    everyone = ({patient, *payers}, set(bindings))
     assert w.svc.settle(patient, 5_000, "outpatient", key="s").ok
     plans: dict[str, Any] = {}
 
@@ -165,11 +166,11 @@ def test_a_settlement_plans_with_the_patient_payers_and_bindings_locked(
         plans["t"] = plan
         return "t"
 
-    asked = w.svc.settle_direct(patient, 1_000, "outpatient", key="ask", pin=pin,
-                                always_confirm=True)
-    assert asked.facts["token"] == "t"
+    # the summary (family money pinned, not paid) blocks no householder's other payments
+    asked = w.svc.settle_direct(patient, 10_000, "outpatient", key="ask", pin=pin)
+    assert asked.facts["token"] == "t" and asked.facts["family_fen"] > 0
     assert w.svc.execute_settlement(plans["t"], key="go", pin=pin).ok  # the pinned plan, paid
-    assert len(seen) == 3
+    assert seen == [everyone, ({patient}, set()), everyone]
 
 
 def test_a_contribution_plans_and_pays_with_the_household_locked(
