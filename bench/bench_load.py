@@ -207,11 +207,15 @@ def phase(name: str, env: dict[str, Any], coro_factory: Any, unit: str = "update
            "p99": lat[min(len(lat) - 1, int(len(lat) * 0.99))]}
     n = max(len(load.latencies), 1)
     used = {k: cpu_used(before[k], cpu_by_pid(pids())) * 1000 / n for k, pids in groups.items()}
-    used["everything else"] = (machine_busy_seconds() - busy_before) * 1000 / n - sum(used.values())
+    busy = machine_busy_seconds() - busy_before
+    out["system_cpu_ms"] = sum(used.values())  # the parties of the system, not the rest
+    used["everything else"] = busy * 1000 / n - out["system_cpu_ms"]
     out["replica_cpu_ms"], out["pg_cpu_ms"] = used["replicas"], used["PostgreSQL"]
+    out["busy"] = busy / (elapsed * (os.cpu_count() or 1))
     print(f"{name:<38} {out['rate']:8.1f} {unit}/s   p50 {out['p50']:6.1f} ms   p99 "
           f"{out['p99']:7.1f} ms   n={done} failures={load.failures}\n{'':<40}CPU ms/update: "
-          + ", ".join(f"{k} {v:.1f}" for k, v in used.items()), flush=True)
+          + ", ".join(f"{k} {v:.1f}" for k, v in used.items())
+          + f"; machine {100 * out['busy']:.0f} % busy", flush=True)
     return out
 
 
@@ -249,6 +253,13 @@ def report(faq2: dict[str, float], s2: dict[str, float], s1: dict[str, float]) -
     cores = os.cpu_count() or 1
     print(f"\nsettlement throughput, two replicas / one: {s2['rate'] / max(s1['rate'], 1e-9):.2f}x"
           f" (measured here: {cores} cores shared by everything)")
+    # What 1.5x one replica would take here, at the two-replica phase's CPU per settlement
+    # (2 updates) of the replicas, PostgreSQL, the fake Bot API and this generator.
+    wanted = 1.5 * s1["rate"]
+    print(f"1.5x one replica = {wanted:.0f} settlements/s needs ~"
+          f"{wanted * 2 * s2['system_cpu_ms'] / 1000:.2f} cores at {2 * s2['system_cpu_ms']:.1f}"
+          f" ms CPU per settlement (replicas, PostgreSQL, fake Bot API, generator); this machine"
+          f" has {cores}, {100 * s2['busy']:.0f} % busy in the two-replica phase")
     for label, res, per in (("FAQ", faq2, 1), ("settlements", s2, 2)):
         one_core = 1000 / max(res["replica_cpu_ms"] * per, 1e-9)
         pg_cap = 1000 * cores / max(res["pg_cpu_ms"] * per, 1e-9)
