@@ -22,6 +22,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+import machine  # noqa: E402  (bench/machine.py; the script folder is on sys.path)
+
 from knowledge import KnowledgeBase, Matcher, load_knowledge  # noqa: E402
 from knowledge.evaluation import load_eval_set  # noqa: E402
 
@@ -89,6 +91,7 @@ def main() -> None:
                         help="question sets timed (default: the development sets; only their "
                              "questions are used, no answers are checked)")
     args = parser.parse_args()
+    print(machine.line(), flush=True)
     kb = load_knowledge()
     queries = _queries(kb, args.queries)
     matcher = Matcher(kb, answer_threshold=72, suggest_threshold=50, max_suggestions=3)

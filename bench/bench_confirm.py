@@ -25,6 +25,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import machine  # noqa: E402  (bench/machine.py; the script folder is on sys.path)
 from sqlalchemy import event
 
 from tests.bot.account_chat import Chat
@@ -91,6 +92,7 @@ def main() -> int:
     p.add_argument("--show-sql", action="store_true",
                    help="print the statements of the last family's two updates")
     args = p.parse_args()
+    print(machine.line(), flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         url = args.db or f"sqlite:///{tmp}/bench.db"
         chat = Chat(url)

@@ -21,6 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import machine  # noqa: E402  (bench/machine.py; the script folder is on sys.path)
+
 ROOT = Path(__file__).resolve().parents[1]
 LINK = [":as 100001", ":contact 13905461001", "0113"]
 LINKED = "验证成功"
@@ -74,6 +76,7 @@ def main() -> int:
     p.add_argument("--settlements", type=int, default=2000)
     p.add_argument("--rounds", type=int, default=3)
     args = p.parse_args()
+    print(machine.line(), flush=True)
     rates, cpu_ms = [], []
     with tempfile.TemporaryDirectory() as tmp_name:
         for _ in range(args.rounds):

@@ -35,6 +35,8 @@ from sqlalchemy import Engine, text
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import machine  # noqa: E402  (bench/machine.py; the script folder is on sys.path)
+
 from bot.botapi import BASE_URL_ENV, DEFAULT_BASE_URL
 from bot.http import AiohttpRequest
 from bot.webhook import SECRET_HEADER
@@ -323,6 +325,7 @@ def main() -> int:
     p.add_argument("--as-shipped", action="store_true",
                    help="`python -m bot run` replicas, AIORateLimiter included (30 msg/s each)")
     args = p.parse_args()
+    print(machine.line(), flush=True)
     if not args.db.startswith("postgresql"):
         print("needs PostgreSQL: --db postgresql+psycopg://… or TEST_DATABASE_URL", file=sys.stderr)
         return 2

@@ -29,6 +29,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import machine  # noqa: E402  (bench/machine.py; the script folder is on sys.path)
 from telegram import Update
 
 from bot.app import build_application, running
@@ -172,7 +173,9 @@ def main() -> int:
     p.add_argument("--only", choices=("FAQ", "account"), help="run one workload only")
     p.add_argument("--cold", action="store_true",
                    help="disable the answer cache: every FAQ update runs the matcher")
-    return asyncio.run(main_async(p.parse_args()))
+    args = p.parse_args()
+    print(machine.line(), flush=True)
+    return asyncio.run(main_async(args))
 
 
 if __name__ == "__main__":
