@@ -88,7 +88,12 @@ LOCK_MUTANTS = ["rules.ledger.x_lock_*", "rules.ledger.x_is_sqlite*",
                 "rules.settlement.x_execute__mutmut_3",
                 "rules.settlement.x_execute_contribution__mutmut_2",
                 "rules.settlement.x__contribution_plan__mutmut_5",
+                "rules.settlement.x__planned__mutmut_1",
                 "rules.settlement.x__planned__mutmut_5",
+                "rules.settlement.x__planned__mutmut_6",
+                "rules.settlement.x_settle_direct__mutmut_9",
+                "rules.settlement.x_settle_direct__mutmut_16",
+                "rules.settlement.x_settle_direct__mutmut_17",
                 "rules.wallets.x_execute_transfer__mutmut_9",
                 "rules.wallets.x_execute_transfer__mutmut_12",
                 "rules.wallets.x_execute_transfer__mutmut_13",
@@ -336,18 +341,22 @@ print(json.dumps(out))
 
 def pin_equivalents() -> int:
     """Record the diff hash of every listed equivalent, as the last run of its group made it
-    (the same hash ``_BOOT`` compares before skipping one)."""
+    (the same hash ``_BOOT`` compares before skipping one). A group not run here keeps the
+    pins it had."""
     equivalent = _equivalent()
-    pins: dict[str, str] = {}
+    pins = _pins()
+    fresh: set[str] = set()
     for group in [*GROUPS, "locks"]:
         dest = OUT / group
         if not (dest / "mutants").is_dir():
             continue
-        names = [n for n in equivalent if n not in pins]
+        names = [n for n in equivalent if n not in fresh]
         done = subprocess.run([sys.executable, "-c", _FINGERPRINTS, *names], cwd=dest,
                               capture_output=True, text=True)
         if done.returncode == 0 and done.stdout.strip():
-            pins.update(json.loads(done.stdout.strip().splitlines()[-1]))
+            found = json.loads(done.stdout.strip().splitlines()[-1])
+            pins.update(found)
+            fresh.update(found)
     text = (ROOT / "pyproject.toml").read_text("utf-8")
     text = re.sub(r"(?ms)^# Equivalent mutants' pinned diffs.*?^\[tool\.gongji\.mutation\."
                   r"equivalent-pins\]\n.*?(?=^\[|\Z)", "", text).rstrip("\n") + "\n"
