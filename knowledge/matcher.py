@@ -287,8 +287,12 @@ class Matcher:
         exact = self._entries.get(exact_id) if exact_id else None
         known = bool(regions) or region == "national"     # the asker's region, or one named
         if known or place is not None:
-            # never another region's rules: only national entries and the named region's
-            ranked = [(e, p) for e, p in ranked if e.region == "national" or e.region in regions]
+            # never another region's rules: only national entries and the named region's. What
+            # the model gave the others is no answer here: it counts as "none of the entries"
+            # (天津医保额度超出7500元 is mostly 东营's limit entry, not a national one's question)
+            kept = [(e, p) for e, p in ranked if e.region == "national" or e.region in regions]
+            p_none += sum(p for _, p in ranked) - sum(p for _, p in kept)
+            ranked = kept
             if (known and exact is not None and exact.region != "national"
                     and exact.region not in regions):
                 exact = None
