@@ -69,7 +69,7 @@ from rapidfuzz import fuzz, process
 
 from knowledge.index import Index
 from knowledge.kb import Entry, KnowledgeBase
-from knowledge.learning import Calibration, Learned, kin_of, offered
+from knowledge.learning import OFFER, Calibration, Learned, View, family, kin_of, offered
 from knowledge.normalize import light
 from knowledge.outside import load_outside
 from knowledge.ranker import NONE
@@ -257,11 +257,32 @@ class Matcher:
         raw = simplified(str(question)[:MAX_CHARS])
         text = self.smalltalk.strip(light(raw))
         if self.learned is not None and _CJK.search(text):
-            ranked, exact, _, p_none, scope = self._learned_rank(
+            ranked, exact, _, p_none, scope, cue = self._learned_rank(
                 raw if text == light(raw) else text, region)
-            by_id = {s.entry.id: s for s in self._judged(ranked, exact, p_none, scope)[0]}
+            by_id = {s.entry.id: s for s in self._judged(ranked, exact, p_none, scope, cue)[0]}
             return [by_id.get(e.id) or Suggestion(e, self._score(p)) for e, p in ranked]
         return self._rank(text, region, full=full)[0]
+
+    def view(self, question: str, region: str | None = None) -> View:
+        """What the learned ranker decides on for this question (``learning.View``): what the
+        calibration is fitted on (``bench/real_eval.py``), so that it is fitted on what is
+        answered. Small talk and questions with no Chinese are never answered from an entry."""
+        raw = simplified(str(question)[:MAX_CHARS])
+        text = light(raw)
+        if (self.learned is None or not text or self.smalltalk.kind(text) is not None
+                or not _CJK.search(text)):
+            return View(-1, (), 1.0, answerable=False)
+        stripped = self.smalltalk.strip(text)
+        text = raw if stripped == text else stripped
+        ranked, exact, _, p_none, scope, cue = self._learned_rank(text, region)
+        entries = [(e, p) for e, p in ranked if e.id not in self._outside_ids]
+        p_other = p_none + sum(p for e, p in ranked if e.id in self._outside_ids)
+        if not entries:
+            return View(-1, (), p_other, scope, answerable=False)
+        return View(self.learned.index[entries[0][0].id],
+                    tuple(p for _, p in entries[:OFFER + 2]), p_other, scope,
+                    exact is not None,
+                    len(_CJK.findall(text)) >= MIN_ANSWERED and not self._torn(ranked), cue)
 
     # -- the learned ranker -----------------------------------------------------------------
     def _score(self, p: float) -> float:
@@ -271,7 +292,7 @@ class Matcher:
 
     def _learned_rank(self, question: str, region: str | None
                       ) -> tuple[list[tuple[Entry, float]], Entry | None, str | None, float,
-                                 float]:
+                                 float, float]:
         """Candidates best first with their probabilities ("none" left out); the entry the
         question is word for word a phrasing of; the place to point to (one with no policy of
         its own here); the probability that the question is about none of the entries; and the
@@ -328,10 +349,11 @@ class Matcher:
                     and (e.id in top.related or top.id in e.related)}
             mass = ranked[0][1] + sum(p for e, p in ranked if e.id in same)
             ranked = [(top, mass), *((e, p) for e, p in ranked[1:] if e.id not in same)]
-        return ranked, exact, place.name if place is not None else None, p_none, scope
+        return (ranked, exact, place.name if place is not None else None, p_none, scope,
+                family(typed.text))
 
     def _judged(self, ranked: list[tuple[Entry, float]], exact: Entry | None, p_none: float,
-                scope: float = 0.0) -> tuple[list[Suggestion], float, int]:
+                scope: float = 0.0, cue: float = 0.0) -> tuple[list[Suggestion], float, int]:
         """Entries (out-of-scope topics left out) with 0–100 scores; the score of the first
         (the calibrated confidence that it is the right one, ``knowledge.learning``); and how
         many are offered (the right one is probably among them: scores ≥ the suggest band)."""
@@ -343,11 +365,11 @@ class Matcher:
         probs = [p for _, p in entries]
         p_other = p_none + sum(p for e, p in ranked if e.id in self._outside_ids)
         conf = 1.0 if exact is not None else cal.confidence(
-            probs[0], probs[1] if len(probs) > 1 else 0.0, p_other, scope)
+            probs[0], probs[1] if len(probs) > 1 else 0.0, p_other, scope, cue)
         top = self._score(conf)
         k = offered(probs)
         set_score = self._score(cal.confidence(sum(probs[:k]), probs[k] if len(probs) > k
-                                               else 0.0, p_other, scope))
+                                               else 0.0, p_other, scope, cue))
         k = k if max(top, set_score) >= self.suggest_threshold else 0
         below_answer = self.answer_threshold - 0.1
         scored = []
@@ -361,8 +383,8 @@ class Matcher:
         return scored, top, k
 
     def _ask_learned(self, question: str, text: str, region: str | None) -> Answer:
-        ranked, exact, place, p_none, scope = self._learned_rank(text, region)
-        scored, score, k = self._judged(ranked, exact, p_none, scope)
+        ranked, exact, place, p_none, scope, cue = self._learned_rank(text, region)
+        scored, score, k = self._judged(ranked, exact, p_none, scope, cue)
         if (exact is None and scored and score >= self.answer_threshold
                 and (len(_CJK.findall(text)) < MIN_ANSWERED or self._torn(ranked))):
             # a word or two (绑定, 家人, 钱) names a topic, not a question; two entries on
