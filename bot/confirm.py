@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
@@ -172,8 +173,17 @@ _LOAD = text("SELECT token, owner_user_id, action, payload, expires_at, used_at,
     .bindparams(bindparam("tokens", expanding=True)).columns(expires_at=DateTime, used_at=DateTime)
 
 
+# What secrets.token_urlsafe makes. Anything else in a button's data names no confirmation and
+# is not sent to the database (PostgreSQL refuses a NUL, and one bad key would fail the
+# whole batched read, other people's presses included).
+_TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
 def _rows_of(conn: Connection, tokens: list[str]) -> dict[str, Any]:
-    return {row.token: row for row in conn.execute(_LOAD, {"tokens": tokens})}
+    wanted = [t for t in tokens if _TOKEN_SHAPE.fullmatch(t)]
+    if not wanted:
+        return {}
+    return {row.token: row for row in conn.execute(_LOAD, {"tokens": wanted})}
 
 
 def _load(svc: Services, token: str) -> Pending | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -85,3 +86,29 @@ def _enter(harness, chat: str) -> None:
         harness.linked = True
     harness.send({"private": ":as 400002", "group": ":group -400", "staff": f":as {STAFF}",
                   "linked": ":as 400001"}[chat])
+
+
+# Every callback prefix the bot registers, bare and with an id-like tail.
+PREFIXES = ["why:", "faq:", "dym:", "fb:", "fb:x:", "cf:", "cx:", "open:", "fm:", "fm:1:", "ho:",
+            "lk:", "run:", "sw:", "tc:", "ut:", ""]
+
+
+@pytest.mark.parametrize("prefix", PREFIXES)
+def test_a_button_holding_a_nul_names_nothing_and_breaks_nothing(harness, prefix):
+    """PostgreSQL refuses NUL in text: such data must never reach a query (found by
+    test_buttons on PostgreSQL, in the 确认 token read)."""
+    _enter(harness, "linked")
+    data = prefix + "\x00a"
+    fake = Sent(harness.console.chat_id, 1, "旧消息", [[Button("x", data)]])
+    _check(harness, harness.loop.run_until_complete(_press(harness, fake, data)))
+
+
+def test_a_malformed_token_in_a_batched_read_spoils_no_other(harness):
+    """Keys batched from concurrent presses share one statement: a bad one must not fail it."""
+    from bot.confirm import _insert, _rows_of
+    from rules.db import single_read
+
+    token = _insert(harness.services, 400001, "noop", {})
+    with single_read(harness.services.engine) as conn:
+        found = _rows_of(conn, ["\x00", token, "x" * 500, "'; --"])
+    assert list(found) == [token]
