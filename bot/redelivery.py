@@ -15,7 +15,7 @@ from sqlalchemy import Connection, DateTime, Engine, bindparam, delete, select, 
 from sqlalchemy.orm import Session
 
 from bot.state import ProcessedUpdate
-from rules.db import is_sqlite, reader
+from rules.db import is_sqlite, single_read
 
 if TYPE_CHECKING:
     from sqlalchemy.dialects import postgresql, sqlite
@@ -47,7 +47,7 @@ def _record(engine: Engine | Connection) -> Any:
 
 def processed_among(svc: Services, update_ids: list[int]) -> list[bool]:
     """For each update_id, whether it already ran to the end (one query for all)."""
-    with _read(svc.engine) as conn:
+    with single_read(svc.engine) as conn:
         seen = set(conn.scalars(_SEEN, {"ids": sorted(set(update_ids))}))
     return [i in seen for i in update_ids]
 
@@ -80,13 +80,6 @@ def remember_all(svc: Services, update_ids: list[int]) -> list[bool]:
 def remember(svc: Services, update_id: int) -> bool:
     """Record a finished update_id; False when another delivery recorded it first."""
     return remember_all(svc, [update_id])[0]
-
-
-def _read(engine: Engine) -> Any:
-    """One read, without a write lock on SQLite and in autocommit on PostgreSQL."""
-    if engine.dialect.name == "sqlite":
-        return reader(engine).connect()
-    return engine.connect().execution_options(isolation_level="AUTOCOMMIT")
 
 
 _MARK = text("INSERT INTO processed_updates (update_id, at) VALUES (:id, :at)"

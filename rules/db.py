@@ -121,17 +121,23 @@ READ_ONLY = "gongji_read_only"
 
 
 def reader(engine: Engine) -> Engine:
-    """The same engine (and pool) for read-only work: on SQLite its transactions begin
-    DEFERRED, so reads do not queue behind writers; elsewhere nothing changes."""
-    return engine.execution_options(**{READ_ONLY: True})
+    """The same engine (and pool) for read-only work.
+
+    SQLite: its transactions begin DEFERRED, so reads do not queue behind writers.
+    PostgreSQL: autocommit. Under READ COMMITTED every statement reads its own snapshot
+    whether or not a transaction surrounds it, so a read loses nothing, and saves the BEGIN
+    and ROLLBACK round trips. It also keeps the connection's prepared statements: psycopg
+    forgets them all at every ROLLBACK, so reads that rolled back made the money path's
+    statements be parsed and planned anew on every execution.
+    """
+    if engine.dialect.name == "sqlite":
+        return engine.execution_options(**{READ_ONLY: True})
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
 
 
 def single_read(engine: Engine) -> Connection:
-    """A connection for a read of one statement: on PostgreSQL in autocommit (one round trip,
-    no BEGIN/COMMIT); on SQLite a deferred transaction that does not wait for writers."""
-    if engine.dialect.name == "sqlite":
-        return reader(engine).connect()
-    return engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+    """A connection for a read of one statement (see :func:`reader`)."""
+    return reader(engine).connect()
 
 
 def is_sqlite(engine: Engine) -> bool:

@@ -33,6 +33,8 @@ _FINISH_TXN = text(
     " person_id = (SELECT id FROM people WHERE id = :person_id) WHERE id = :id"
 ).bindparams(bindparam("result", type_=JSON))
 
+_STORED = select(Transaction.result, Transaction.kind).where(Transaction.key == bindparam("key"))
+
 # PostgreSQL SQLSTATEs worth another attempt: serialization failure, deadlock, lock timeout.
 _RETRY_PGCODES = {"40001", "40P01", "55P03"}
 
@@ -115,10 +117,7 @@ class UnitOfWork:
     def stored(self, key: str, kind: str | None = None) -> Decision | None:
         """The Decision first stored under ``key``; with ``kind``, raises :class:`KeyClash`
         when the key belongs to another kind of operation."""
-        with self.sessions() as s:
-            row = s.execute(select(Transaction.result, Transaction.kind)
-                            .where(Transaction.key == key)).first()
-            s.rollback()
+        row = next(iter(self.rows(_STORED, {"key": key})), None)
         if not row or not row[0]:
             return None
         if kind is not None and row.kind != kind:
