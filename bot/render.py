@@ -81,12 +81,12 @@ def bound_text(name: str, id_number: str, relation: str) -> str:
             "可用 /limit 设置限额。")
 
 
-def bound_notice(householder: Any, relation: str, hotline: str = "12333") -> str:
+def bound_notice(householder: Any, relation: str, hotline: str = "12393") -> str:
     return lines(
         f"通知：{householder.name}（{mask_id(householder.id_number)}）已将您绑定为其医保个人账户"
         f"家庭共济亲属（关系：{relation}）。",
         f"您就医、购药时可按规定使用其个人账户资金。发送 /family 查看详情；"
-        f"如有疑问请联系对方或拨打{hotline}。",
+        f"如有疑问请联系对方或拨打医保服务热线 {hotline}。",
     )
 
 

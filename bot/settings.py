@@ -52,7 +52,7 @@ class KnowledgeSettings:
     answer_threshold: float = 72
     suggest_threshold: float = 50
     max_suggestions: int = 3
-    hotline: str = "12333"
+    hotline: str = "12393"
 
 
 @dataclass(frozen=True)

@@ -220,7 +220,8 @@ async def explain(update: Update, context: Context, code: str) -> None:
         return
     entry = services(context).kb.for_reason(code)
     if entry is None:
-        await reply(update, context, f"暂时没有关于 {code} 的说明，请拨打 12333 咨询。")
+        await reply(update, context, f"暂时没有关于 {code} 的说明，请咨询参保地医保部门"
+                    f"（也可拨打医保服务热线 {services(context).settings.knowledge.hotline}）。")
         return
     await show_entry(update, context, entry.id)
 

@@ -69,7 +69,7 @@ def test_bind_asks_for_confirmation_then_binds_and_tells_the_relative(chat: Chat
     assert [s.kind for s in to(done, HH)] == ["edit"] and to(done, HH)[0].buttons == []
     notice = texts(done, REL)
     assert "张建国" in notice and mask_id(me.id_number) in notice and me.id_number not in notice
-    assert "12333" in notice and "{hotline}" not in notice
+    assert "医保服务热线 12393" in notice and "{hotline}" not in notice
     assert [r.person_id for r in chat.services.family.family(me.id).relatives] == [wife.id]
 
 

@@ -82,7 +82,7 @@ def test_error_handler_tells_the_user_and_logs_no_traceback_to_them(harness):
 
     harness.add_command("boom", boom)
     sent = harness.send("/boom")
-    assert [s.text for s in sent] == [SORRY.format(hotline="12333")]
+    assert [s.text for s in sent] == [SORRY.format(hotline="12393")]
     assert all("kaput" not in s.text and "Traceback" not in s.text for s in sent)
     assert len(harness.errors) == 1
 

@@ -64,7 +64,7 @@ def test_did_you_mean_offers_buttons_that_answer(console_run, harness):
 def test_fallback_is_honest_and_stores_the_question_redacted(harness):
     question = f"asdfgh qwerty {HOLDER.id_number} {HOLDER.phone}"
     [sent] = harness.send(question)
-    assert "12333" in sent.text and "已记录" in sent.text
+    assert "医保服务热线 12393" in sent.text and "已记录" in sent.text
     with harness.services.sessions() as s:
         [stored] = s.scalars(select(UnansweredQuestion.question)).all()
     assert HOLDER.id_number not in stored and HOLDER.phone not in stored
@@ -155,7 +155,7 @@ def test_inline_mode_offers_answers(harness):
 def test_inline_mode_passes_on_the_referral_for_a_neighbouring_topic(harness):
     sent = harness.send(":inline 住院报销比例是多少啊")
     assert len(sent) == 1 and sent[0].kind == "inline"
-    assert "不属于医保个人账户家庭共济" in sent[0].text and "12333" in sent[0].text
+    assert "不属于医保个人账户家庭共济" in sent[0].text and "医保服务热线 12393" in sent[0].text
 
 
 def test_staff_reports_are_staff_only_and_audited(harness):
@@ -186,7 +186,7 @@ def test_linking_refreshes_what_the_bot_knows_about_the_asker(console_run):
 
 def test_neighbouring_topic_is_referred_and_kept_for_staff(harness):
     [reply] = harness.send("住院报销比例是多少啊")
-    assert "不属于医保个人账户家庭共济" in reply.text and "12333" in reply.text
+    assert "不属于医保个人账户家庭共济" in reply.text and "医保服务热线 12393" in reply.text
     assert "您是不是想问" not in reply.text
     harness.send(f":as {STAFF}")
     [report] = harness.send("/unanswered")

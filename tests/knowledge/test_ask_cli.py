@@ -54,14 +54,14 @@ def test_json_answer() -> None:
 def test_json_fallback_has_null_entry() -> None:
     obj = json.loads(_run(["今天天气怎么样"], as_json=True)[1])
     _check_schema(obj)
-    assert obj["entry"] is None and "12333" in obj["answer"]
+    assert obj["entry"] is None and "医保服务热线 12393" in obj["answer"]
 
 
 def test_neighbouring_topic_is_a_fallback_naming_the_topic() -> None:
     obj = json.loads(_run(["住院报销比例是多少啊"], as_json=True)[1])
     _check_schema(obj)
     assert obj["entry"] is None and obj["suggestions"] == []
-    assert "不属于医保个人账户家庭共济" in obj["answer"] and "12333" in obj["answer"]
+    assert "不属于医保个人账户家庭共济" in obj["answer"] and "医保服务热线 12393" in obj["answer"]
     code, out = _run(["住院报销比例是多少啊"])
     assert code == 0 and "（不在知识库范围：oos_reimbursement，匹配度" in out
 

@@ -37,7 +37,7 @@ def test_suggest_band_offers_did_you_mean(fixture_kb) -> None:
     assert answer.kind == "suggest" and answer.entry is None
     assert 1 <= len(answer.suggestions) <= 2
     assert answer.suggestions[0].entry.id == "bind_how"
-    assert "您是不是想问" in answer.text and "12333" in answer.text
+    assert "您是不是想问" in answer.text and "医保服务热线 12393" in answer.text
     assert all(s.score >= 50 for s in answer.suggestions)
 
 

@@ -68,7 +68,7 @@ def test_neighbouring_topic_gets_an_honest_referral(real_matcher: Matcher, quest
     assert answer.kind == "fallback" and answer.entry is None and answer.suggestions == []
     assert answer.outside is not None and answer.outside.id == topic
     assert "不属于医保个人账户家庭共济" in answer.text and answer.outside.answer in answer.text
-    assert "12333" in answer.text and "{" not in answer.text
+    assert "医保服务热线 12393" in answer.text and "{" not in answer.text
 
 
 @pytest.mark.parametrize(("question", "entry"), [
