@@ -520,6 +520,10 @@ def main() -> int:
             print("group locks: not run (TEST_DATABASE_URL is not set)", flush=True)
             continue
         found, dest, seconds = run_group(group, args.max_children)
+        if not found:  # mutmut missing or failed: no figures are better than a 0-of-0 "pass"
+            print(f"group {group}: mutmut produced no results (is it installed? `pip install "
+                  f"-e '.[mutation]'`); see {dest / 'mutmut-run.log'}", file=sys.stderr)
+            return 1
         total_seconds += seconds
         dests[group] = dest
         mutants += found
