@@ -263,3 +263,42 @@ def test_the_console_keeps_no_redelivery_markers(db_url, tmp_path):
             assert conn.scalar(select(func.count()).select_from(ProcessedUpdate)) == 0
     finally:
         engine.dispose()
+
+
+@pytest.mark.parametrize("text", ["/settle 0.01 门诊", "/help", "东营最多能绑几个人？", "/",
+                                  "/start@bot x"])
+@pytest.mark.parametrize("group", [None, -42])
+def test_a_typed_line_is_the_update_telegram_json_would_parse_to(harness, text, group):
+    """The console builds a text line's Update directly (no JSON parsing): it must be exactly
+    what Update.de_json makes of the JSON Telegram sends for it."""
+    console = harness.console
+    console.group_id = group
+    seen: list[Update] = []
+
+    async def capture(update: Update) -> None:
+        seen.append(update)
+
+    real, console.app = console.app, type("App", (), {"bot": harness.app.bot,
+                                                       "process_update": staticmethod(capture)})()
+    try:
+        asyncio.run(console.say(text))
+        asyncio.run(console.say(text))  # the second reuses the parsed chat and user
+    finally:
+        console.app = real
+    for update in seen:
+        message = update.message
+        assert message is not None and message.get_bot() is harness.app.bot
+        sent = {"message_id": message.message_id, "date": int(message.date.timestamp()),
+                "chat": console.loopback.chat(console.chat_id), "from": console._user(),
+                "text": text}
+        if text.startswith("/"):
+            sent["entities"] = [{"type": "bot_command", "offset": 0,
+                                 "length": len(text.split()[0])}]
+        parsed = Update.de_json({"update_id": update.update_id, "message": sent},
+                                harness.app.bot)
+        assert update.to_dict() == parsed.to_dict()
+        assert message.date == parsed.message.date
+        assert message.date.tzinfo == parsed.message.date.tzinfo
+        assert message.parse_entities() == parsed.message.parse_entities()
+    assert seen[1].update_id == seen[0].update_id + 1
+    assert seen[1].message.message_id == seen[0].message.message_id + 1
