@@ -93,13 +93,27 @@ class Typed:
         return self.places[0] if self.places else None
 
 
+def _written_as(place: Place, first: Place) -> str:
+    """What a named place becomes in the matching form. A place with its own policy: its
+    region's name. The first place named (where the asker is insured, as people tell it):
+    nothing. A later place in another province: 外省, in the same province: 同省 — a question
+    naming two places is about money crossing between them (我在成都交医保，爸妈在重庆 …),
+    which deleting both names would hide."""
+    if place.region:
+        return REGION_NAMES.get(place.region, "")
+    if place is first or place.province == place.name == first.province:
+        return ""
+    if place.province != first.province:
+        return "外省"
+    return "同省" if first.name != first.province else ""
+
+
 def read(question: str) -> Typed:
     """The question in matching form, with the places it names."""
     text = simplified(question)
     places = tuple(default_places().find(text))
     for place in sorted(places, key=lambda p: -len(p.name)):
-        name = REGION_NAMES.get(place.region or "", "")
-        text = text.replace(place.name, name)
+        text = text.replace(place.name, _written_as(place, places[0]))
     text = question_part(text)
     matching = default_normalizer().canonical(light(text))
     return Typed(matching, places, frozenset(p.region for p in places if p.region))

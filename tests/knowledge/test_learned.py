@@ -62,6 +62,28 @@ def test_a_place_without_its_own_policy_is_noted_and_taken_out() -> None:
     assert typed.other_place.name == "无锡" and not typed.regions
 
 
+@pytest.mark.parametrize(("text", "kept", "gone"), [
+    ("成都的职工医保能给在重庆的爸妈共济吗", "跨省", ("成都", "重庆")),  # 外省, then normalised
+    ("我在江苏苏州交的医保，爸妈在安徽老家，能共济吗", "跨省", ("江苏", "苏州", "安徽")),
+    ("我在南京上班 爸妈在苏州 能共济吗", "同省", ("南京", "苏州")),
+    ("我在江苏苏州交医保能给家人用吗", "", ("江苏", "苏州")),  # one place, told twice
+])
+def test_a_second_place_says_where_the_money_would_go(text: str, kept: str,
+                                                       gone: tuple[str, ...]) -> None:
+    typed = read(text)
+    assert not any(name in typed.text for name in gone)
+    assert kept in typed.text
+    if not kept:
+        assert "跨省" not in typed.text and "同省" not in typed.text
+    assert typed.other_place is not None and typed.other_place.name == gone[0]
+
+
+def test_a_second_place_gets_the_cross_province_answer(real_matcher: Matcher) -> None:
+    answer = real_matcher.ask("成都的 我的职工医保能给在重庆的爸妈共济吗")
+    assert answer.entry is not None and answer.entry.id == "scope_cross_province"
+    assert "具体以成都医保部门的规定为准" in answer.text
+
+
 # -- the matcher ---------------------------------------------------------------------------------
 
 
