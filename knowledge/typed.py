@@ -83,7 +83,7 @@ def question_part(text: str) -> str:
 class Typed:
     text: str                       # matching form
     places: tuple[Place, ...]       # places named, in order
-    regions: frozenset[str]         # KB regions named (places with their own policy)
+    regions: frozenset[str]         # KB regions where the asker is (places with own policy)
 
     @property
     def other_place(self) -> Place | None:
@@ -93,19 +93,22 @@ class Typed:
         return self.places[0] if self.places else None
 
 
+def _home(place: Place, first: Place) -> bool:
+    """Whether ``place`` is where the asker is, as people tell it: the first place named, or
+    the same spot told twice (江苏苏州: a province and a city in it)."""
+    return place is first or (place.province == first.province
+                              and (place.name == place.province or first.name == first.province))
+
+
 def _written_as(place: Place, first: Place) -> str:
-    """What a named place becomes in the matching form. A place with its own policy: its
-    region's name. The first place named (where the asker is insured, as people tell it):
-    nothing. A later place in another province: 外省, in the same province: 同省 — a question
-    naming two places is about money crossing between them (我在成都交医保，爸妈在重庆 …),
-    which deleting both names would hide."""
-    if place.region:
-        return REGION_NAMES.get(place.region, "")
-    if place is first or place.province == place.name == first.province:
-        return ""
-    if place.province != first.province:
-        return "外省"
-    return "同省" if first.name != first.province else ""
+    """What a named place becomes in the matching form. Where the asker is (``_home``): its
+    region's name if it has its own policy, else nothing. Any other place: 外省 or 同省 — a
+    question naming two places is about money crossing between them (我在成都交医保，爸妈在
+    重庆 …; 我在东营上班，岳父在济南 …), which deleting the names, or naming the relative's
+    region as if it were the asker's, would hide."""
+    if _home(place, first):
+        return REGION_NAMES.get(place.region or "", "")
+    return "同省" if place.province == first.province else "外省"
 
 
 def read(question: str) -> Typed:
@@ -116,4 +119,5 @@ def read(question: str) -> Typed:
         text = text.replace(place.name, _written_as(place, places[0]))
     text = question_part(text)
     matching = default_normalizer().canonical(light(text))
-    return Typed(matching, places, frozenset(p.region for p in places if p.region))
+    home = [p for p in places if _home(p, places[0])]
+    return Typed(matching, places, frozenset(p.region for p in home if p.region))

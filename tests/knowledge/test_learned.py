@@ -78,6 +78,17 @@ def test_a_second_place_says_where_the_money_would_go(text: str, kept: str,
     assert typed.other_place is not None and typed.other_place.name == gone[0]
 
 
+@pytest.mark.parametrize(("text", "regions", "kept"), [
+    ("我在东营上班，岳父在济南交的居民医保，能绑吗", {"dongying"}, "同省"),
+    ("我在海口上班 我妈在东营 她能用我的个账吗", {"hainan"}, "跨省"),
+    ("我在成都 爸妈在东营 能用我的医保吗", set(), "跨省"),
+])
+def test_the_relatives_region_is_not_taken_for_the_askers(text: str, regions: set[str],
+                                                           kept: str) -> None:
+    typed = read(text)
+    assert typed.regions == regions and kept in typed.text
+
+
 def test_a_second_place_gets_the_cross_province_answer(real_matcher: Matcher) -> None:
     answer = real_matcher.ask("成都的 我的职工医保能给在重庆的爸妈共济吗")
     assert answer.entry is not None and answer.entry.id == "scope_cross_province"
