@@ -57,9 +57,14 @@ class Console:
         uid = self.user_id if user_id is None else user_id
         return {"id": uid, "is_bot": False, "first_name": f"用户{uid}", "language_code": "zh-hans"}
 
-    def _message(self, **fields: Any) -> dict[str, Any]:
+    def _next_message(self) -> tuple[int, int]:
+        """The id and date of a new input message (remembered as the latest)."""
         self.last_message = (self.chat_id, next(self._messages))
-        return {"message_id": self.last_message[1], "date": int(self.clock.now().timestamp()),
+        return self.last_message[1], int(self.clock.now().timestamp())
+
+    def _message(self, **fields: Any) -> dict[str, Any]:
+        message_id, date = self._next_message()
+        return {"message_id": message_id, "date": date,
                 "chat": self.loopback.chat(self.chat_id), "from": self._user(), **fields}
 
     async def _feed(self, data: dict[str, Any]) -> None:
@@ -90,10 +95,9 @@ class Console:
         if text.startswith("/"):
             command = text.split(maxsplit=1)[0] if text.split() else text
             entities = (MessageEntity(MessageEntity.BOT_COMMAND, 0, len(command)),)
-        self.last_message = (self.chat_id, next(self._messages))
+        message_id, date = self._next_message()
         bot = self.app.bot
-        message = Message(self.last_message[1],
-                          datetime.fromtimestamp(int(self.clock.now().timestamp()), UTC),
+        message = Message(message_id, datetime.fromtimestamp(date, UTC),
                           self._parsed(Chat, self.loopback.chat(self.chat_id)),
                           from_user=self._parsed(User, self._user()), text=text,
                           entities=entities)

@@ -81,7 +81,7 @@ def bound_text(name: str, id_number: str, relation: str) -> str:
             "可用 /limit 设置限额。")
 
 
-def bound_notice(householder: Any, relation: str, hotline: str = "12393") -> str:
+def bound_notice(householder: Any, relation: str, hotline: str) -> str:
     return lines(
         f"通知：{householder.name}（{mask_id(householder.id_number)}）已将您绑定为其医保个人账户"
         f"家庭共济亲属（关系：{relation}）。",

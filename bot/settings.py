@@ -47,12 +47,17 @@ class TelegramSettings:
     webhook: WebhookSettings = field(default_factory=WebhookSettings)
 
 
+# The national 医保 service hotline (12333 is 人社's). knowledge.matcher.Matcher has the same
+# default for callers without settings; the bot always passes ``knowledge.hotline``.
+HOTLINE = "12393"
+
+
 @dataclass(frozen=True)
 class KnowledgeSettings:
     answer_threshold: float = 72
     suggest_threshold: float = 50
     max_suggestions: int = 3
-    hotline: str = "12393"
+    hotline: str = HOTLINE
 
 
 @dataclass(frozen=True)

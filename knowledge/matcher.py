@@ -168,7 +168,7 @@ class Answer:
 
 class Matcher:
     def __init__(self, kb: KnowledgeBase, *, answer_threshold: float, suggest_threshold: float,
-                 max_suggestions: int, hotline: str = "12393",
+                 max_suggestions: int, hotline: str = "12393",  # bot.settings.HOTLINE
                  outside: Sequence[Entry] | None = None,
                  questions: Sequence[tuple[str, str]] | None = None,
                  calibration: Calibration | None = None) -> None:

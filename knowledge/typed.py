@@ -100,13 +100,13 @@ def _home(place: Place, first: Place) -> bool:
                               and (place.name == place.province or first.name == first.province))
 
 
-def _written_as(place: Place, first: Place) -> str:
+def _written_as(place: Place, at_home: bool, first: Place) -> str:
     """What a named place becomes in the matching form. Where the asker is (``_home``): its
     region's name if it has its own policy, else nothing. Any other place: 外省 or 同省 — a
     question naming two places is about money crossing between them (我在成都交医保，爸妈在
     重庆 …; 我在东营上班，岳父在济南 …), which deleting the names, or naming the relative's
     region as if it were the asker's, would hide."""
-    if _home(place, first):
+    if at_home:
         return REGION_NAMES.get(place.region or "", "")
     return "同省" if place.province == first.province else "外省"
 
@@ -115,9 +115,10 @@ def read(question: str) -> Typed:
     """The question in matching form, with the places it names."""
     text = simplified(question)
     places = tuple(default_places().find(text))
+    home = {p.name for p in places if _home(p, places[0])}
     for place in sorted(places, key=lambda p: -len(p.name)):
-        text = text.replace(place.name, _written_as(place, places[0]))
+        text = text.replace(place.name, _written_as(place, place.name in home, places[0]))
     text = question_part(text)
     matching = default_normalizer().canonical(light(text))
-    home = [p for p in places if _home(p, places[0])]
-    return Typed(matching, places, frozenset(p.region for p in home if p.region))
+    return Typed(matching, places,
+                 frozenset(p.region for p in places if p.region and p.name in home))

@@ -19,13 +19,13 @@ from telegram.ext import Application, ApplicationHandlerStop, TypeHandler
 
 from bot.context import Batcher, Context, Services, reply, services, update_marker
 from bot.redelivery import marked_by_handler, processed_among, remember_all
+from bot.settings import HOTLINE
 
 log = logging.getLogger(__name__)
 
 SORRY = ("抱歉，处理您的消息时出了点问题。请稍后再试；涉及账户的操作，可以先用 /balance 或 "
          "/history 看看是否已经生效。如果一直这样，请咨询参保地医保部门或拨打 {hotline}。")
 
-DEFAULT_HOTLINE = "12393"  # the national medical-insurance hotline (before services exist)
 FIRST, LAST = -1, 1000  # handler groups around every feature's handlers
 # Telegram redelivers for at most 24 hours; a week of ids is plenty and keeps the table small.
 def _batcher(svc: Services, name: str, work: Callable[[Services, list[int]], list[bool]]
@@ -111,7 +111,7 @@ async def on_error(update: object, context: Context) -> None:
             pass
     try:
         svc = getattr(context.bot_data, "services", None)
-        hotline = svc.settings.knowledge.hotline if svc else DEFAULT_HOTLINE
+        hotline = svc.settings.knowledge.hotline if svc else HOTLINE
         await reply(update, context, SORRY.format(hotline=hotline))
     except Exception:  # noqa: BLE001 — never let the error handler raise
         log.warning("could not tell the user about an error (%s)", kind)
