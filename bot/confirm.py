@@ -9,7 +9,10 @@ action fail half-way, the claim is given back and a new press replays the same k
 the domain turns into the first Decision rather than a second effect. A token claimed for
 确认 whose outcome was never recorded (the replica died mid-action) is run again under the
 same key by the next press, on any replica; only the press that records the outcome first
-edits the summary and sends the notices, so nothing is said twice.
+edits the summary and sends the notices, so nothing is said twice. The row remembers which
+press recorded the outcome (``claimed_by``, its processed marker): should that replica die
+before showing it, Telegram's redelivery of that very press shows the stored outcome, where
+any other press only hears 已处理.
 """
 
 from __future__ import annotations
@@ -46,7 +49,6 @@ from bot.context import (
     why_button,
 )
 from bot.messages import refusal
-from bot.redelivery import mark_in, marked_by_handler
 from bot.state import Confirmation
 from rules.codes import Reason
 from rules.db import single_read
@@ -73,6 +75,7 @@ class Pending:
     used: bool
     result: str | None
     marker: int | None = None  # the pressing update's processed marker (bot.redelivery)
+    claimed_by: int | None = None  # the marker of the press that recorded the outcome
 
 
 @dataclass
@@ -109,7 +112,8 @@ def executor(action: str, *, pinned: bool = False) -> Callable[[Executor], Execu
 
 class TokenClaim:
     """A token's single use, taken inside the action's transaction (rules.unit_of_work.Claim):
-    claiming, paying and recording what the press showed commit together or not at all."""
+    claiming, paying and recording what the press showed (and which press it was) commit
+    together or not at all."""
 
     def __init__(self, token: str, now: datetime, describe: Callable[[Decision], str], *,
                  marker: int | None = None) -> None:
@@ -123,18 +127,15 @@ class TokenClaim:
             raise AlreadyClaimed(self.token)
 
     def record(self, s: Session, decision: Decision) -> None:
-        """The outcome on the token and, with a marker, the press as processed: the press is
-        then one write transaction in all."""
-        s.connection().execute(_RECORD, {"token": self.token,
+        """The outcome on the token, with the marker of the press that produced it."""
+        s.connection().execute(_RECORD, {"token": self.token, "by": self.marker,
                                          "result": self.describe(decision)})
-        if self.marker is not None:
-            mark_in(s, self.marker, self.now)
 
 
 # Plain SQL compiled once: ORM statements built per press cost more than the database work.
 _TAKE = text("UPDATE confirmations SET used_at = :now WHERE token = :token AND result IS NULL") \
     .bindparams(bindparam("now", type_=DateTime))
-_RECORD = text("UPDATE confirmations SET result = :result WHERE token = :token")
+_RECORD = text("UPDATE confirmations SET result = :result, claimed_by = :by WHERE token = :token")
 _PIN = text(
     "INSERT INTO confirmations (token, owner_user_id, action, payload, created_at, expires_at)"
     " VALUES (:token, :owner, :action, :payload, :now, :until)"
@@ -168,8 +169,8 @@ def _insert(svc: Services, owner: int, action: str, payload: dict[str, Any]) -> 
     return token
 
 
-_LOAD = text("SELECT token, owner_user_id, action, payload, expires_at, used_at, result"
-             " FROM confirmations WHERE token IN :tokens") \
+_LOAD = text("SELECT token, owner_user_id, action, payload, expires_at, used_at, result,"
+             " claimed_by FROM confirmations WHERE token IN :tokens") \
     .bindparams(bindparam("tokens", expanding=True)).columns(expires_at=DateTime, used_at=DateTime)
 
 
@@ -198,7 +199,7 @@ def _pending(svc: Services, row: Any) -> Pending | None:
     return Pending(
         token=row.token, owner_user_id=row.owner_user_id, action=row.action,
         payload=json.loads(row.payload), expired=svc.clock.now() >= row.expires_at,
-        used=row.used_at is not None, result=row.result,
+        used=row.used_at is not None, result=row.result, claimed_by=row.claimed_by,
     )
 
 
@@ -213,12 +214,14 @@ def _claim(svc: Services, token: str, result: str | None) -> bool:
         return done.rowcount == 1
 
 
-def _record(svc: Services, token: str, result: str | None, *, release: bool = False) -> bool:
-    """Store the outcome of a claimed token once (or give the claim back after a failure).
+def _record(svc: Services, token: str, result: str | None, *, by: int | None = None,
+            release: bool = False) -> bool:
+    """Store the outcome of a claimed token once, with the marker of the press ``by`` which
+    it was reached (or give the claim back after a failure).
 
     True only for the caller whose outcome was stored: that caller tells the users.
     """
-    values: dict[str, Any] = {"result": result}
+    values: dict[str, Any] = {"result": result, "claimed_by": by}
     if release:
         values["used_at"] = None
     with svc.sessions.begin() as session:
@@ -294,10 +297,16 @@ async def _pending_for(update: Update, context: Context) -> Pending | None:
         await answer_press(query, refusal(Reason.FORBIDDEN), show_alert=True)
         await reply_refusal(update, context, Reason.FORBIDDEN)
         return None
-    if pending.used and pending.result is not None:
+    if pending.used and pending.result is not None and not _acted(update, pending):
         await answer_press(query, f"{ALREADY_DONE}：{pending.result}"[:190])
         return None
     return pending
+
+
+def _acted(update: Update, pending: Pending) -> bool:
+    """Whether this very update recorded the token's outcome: it is Telegram's redelivery of
+    a press whose replica stopped before answering, so the outcome was perhaps never shown."""
+    return pending.claimed_by is not None and pending.claimed_by == update_marker(update)
 
 
 async def on_confirm(update: Update, context: Context) -> None:
@@ -313,11 +322,14 @@ async def on_confirm(update: Update, context: Context) -> None:
         else:
             await answer_press(update.callback_query, ALREADY_DONE)  # type: ignore[arg-type]
         return
+    if pending.result is not None and pending.action not in _PINNED:
+        await _finish(update, pending.result)  # a redelivery of the press that acted (_acted)
+        return
     ok, person = await _authorise(update, context, pending)
     if not ok:
         await answer_press(update.callback_query)  # type: ignore[arg-type]
         return
-    if pending.action in _PINNED:
+    if pending.action in _PINNED:  # a redelivery replays the first Decision by its key
         await _run_pinned(update, context, replace(pending, marker=update_marker(update)),
                           person)
         return
@@ -336,7 +348,7 @@ async def on_confirm(update: Update, context: Context) -> None:
         # which the domain replays instead of doing the action twice.
         await call(_record, svc, pending.token, None, release=True)
         raise
-    if not await call(_record, svc, pending.token, outcome.text):
+    if not await call(_record, svc, pending.token, outcome.text, by=update_marker(update)):
         await answer_press(update.callback_query, ALREADY_DONE)  # type: ignore[arg-type]
         return
     await _finish(update, outcome.text, outcome.code)
@@ -352,8 +364,6 @@ async def _run_pinned(update: Update, context: Context, pending: Pending, person
     except AlreadyClaimed:
         await answer_press(update.callback_query, ALREADY_DONE)  # type: ignore[arg-type]
         return
-    if pending.marker is not None and not outcome.replayed:
-        marked_by_handler(context.bot_data).add(pending.marker)
     await _finish(update, outcome.text, outcome.code)
     if outcome.fresh is not None:
         text, token, label = outcome.fresh

@@ -1,18 +1,18 @@
 """The ``processed_updates`` table: which updates already ran to the end (no telegram here).
 
 A marker (bot.context.update_marker: the update's key hashed into 63 bits) is recorded once an
-update's handlers have finished, in one batched transaction for concurrent updates, or inside
-the transaction of a 确认 press itself (:func:`mark_in`), which then needs no second write.
+update's handlers have finished, replies sent, in one batched transaction for concurrent
+updates. Never earlier, with the effect: a replica that dies between committing a payment and
+sending its receipt must leave the update to be redelivered, and the redelivery replays the
+effect's first Decision by its key instead of paying again.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, DateTime, Engine, bindparam, delete, select, text
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, Engine, bindparam, delete, select
 
 from bot.state import ProcessedUpdate
 from rules.db import is_sqlite, single_read
@@ -80,28 +80,3 @@ def remember_all(svc: Services, update_ids: list[int]) -> list[bool]:
 def remember(svc: Services, update_id: int) -> bool:
     """Record a finished update_id; False when another delivery recorded it first."""
     return remember_all(svc, [update_id])[0]
-
-
-_MARK = text("INSERT INTO processed_updates (update_id, at) VALUES (:id, :at)"
-             " ON CONFLICT (update_id) DO NOTHING").bindparams(bindparam("at", type_=DateTime))
-
-
-def mark_in(s: Session, marker: int, now: datetime) -> None:
-    """Record an update as processed inside the caller's transaction (idempotent; SQLite and
-    PostgreSQL both spell ON CONFLICT DO NOTHING this way)."""
-    s.connection().execute(_MARK, {"id": marker, "at": now})
-
-
-def marked_by_handler(bot_data: dict[str, Any]) -> set[int]:
-    """Markers a handler already recorded with :func:`mark_in`: the last handler group
-    (bot.handlers.errors.mark_processed) then writes nothing more for them."""
-    found: set[int] = bot_data.setdefault("marked_updates", set())
-    return found
-
-
-def marker_writer(marker: int, now: datetime) -> Callable[[Session], None]:
-    """A rules.unit_of_work ``also``: the update recorded as processed in the same transaction
-    as its effect (then one write transaction per money update)."""
-    def write(s: Session) -> None:
-        mark_in(s, marker, now)
-    return write

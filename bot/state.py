@@ -67,6 +67,8 @@ class Confirmation(Base):
     expires_at: Mapped[datetime] = mapped_column(DateTime)
     used_at: Mapped[datetime | None] = mapped_column(DateTime)
     result: Mapped[str | None] = mapped_column(Text)  # JSON of the first outcome
+    # the processed marker of the press that recorded ``result`` (bot.confirm._acted)
+    claimed_by: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class ProcessedUpdate(Base):

@@ -34,7 +34,7 @@ from rules.registry import (
 )
 from rules.schema import LedgerEntry, Person, Transaction
 from rules.settlement import Fault, Pin
-from rules.unit_of_work import Also, Claim, TxnContext, UnitOfWork
+from rules.unit_of_work import Claim, TxnContext, UnitOfWork
 from rules.views import FamilyView, HistoryRow, LapseStatus, PersonView
 from rules.wallet_policy import WalletPolicy
 from rules.wallet_service import WalletService
@@ -118,10 +118,9 @@ class FamilyService:
                             lambda s, ctx: binding_ops.leave(s, ctx, relative_id, householder_ref))
 
     def set_limit(self, householder_id: int, relative_ref: str, limit_fen: int | None, *,
-                  key: str, also: Also | None = None) -> Decision:
+                  key: str) -> Decision:
         return self.uow.run(key, "limit", householder_id, self.clock.now(), lambda s, ctx:
-                            binding_ops.set_limit(s, ctx, householder_id, relative_ref, limit_fen),
-                            also=also)
+                            binding_ops.set_limit(s, ctx, householder_id, relative_ref, limit_fen))
 
     def set_order(self, relative_id: int, householder_refs: list[str], *, key: str) -> Decision:
         return self.uow.run(key, "order", relative_id, self.clock.now(), lambda s, _ctx:
@@ -143,8 +142,7 @@ class FamilyService:
                                               purpose, self.fault), purpose=purpose)
 
     def settle_direct(self, patient_id: int, amount_fen: int, purpose: str, *, key: str,
-                      pin: Pin, always_confirm: bool = False,
-                      also: Also | None = None) -> Decision:
+                      pin: Pin, always_confirm: bool = False) -> Decision:
         """A patient's own swipe: own money is paid at once; a plan that needs family money
         (or any plan, with ``always_confirm``) is pinned behind a token (facts
         ``needs_confirm``, ``token``) and nothing is paid."""
@@ -153,7 +151,7 @@ class FamilyService:
                             settle_ops.settle_direct(s, ctx, self.policies, patient_id,
                                                      amount_fen, purpose, pin,
                                                      always_confirm=always_confirm),
-                            purpose=purpose, also=also)
+                            purpose=purpose)
 
     def execute_settlement(self, plan: SettlePlan, *, key: str, pin: Pin,
                            claim: Claim | None = None, origin: str | None = None) -> Decision:

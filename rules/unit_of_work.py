@@ -75,7 +75,6 @@ class TxnContext:
 
 
 Body = Callable[[Session, TxnContext], Decision]
-Also = Callable[[Session], None]
 
 
 def _retryable(exc: DBAPIError) -> bool:
@@ -125,14 +124,11 @@ class UnitOfWork:
         return Decision.from_json(row[0])
 
     def run(self, key: str, kind: str, person_id: int | None, now: datetime, body: Body,
-            *, purpose: str | None = None, also: Also | None = None) -> Decision:
-        """Apply ``body`` once under ``key``; a replay returns the first Decision unchanged.
-
-        ``also`` runs last in the same transaction (the bot records the update as processed
-        there, so an update that moves money costs one write transaction)."""
+            *, purpose: str | None = None) -> Decision:
+        """Apply ``body`` once under ``key``; a replay returns the first Decision unchanged."""
         for attempt in range(self.retries + 1):
             try:
-                return self._attempt(key, kind, person_id, now, body, purpose, also)
+                return self._attempt(key, kind, person_id, now, body, purpose)
             except IntegrityError:
                 first = self.stored(key, kind)
                 if first is not None:
@@ -153,7 +149,7 @@ class UnitOfWork:
         raise AssertionError("unreachable")
 
     def _attempt(self, key: str, kind: str, person_id: int | None, now: datetime, body: Body,
-                 purpose: str | None, also: Also | None) -> Decision:
+                 purpose: str | None) -> Decision:
         with self.sessions.begin() as s:
             conn = s.connection()
             txn_id = conn.execute(_INSERT_TXN, {
@@ -161,8 +157,6 @@ class UnitOfWork:
             }).scalar_one()
             ctx = TxnContext(id=txn_id, key=key, now=now, person_id=person_id)
             decision = body(s, ctx)
-            if also is not None:
-                also(s)
             conn.execute(_FINISH_TXN, {
                 "result": decision.to_json(), "amount": ctx.amount_fen, "cash": ctx.cash_fen,
                 "person_id": ctx.person_id, "id": txn_id,

@@ -25,11 +25,9 @@ from bot.context import (
     reply_refusal,
     services,
     update_key,
-    update_marker,
 )
 from bot.handlers import taps
 from bot.letter import LETTER_SHA256, LETTER_VERSION, letter_text
-from bot.redelivery import marked_by_handler, marker_writer
 from rules.codes import Reason
 from rules.decision import Decision
 from rules.identity import normalize_id
@@ -142,11 +140,7 @@ async def limit_cmd(update: Update, context: Context) -> None:
         if limit_fen is None:
             return
     svc = services(context)
-    marker = update_marker(update)
-    d = await call(svc.family.set_limit, person.id, args[0], limit_fen, key=update_key(update),
-                   also=marker_writer(marker, svc.clock.now()))
-    if not d.replayed:  # recorded with the effect: the last handler group writes nothing more
-        marked_by_handler(context.bot_data).add(marker)
+    d = await call(svc.family.set_limit, person.id, args[0], limit_fen, key=update_key(update))
     await answer(update, context, d, render.limit_text(d.facts))  # what was stored, not asked
 
 

@@ -18,7 +18,7 @@ from telegram.error import TelegramError
 from telegram.ext import Application, ApplicationHandlerStop, TypeHandler
 
 from bot.context import Batcher, Context, Services, reply, services, update_marker
-from bot.redelivery import marked_by_handler, processed_among, remember_all
+from bot.redelivery import processed_among, remember_all
 from bot.settings import HOTLINE
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,9 @@ async def drop_duplicates(update: object, context: Context) -> None:
     """
     if not isinstance(update, Update):
         return
+    # a failure noted on an earlier delivery of this update is not this delivery's (polling
+    # never takes it, see take_failure): otherwise a retry that succeeds is never recorded
+    _failures(context.application).discard(update_marker(update))
     if update.edited_message or update.channel_post or update.edited_channel_post:
         raise ApplicationHandlerStop
     if context.bot_data.inline_work:
@@ -65,9 +68,6 @@ async def mark_processed(update: object, context: Context) -> None:
     marker = update_marker(update)
     if marker in _failures(context.application):
         return  # not done: a redelivery runs it again (every effect is keyed)
-    if marker in marked_by_handler(context.bot_data):
-        marked_by_handler(context.bot_data).discard(marker)
-        return  # recorded inside the handler's own transaction (a 确认 press)
     if context.bot_data.inline_work:
         return  # the console (see drop_duplicates)
     if not await _batcher(svc, "remember", remember_all).run(update_marker(update)):

@@ -25,13 +25,11 @@ from bot.context import (
     reply_refusal,
     services,
     update_key,
-    update_marker,
     why_button,
 )
 from bot.handlers import first_premium, taps
 from bot.handlers.account import amount_arg, check_ref
 from bot.messages import refused_text
-from bot.redelivery import marked_by_handler, marker_writer
 from rules.codes import Reason
 from rules.decision import Decision
 from rules.planning import ContributionPlan, SettlePlan
@@ -140,11 +138,7 @@ async def swipe(update: Update, context: Context, person: Any, amount: int, purp
     assert user is not None
     key = update_key(update)
     pin = confirm.pinner(svc, user.id, "settle", {"person_id": person.id, "origin": key})
-    marker = update_marker(update)
-    d = await call(svc.family.settle_direct, person.id, amount, purpose, key=key, pin=pin,
-                   also=marker_writer(marker, svc.clock.now()))
-    if not d.replayed:  # recorded with the effect: the last handler group writes nothing more
-        marked_by_handler(context.bot_data).add(marker)
+    d = await call(svc.family.settle_direct, person.id, amount, purpose, key=key, pin=pin)
     if d.ok and d.facts.get("needs_confirm"):
         await confirm.show(update, context, d.facts["token"], settle_summary(svc, d.facts),
                            "确认支付")

@@ -195,3 +195,48 @@ def test_press_after_the_action_ran_but_before_its_outcome_was_stored_replays(ch
     replay = chat.press(REL, summary, "确认")
     assert "结算成功" in texts(replay, REL)
     assert balance(chat, householder) == 90_000  # the same key: no second charge
+
+
+def _dies_before_showing_the_outcome(chat: Chat, monkeypatch, summary: Sent, update_id: int,
+                                     ) -> list[Sent]:
+    """Press 确认 on a replica that commits the action and dies before editing the summary
+    (the update fails, so it is not recorded as processed and Telegram delivers it again)."""
+    import bot.confirm
+
+    def dies(*_a: object, **_kw: object) -> None:
+        raise RuntimeError("the replica was killed")
+
+    with monkeypatch.context() as m:
+        m.setattr(bot.confirm, "_finish", dies)
+        return chat.press(REL if summary.chat_id == REL else HH, summary, "确认",
+                          update_id=update_id)
+
+
+def test_redelivered_press_whose_replica_died_after_paying_shows_the_receipt(
+        chat: Chat, monkeypatch) -> None:
+    householder, _ = family_of(chat, "jinan", own=0)
+    chat.send(REL, "/settle 100")
+    summary = chat.buttons_message(REL, "确认")
+    first = _dies_before_showing_the_outcome(chat, monkeypatch, summary, 5151)
+    assert "结算成功" not in texts(first, REL) and balance(chat, householder) == 90_000
+    redelivered = chat.press(REL, summary, "确认", update_id=5151)
+    assert "结算成功" in texts(redelivered, REL)  # the stored receipt, shown at last
+    # notices are said at most once: a replay cannot know whether they went out before
+    # the replica died, and a second "family money spent" would read as a second charge
+    assert not to(redelivered, HH)
+    assert balance(chat, householder) == 90_000
+    other = chat.press(REL, summary, "确认")  # any other press: only 已处理
+    assert [s.kind for s in other] == ["toast"] and "已处理" in other[0].text
+    again = chat.press(REL, summary, "确认", update_id=5151)  # done now: dropped
+    assert not again
+
+
+def test_redelivered_bind_press_whose_replica_died_shows_the_outcome(chat: Chat,
+                                                                      monkeypatch) -> None:
+    me, _ = start_bind(chat)
+    summary = chat.buttons_message(HH, "确认")
+    first = _dies_before_showing_the_outcome(chat, monkeypatch, summary, 6161)
+    assert "已绑定" not in texts(first, HH) and relatives(chat, me) == 1
+    redelivered = chat.press(HH, summary, "确认", update_id=6161)
+    assert "已绑定" in texts(redelivered, HH) and not to(redelivered, REL)
+    assert relatives(chat, me) == 1

@@ -17,7 +17,7 @@ from rules.audit import audit
 from rules.codes import Reason
 from rules.decision import Decision
 from rules.planning import ContributionPlan
-from rules.schema import LedgerEntry, Transaction
+from rules.schema import LedgerEntry
 from rules.unit_of_work import TxnContext, UnitOfWork, _retryable
 from tests.rules.factories import World
 from tests.rules.test_wallets import Family, cheap_kdf  # noqa: F401  (autouse fixture)
@@ -224,29 +224,16 @@ def test_a_wallet_contribution_for_nobody_is_unknown_person(engine: Engine) -> N
 
 
 
-def test_also_runs_once_in_the_same_transaction_and_not_on_a_replay(engine: Engine) -> None:
-    uow = UnitOfWork(engine)
-    seen: list[int] = []
-
-    def also(s: Session) -> None:  # sees the body's uncommitted Transaction row
-        seen.append(int(s.execute(select(func.count()).select_from(Transaction)).scalar_one()))
-
-    first = uow.run("k", "settle", None, NOW, lambda s, ctx: Decision.allow(n=1), also=also)
-    again = uow.run("k", "settle", None, NOW, lambda s, ctx: Decision.allow(n=2), also=also)
-    assert first.facts == again.facts == {"n": 1} and again.replayed
-    assert seen == [1]
-
-
-def test_a_failing_also_rolls_the_whole_operation_back(engine: Engine) -> None:
+def test_a_body_failing_after_it_paid_rolls_the_whole_operation_back(engine: Engine) -> None:
     w = World(engine)
     r = w.person(place="jinan", scheme="resident", balance=5_000)
 
-    def boom(_s: Session) -> None:
-        raise RuntimeError("after the body")
+    def pay_then_fail(s: Session, ctx: TxnContext) -> Decision:
+        _settle_1000(s, ctx, w, r)
+        raise RuntimeError("after the payment")
 
     with pytest.raises(RuntimeError):
-        w.svc.uow.run("k", "settle", r, NOW, lambda s, ctx: _settle_1000(s, ctx, w, r),
-                      also=boom)
+        w.svc.uow.run("k", "settle", r, NOW, pay_then_fail)
     assert w.balance(r) == 5_000 and _rows(engine) == 0
 
 
