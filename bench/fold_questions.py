@@ -4,12 +4,15 @@ trains on (``knowledge.learning``), gathered from
 - ``tests/knowledge/dev_set_4.yaml`` and ``dev_set_5.yaml`` (colloquial, written by us; unfolded),
 - ``tests/knowledge/dev_offtopic*.yaml`` (off-topic: the "none" class),
 - ``../shared/questions/real_dev.yaml`` (questions the public asked), labelled with
-  ``bench/real_dev_labels.yaml``; its out-of-domain questions join the "none" class.
+  ``bench/real_dev_labels.yaml``; its out-of-domain questions join the "none" class;
+- the independent sets already scored held out (:data:`APART`: written by helpers from the
+  seeds alone, never from our phrasings; each scored once before it joined), labelled by their
+  ``topic``; marked ``apart: true`` and folded by ``bench/real_eval.py`` like the real ones.
 
 Never the evaluation set (``tests/knowledge/eval_set.yaml``). Real questions are marked
 ``real: true`` so that ``bench/real_eval.py`` can leave the scored ones out of training.
 
-    .venv/bin/python bench/fold_questions.py
+    .venv/bin/python bench/fold_questions.py [--label-apart]
 """
 
 from __future__ import annotations
@@ -39,6 +42,70 @@ VAGUE = ["怎么办", "怎么弄", "怎么查", "如何办理呢", "怎么操作
          "怎样办", "哪里可以办", "去哪办理", "需要带什么", "要多久", "怎么开通呢"]
 
 
+# Independent sets that were scored held out once and are development data since (their headers
+# say when). A newer set joins only after its one held-out score is reported.
+APART = [DEV / f"independent_set{n}.yaml" for n in ("", "_2", "_3", "_4")]
+
+
+APART_LABELS = REPO / "bench" / "apart_labels.yaml"
+
+
+def apart() -> tuple[list[tuple[str, str]], list[str], list[dict]]:
+    """The independent development sets: (question, entry) in-domain for those with a label
+    (:func:`label_apart`), off-topic questions, and every raw in-domain item (with its
+    ``need``)."""
+    labels = (yaml.safe_load(APART_LABELS.read_text(encoding="utf-8")) or {}
+              if APART_LABELS.exists() else {})
+    off: list[str] = []
+    items: list[dict] = []
+    for path in APART:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        items += data["in_domain"]
+        off += [str(x["q"]) for x in data["out_of_domain"]]
+    labelled = [(str(x["q"]), str(labels[str(x["q"])])) for x in items
+                if labels.get(str(x["q"]))]
+    return labelled, off, items
+
+
+def label_apart() -> None:
+    """Write ``bench/apart_labels.yaml``: for each in-domain question of the independent sets
+    (whose ``topic`` is the writer's own name, not an entry id), the entry to train on — among
+    the entries whose answer has what the question ``need``s, the one the model trained
+    without these sets ranks first; none when no entry among its candidates has it."""
+    from knowledge import Matcher, load_knowledge
+
+    kb = load_knowledge()
+    answers = {e.id: e.answer for e in kb.entries}
+    matcher = Matcher(kb, answer_threshold=80.0, suggest_threshold=60.0, max_suggestions=3,
+                      questions=[(q, e) for q, e in _training_without_apart()])
+    labels: dict[str, str | None] = {}
+    for item in apart()[2]:
+        q = str(item["q"])
+        fits = {e for e, text in answers.items()
+                if all(any(k in text for k in group) for group in item["need"])}
+        labels[q] = next((s.entry.id for s in matcher.rank(q) if s.entry.id in fits), None)
+    APART_LABELS.write_text(
+        "# The entry each in-domain question of the independent development sets trains on\n"
+        "# (bench/fold_questions.py --label-apart): among the entries whose answer has what the\n"
+        "# question needs, the one ranked first by the model trained without these sets;\n"
+        "# null: no candidate has it (scored, never trained on).\n"
+        + yaml.safe_dump(labels, allow_unicode=True, sort_keys=False, width=200),
+        encoding="utf-8")
+    print(f"{APART_LABELS.name}: {sum(v is not None for v in labels.values())} of "
+          f"{len(labels)} labelled")
+
+
+def _training_without_apart() -> list[tuple[str, str]]:
+    from knowledge.learning import QUESTIONS_FILE as FILE
+    from knowledge.ranker import NONE
+
+    data = yaml.safe_load(FILE.read_text(encoding="utf-8")) or {}
+    out = [(str(x["q"]), str(x["entry"])) for x in data.get("questions") or []
+           if not x.get("apart")]
+    return out + [(str(q), NONE) for key in ("none", "vague", "real_none")
+                  for q in data.get(key) or []]
+
+
 def real_dev() -> tuple[list[tuple[str, str]], list[str], list[dict]]:
     """(question, entry) in-domain, off-topic questions, and the raw in-domain items."""
     data = yaml.safe_load(REAL_DEV.read_text(encoding="utf-8"))
@@ -60,18 +127,23 @@ def main() -> None:
         none += load_eval_set(DEV / name)[1]
     real_in, real_off, _ = real_dev()
     questions += [{"q": q, "entry": e, "real": True} for q, e in real_in]
+    apart_in, apart_off, _ = apart()
+    questions += [{"q": q, "entry": e, "apart": True} for q, e in apart_in]
     header = ("# Labelled development questions the learned ranker trains on\n"
               "# (knowledge.learning).\n"
               "# Generated by bench/fold_questions.py from the development sets and the real\n"
-              "# questions of ../shared/questions/real_dev.yaml (real: true); never from an\n"
+              "# questions of ../shared/questions/real_dev.yaml (real: true) and of the\n"
+              "# independent sets already scored held out (apart: true); never from an\n"
               "# evaluation set. none: questions about nothing in the knowledge base.\n")
     body = yaml.safe_dump({"questions": questions, "none": none, "vague": VAGUE,
-                           "real_none": real_off},
+                           "real_none": real_off, "apart_none": apart_off},
                           allow_unicode=True, sort_keys=False, width=200)
     QUESTIONS_FILE.write_text(header + body, encoding="utf-8")
     print(f"{QUESTIONS_FILE.name}: {len(questions)} questions, "
-          f"{len(none) + len(VAGUE) + len(real_off)} none")
+          f"{len(none) + len(VAGUE) + len(real_off) + len(apart_off)} none")
 
 
 if __name__ == "__main__":
+    if "--label-apart" in sys.argv[1:]:
+        label_apart()
     main()
