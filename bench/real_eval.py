@@ -184,8 +184,7 @@ def main() -> None:
     held = set(str(x["q"]) for x in apart_items) | set(apart_off)
     real = set(q for q, _ in real_in) | set(real_off) | (held if APART_REAL else set())
     dev = [(q, e) for q, e in _questions_file(QUESTIONS_FILE) if q not in real | held]
-    labelled = [(q, e) for q, e in real_in + apart_in if e in ids] + \
-        [(q, NONE) for q in real_off + apart_off]
+    labelled = [(q, e) for q, e in real_in + apart_in if e in ids] + [(q, NONE) for q in real_off]
     rng = random.Random(a.seed)
     fold_of: dict[str, int] = {}
     for group in ([q for q, _ in real_in] + real_off,

@@ -303,8 +303,7 @@ def _questions_file(path: Path) -> tuple[tuple[str, str], ...]:
         return ()
     data = yaml.load(path.read_text(encoding="utf-8"), Loader=_LOADER) or {}
     out = [(str(item["q"]), str(item["entry"])) for item in data.get("questions") or []]
-    out += [(str(q), NONE) for key in ("none", "vague", "real_none", "apart_none")
-            for q in data.get(key) or []]
+    out += [(str(q), NONE) for key in ("none", "vague", "real_none") for q in data.get(key) or []]
     return tuple(out)
 
 
