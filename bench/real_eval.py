@@ -331,7 +331,7 @@ def main() -> None:
         print(table_row("WRatio baseline", lambda f: wratio, fold_of, ins, outs, answers))
         lr = tfidf_lr_judge(kb, outside)
         print(table_row("TF-IDF + LR baseline", lambda f: lr, fold_of, ins, outs, answers))
-    print(f"\nindependent sets 1-5 ({len(apart_items)} in-domain + {len(apart_off)} off-topic; "
+    print(f"\nindependent sets 1-6 ({len(apart_items)} in-domain + {len(apart_off)} off-topic; "
           f"scored held out once each, development data since), {a.folds}-fold "
           "cross-validated\n")
     print("| matcher                    | direct right | wrong | right entry first "
