@@ -50,6 +50,15 @@ def test_the_question_is_found_inside_a_paragraph() -> None:
                                    "我的职工医保卡里余额挺多的，具体该怎么操作呢？")
 
 
+def test_a_few_characters_before_the_story_do_not_take_the_topic_sentence_s_place() -> None:
+    """银川的。 (的。 once its place is out) would otherwise be the "first sentence" kept, and the
+    story that names the topic (绑了儿子, 刷了两千多) would be left out."""
+    text = ("银川的。我把儿子绑到我的个账上了，结果他一个月刷了两千多买药。"
+            "有没有办法限制他最多能用多少？")
+    assert question_part(text) == text
+    assert "绑定" in read(text).text and "限制" in read(text).text
+
+
 def test_a_paragraph_that_opens_with_its_question_is_not_repeated() -> None:
     text = ("我的职工医保卡里余额挺多的，能给我爸用吗？我爸今年七十了，一直在老家住，"
             "身体不太好，经常要去医院拿药，花了不少钱。")
