@@ -91,9 +91,9 @@ def label_apart() -> None:
         labels[q] = next((s.entry.id for s in matcher.rank(q) if s.entry.id in fits), None)
     APART_LABELS.write_text(
         "# The entry each in-domain question of the independent development sets trains on\n"
-        "# (bench/fold_questions.py --label-apart): among the entries whose answer has what the\n"
-        "# question needs, the one ranked first by the model trained without these sets;\n"
-        "# null: no candidate has it (scored, never trained on).\n"
+        "# (bench/fold_questions.py --label-apart): the entry its writer named, or else, among\n"
+        "# the entries whose answer has what the question needs, the one ranked first by the\n"
+        "# model trained without these sets; null: no candidate has it (scored, not trained on).\n"
         + yaml.safe_dump(labels, allow_unicode=True, sort_keys=False, width=200),
         encoding="utf-8")
     print(f"{APART_LABELS.name}: {sum(v is not None for v in labels.values())} of "
@@ -101,14 +101,12 @@ def label_apart() -> None:
 
 
 def _training_without_apart() -> list[tuple[str, str]]:
-    from knowledge.learning import QUESTIONS_FILE as FILE
+    """What the ranker trains on (``knowledge/questions.yaml``) minus the independent sets."""
+    from knowledge.learning import default_questions
     from knowledge.ranker import NONE
 
-    data = yaml.safe_load(FILE.read_text(encoding="utf-8")) or {}
-    out = [(str(x["q"]), str(x["entry"])) for x in data.get("questions") or []
-           if not x.get("apart")]
-    return out + [(str(q), NONE) for key in ("none", "vague", "real_none")
-                  for q in data.get(key) or []]
+    theirs = {q for q, _ in apart()[0]}  # their off-topic questions are not trained on anyway
+    return [(q, e) for q, e in default_questions() if e == NONE or q not in theirs]
 
 
 def real_dev() -> tuple[list[tuple[str, str]], list[str], list[dict]]:

@@ -34,7 +34,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from baseline import baseline_judge  # noqa: E402
-from fold_questions import REAL_DEV, apart, real_dev  # noqa: E402
+from fold_questions import APART, REAL_DEV, apart, real_dev  # noqa: E402
 
 from knowledge import Matcher, load_knowledge  # noqa: E402
 from knowledge.evaluation import Verdict  # noqa: E402
@@ -101,6 +101,13 @@ def table_row(name: str, judge_of: Callable[[int], Judge], fold_of: dict[str, in
             f"| {dunno / n:6.1%} | {refused / m:6.1%} |")
 
 
+def table_head(title: str) -> None:
+    print(f"{title}\n")
+    print("| matcher                    | direct right | wrong | right entry first "
+          "| I don't know | off-topic refused |")
+    print("|---|---|---|---|---|---|")
+
+
 def matcher_judge(matcher: Matcher) -> Judge:
     def judge(q: str) -> Verdict:
         a = matcher.ask(q)
@@ -143,10 +150,7 @@ def score_file(path: Path, kb, outside, misses: bool, no_baselines: bool) -> Non
     every = {str(x["q"]): 0 for x in ins} | {q: 0 for q in outs}
     matcher = Matcher(kb, answer_threshold=ANSWER, suggest_threshold=SUGGEST,
                       max_suggestions=MAX_SUGGESTIONS, outside=outside)
-    print(f"{path.name} ({len(ins)} in-domain + {len(outs)} off-topic), shipped model\n")
-    print("| matcher                    | direct right | wrong | right entry first "
-          "| I don't know | off-topic refused |")
-    print("|---|---|---|---|---|---|")
+    table_head(f"{path.name} ({len(ins)} in-domain + {len(outs)} off-topic), shipped model")
     judge = matcher_judge(matcher)
     print(table_row("learned (this matcher)", lambda f: judge, every, ins, outs, answers, misses))
     if not no_baselines:
@@ -319,11 +323,8 @@ def main() -> None:
             print(f"fold {f + 1}: {matchers[f].learned.calibration}", file=sys.stderr)
         return matcher_judge(matchers[f])
 
-    print(f"real_dev ({len(ins)} in-domain + {len(outs)} off-topic), {a.folds}-fold "
-          "cross-validated\n")
-    print("| matcher                    | direct right | wrong | right entry first "
-          "| I don't know | off-topic refused |")
-    print("|---|---|---|---|---|---|")
+    table_head(f"real_dev ({len(ins)} in-domain + {len(outs)} off-topic), {a.folds}-fold "
+               "cross-validated")
     print(table_row("learned (this matcher)", learned_judge, fold_of, ins, outs, answers,
                     a.misses))
     if not a.no_baselines:
@@ -331,12 +332,9 @@ def main() -> None:
         print(table_row("WRatio baseline", lambda f: wratio, fold_of, ins, outs, answers))
         lr = tfidf_lr_judge(kb, outside)
         print(table_row("TF-IDF + LR baseline", lambda f: lr, fold_of, ins, outs, answers))
-    print(f"\nindependent sets 1-6 ({len(apart_items)} in-domain + {len(apart_off)} off-topic; "
-          f"scored held out once each, development data since), {a.folds}-fold "
-          "cross-validated\n")
-    print("| matcher                    | direct right | wrong | right entry first "
-          "| I don't know | off-topic refused |")
-    print("|---|---|---|---|---|---|")
+    table_head(f"\n{', '.join(p.stem for p in APART)} ({len(apart_items)} in-domain + "
+               f"{len(apart_off)} off-topic; scored held out once each, development data since), "
+               f"{a.folds}-fold cross-validated")
     print(table_row("learned (this matcher)", learned_judge, fold_of, apart_items, apart_off,
                     answers, a.misses))
 

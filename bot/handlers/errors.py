@@ -44,15 +44,16 @@ async def drop_duplicates(update: object, context: Context) -> None:
     """
     if not isinstance(update, Update):
         return
+    marker = update_marker(update)
     # a failure noted on an earlier delivery of this update is not this delivery's (polling
     # never takes it, see take_failure): otherwise a retry that succeeds is never recorded
-    _failures(context.application).discard(update_marker(update))
+    _failures(context.application).discard(marker)
     if update.edited_message or update.channel_post or update.edited_channel_post:
         raise ApplicationHandlerStop
     if context.bot_data.inline_work:
         return  # the console: one person, fresh ids from the clock, nothing is redelivered
     svc = services(context)
-    if await _batcher(svc, "processed", processed_among).run(update_marker(update)):
+    if await _batcher(svc, "processed", processed_among).run(marker):
         log.info("dropped redelivered update %s", update.update_id)
         raise ApplicationHandlerStop
 
@@ -70,7 +71,7 @@ async def mark_processed(update: object, context: Context) -> None:
         return  # not done: a redelivery runs it again (every effect is keyed)
     if context.bot_data.inline_work:
         return  # the console (see drop_duplicates)
-    if not await _batcher(svc, "remember", remember_all).run(update_marker(update)):
+    if not await _batcher(svc, "remember", remember_all).run(marker):
         log.info("update %s was handled twice concurrently (effects are keyed)",
                  update.update_id)
 
