@@ -35,7 +35,7 @@ from knowledge.cache import digest
 from knowledge.kb import Entry
 from knowledge.normalize import light
 from knowledge.ranker import NONE, VERSION, Model, Sample, trained
-from knowledge.typed import Typed, read
+from knowledge.typed import Typed, read, reading_key
 
 QUESTIONS_FILE = Path(__file__).with_name("questions.yaml")
 CALIBRATION_FILE = Path(__file__).with_name("calibration.yaml")
@@ -332,8 +332,8 @@ class Learned:
                                         if QUESTIONS_FILE.exists() else b""]
         else:
             given = [f"{label}\t{q}" for q, label in questions]
-        key = digest([VERSION, SAMPLES, str(NONE_SHARE), kb_digest, *sorted(ids), *topics,
-                      *given])
+        key = digest([VERSION, SAMPLES, str(NONE_SHARE), kb_digest, reading_key(), *sorted(ids),
+                      *topics, *given])
 
         def samples() -> list[Sample]:
             every = default_questions() if questions is None else questions

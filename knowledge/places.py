@@ -1,7 +1,8 @@
 """Places named in a question, from data (``places.yaml``: every province and prefecture-level
 division of China). A place with its own policy in the knowledge base maps to its region key
 (东营 → dongying, 海口 → hainan …); any other place is still recognised, so that the answer can
-be the national one with a pointer to that place's own 医保部门."""
+be the national one with a pointer to that place's own 医保部门. A province's government-service
+app names it too (浙里办 → 浙江)."""
 
 from __future__ import annotations
 
@@ -60,6 +61,9 @@ def load_places(path: Path | None = None) -> Places:
         base = place.name.removesuffix("市")
         for suffix in suffixes:
             by_name.setdefault(base + suffix, place)
+    for province, spec in data["provinces"].items():
+        for app in spec.get("apps") or []:   # 浙里办: the asker is in 浙江
+            by_name.setdefault(str(app), by_name[str(province)])
     keys = sorted(by_name, key=lambda k: (-len(k), k))
     return Places(by_name, re.compile("|".join(map(re.escape, keys))))
 

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from knowledge.cache import cached, digest
-from knowledge.normalize import default_normalizer, light
-from knowledge.places import Place, default_places
+from knowledge.normalize import SYNONYMS_FILE, default_normalizer, light
+from knowledge.places import PLACES_FILE, Place, default_places
 
 LONG = 40                  # characters from which a question is looked for inside the text
 _SENTENCE = re.compile(r"[^。！？!?；;\n]+[。！？!?；;\n]*")
@@ -97,6 +97,12 @@ def _sentences(text: str) -> list[str]:
     if carry:
         found.append(carry)
     return found
+
+
+def reading_key() -> str:
+    """A hash of the data that shapes the matching form (synonyms, places): a model trained on
+    questions read with other tables is another model (the code's part is ``SAMPLES``)."""
+    return digest([p.read_bytes() for p in (SYNONYMS_FILE, PLACES_FILE)])
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,8 @@ question inside a paragraph, region rules, the cached model, calibrated bands.""
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
 from knowledge import Matcher, ranker
@@ -26,7 +28,9 @@ def test_every_province_and_prefecture_is_data() -> None:
      ("吉安的共济", "吉安", "jian"), ("海口看病", "海口", "hainan"),
      ("海南省的政策", "海南", "hainan"),
      ("无锡医保共济", "无锡", None), ("浙江杭州", "浙江", None), ("青海海南州", "青海", None),
-     ("吉林市的医保", "吉林市", None), ("乌鲁木齐", "乌鲁木齐", None)],
+     ("吉林市的医保", "吉林市", None), ("乌鲁木齐", "乌鲁木齐", None),
+     ("浙里办上怎么绑定", "浙江", None), ("随申办能办共济吗", "上海", None),
+     ("海易办上查个账", "海南", "hainan")],
 )
 def test_places_are_recognised(text: str, name: str, region: str | None) -> None:
     found = default_places().find(text)
@@ -154,6 +158,28 @@ def test_a_cached_model_is_not_trained_again(real_kb, monkeypatch) -> None:
 
     monkeypatch.setattr(ranker, "train", no_training)
     Learned(entries, real_kb.digest)
+
+
+def test_new_synonyms_or_places_train_a_new_model(real_kb, monkeypatch, tmp_path) -> None:
+    """The training questions are read through synonyms.yaml and places.yaml: a model cached
+    under the old tables would read the asker's question one way and its own another."""
+    from knowledge import typed
+
+    entries = list(real_kb.entries)
+    Learned(entries, real_kb.digest)                  # trained or cached by now
+    before = typed.reading_key()
+    places = tmp_path / "places.yaml"
+    # a line of its own each run: a model cached under it by an earlier run would be found
+    places.write_bytes(typed.PLACES_FILE.read_bytes() + f"# {uuid.uuid4()}\n".encode())
+    monkeypatch.setattr(typed, "PLACES_FILE", places)
+    assert typed.reading_key() != before
+
+    def training(*args, **kwargs):
+        raise RuntimeError("trained again")
+
+    monkeypatch.setattr(ranker, "train", training)
+    with pytest.raises(RuntimeError, match="trained again"):
+        Learned(entries, real_kb.digest)
 
 
 def test_a_taught_question_is_answered_at_once(fixture_kb) -> None:
