@@ -43,9 +43,13 @@ VAGUE = ["怎么办", "怎么弄", "怎么查", "如何办理呢", "怎么操作
 
 
 # Independent sets that were scored held out once and are development data since (their headers
-# say when). A newer set joins only after its one held-out score is reported. Set 7 is not trained
-# on: with it, real_dev 5-fold seed 13 fell from 88.7 to 81.1 % answered right (3.8 % wrong).
-APART = [DEV / f"independent_set{n}.yaml" for n in ("", "_2", "_3", "_4", "_5", "_6", "_13", "_14")]
+# say when). A newer set joins only after its one held-out score is reported, and only when
+# real_dev's 5-fold figures say so. Set 7 is not trained on: with it, seed 13 fell from 88.7 to
+# 81.1 % answered right (3.8 % wrong); sets 7-9 together lowered seeds 13-15. Sets 13 and 14
+# (everyday framings) left right and wrong as they were over seeds 11-15 and raised seed 11's right
+# entry first from 94.3 to 98.1 %.
+APART = [DEV / f"independent_set{n}.yaml"
+         for n in ("", "_2", "_3", "_4", "_5", "_6", "_13", "_14")]
 
 
 APART_LABELS = REPO / "bench" / "apart_labels.yaml"
