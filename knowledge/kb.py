@@ -28,7 +28,7 @@ MIN_PHRASINGS = 8
 
 _REQUIRED = ("id", "topic", "region", "question", "phrasings", "answer", "sources",
              "related", "not")
-_OPTIONAL = ("reason",)
+_OPTIONAL = ("reason", "place")
 ID_PATTERN = re.compile(r"[a-z][a-z0-9_]*")
 _LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -50,6 +50,8 @@ class Entry:
     nots: tuple[str, ...]            # the YAML ``not:`` list: phrasings that must not match
     reason: str | None = None
     file: str = ""
+    place: str | None = None         # a place without its own policy the entry is about (杭州):
+                                     # answered only to those who name it (knowledge.matcher)
 
 
 @dataclass(frozen=True)
@@ -141,6 +143,11 @@ def _entry(raw: Any, file: str, index: int) -> Entry:
     reason = raw.get("reason")
     if reason is not None and reason not in ALL_CODES:
         raise KnowledgeError(f"{where}: reason: {reason!r} is not a reason code")
+    place = raw.get("place")
+    if place is not None and (not isinstance(place, str) or not place.strip()
+                              or region != "national"):
+        raise KnowledgeError(f"{where}: place: must be a place name, on a national entry "
+                             f"(a place with its own policy is a region)")
     return Entry(
         id=entry_id,
         topic=required_text(raw, "topic", where),
@@ -153,6 +160,7 @@ def _entry(raw: Any, file: str, index: int) -> Entry:
         nots=text_list(raw, "not", where),
         reason=reason,
         file=file,
+        place=place.strip() if place else None,
     )
 
 

@@ -7,7 +7,8 @@ development data). Questions are read as typed (``knowledge.typed``: traditional
 places from data, the question inside a long paragraph). Then:
 
 - a question word for word one of an entry's phrasings is answered from that entry;
-- regions: an entry of a region other than the one named (or the asker's) is never given; a
+- regions: an entry of a region other than the one named (or the asker's), or about a place
+  the question does not name (``place:`` 杭州), is never given; a
   national entry whose own region variant (in its ``related``) exists gives way to it; a place
   with no policy of its own here gets national entries only, with a pointer to its 医保部门;
 - the top class "none" or an out-of-scope topic → an honest fallback (naming the topic);
@@ -307,45 +308,58 @@ class Matcher:
         ranked = [(self._entries[c], p) for c, p in classes if c in self._entries]
         exact = self._entries.get(exact_id) if exact_id else None
         known = bool(regions) or region == "national"     # the asker's region, or one named
+        named = frozenset(p.name for p in typed.places)
+
+        def general(e: Entry) -> bool:
+            """An entry for everyone: national, about no place in particular."""
+            return e.region == "national" and e.place is None
+
+        def local(e: Entry) -> bool:
+            """An entry of the asker's region, or about a place the question names (杭州)."""
+            return e.region in regions or (e.place is not None and e.place in named)
+
         if known or place is not None:
-            # never another region's rules: only national entries and the named region's. What
-            # the model gave the others is no answer here: it counts as "none of the entries"
-            # (天津医保额度超出7500元 is mostly 东营's limit entry, not a national one's question)
-            kept = [(e, p) for e, p in ranked if e.region == "national" or e.region in regions]
+            # never another region's (or place's) rules: only national entries and the named
+            # region's. What the model gave the others is no answer here: it counts as "none of
+            # the entries" (天津医保额度超出7500元 is mostly 东营's limit entry, not a national
+            # one's question; 东营断缴一个月 is not 杭州's)
+            kept = [(e, p) for e, p in ranked if general(e) or local(e)]
             p_none += sum(p for _, p in ranked) - sum(p for _, p in kept)
             ranked = kept
-            if (known and exact is not None and exact.region != "national"
-                    and exact.region not in regions):
+            if exact is not None and not general(exact) and not local(exact) and (
+                    known or exact.place is not None):
                 exact = None
         elif ranked and exact is None:
-            # no region known or named: a region's own entries count for less than national ones
-            ranked = sorted(((e, p if e.region == "national" else p * UNNAMED_REGION)
+            # no region known or named: a region's (or a place's) own entries count for less
+            # than national ones
+            ranked = sorted(((e, p if general(e) else p * UNNAMED_REGION)
                              for e, p in ranked), key=lambda ep: -ep[1])
         if exact is not None:
             ranked = [(exact, 1.0)] + [(e, p) for e, p in ranked if e.id != exact.id]
             p_none = 0.0
             if exact.id in self._outside_ids:    # word for word an out-of-scope topic's
                 exact = None
-        # a region's own version of the national entry on top goes first (an exact phrasing
-        # that names a place was placed by the KB's authors: it stays)
-        if (regions and ranked and ranked[0][0].region == "national"
+        # a region's (or named place's) own version of the national entry on top goes first (an
+        # exact phrasing that names a place was placed by the KB's authors: it stays)
+        if (ranked and general(ranked[0][0])
                 and (exact is None or not typed.places)):
             top, top_p = ranked[0]
-            variant = next((e for e, p in ranked[1:] if e.region in regions
+            variant = next((e for e, p in ranked[1:] if local(e)
                             and e.topic == top.topic
                             and (e.id in top.related or top.id in e.related)
                             and p >= VARIANT_SHARE * top_p), None)
             if variant is None and exact is not None:
                 variant = next((v for v in map(self._entries.get, top.related)
-                                if v is not None and v.region in regions
+                                if v is not None and local(v)
                                 and v.topic == top.topic), None)
             if variant is not None:
                 ranked = [(variant, 0.0), *((e, p) for e, p in ranked if e is not variant)]
                 exact = variant if exact is not None else None
-        # the region's entry on top and its national version are one answer, not rivals
-        if regions and ranked and ranked[0][0].region in regions:
+        # the region's (or place's) entry on top and its national version are one answer, not
+        # rivals
+        if ranked and local(ranked[0][0]):
             top = ranked[0][0]
-            same = {e.id for e, _ in ranked[1:] if e.region == "national"
+            same = {e.id for e, _ in ranked[1:] if general(e)
                     and (e.id in top.related or top.id in e.related)}
             mass = ranked[0][1] + sum(p for e, p in ranked if e.id in same)
             ranked = [(top, mass), *((e, p) for e, p in ranked[1:] if e.id not in same)]

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from rapidfuzz import fuzz
 
 from knowledge.index import Doc, Index, grams
+from knowledge.kb import Entry
 
 BETA2 = 4.0              # F-beta²: > 1 favours covering the question over covering the phrasing
 TERM_SHARE = 0.2         # term overlap vs character similarity in a phrasing's score
@@ -198,7 +199,7 @@ def entry_score(idx: Index, q: Query, entry: int, sim: float, content: float) ->
     """An entry's raw score: its best phrasing, its vocabulary and its answer, then guards."""
     if sim >= EXACT:
         # The question is one of this entry's own phrasings: the KB authors decided.
-        return 100.0 + region_adjustment(q, idx.entries[entry].region)
+        return 100.0 + region_adjustment(q, idx.entries[entry])
     bag = idx.bags[entry]
     weights, content_weights = q.weights, q.content_weights
     covered = bag_content = answered = grams_covered = 0.0
@@ -232,13 +233,18 @@ def entry_score(idx: Index, q: Query, entry: int, sim: float, content: float) ->
             score -= INTENT_PENALTY
         # an action the entry never speaks of (微信怎么解绑手机号 vs 手机号查不到参保信息)
         score -= INTENT_ABSENT_PENALTY * sum(g not in used for g in q.intents)
-    return score - q.offtopic + region_adjustment(q, idx.entries[entry].region)
+    return score - q.offtopic + region_adjustment(q, idx.entries[entry])
 
 
-def region_adjustment(q: Query, region: str) -> float:
-    if region == "national":
+def region_adjustment(q: Query, entry: Entry) -> float:
+    """The asker's (or named) region's entry up, another region's down; an entry about one
+    place (``place:`` 杭州) counts as that place's region, named when the question names it."""
+    if entry.place is not None:
+        return REGION_BONUS if entry.place in q.text else (
+            -REGION_OTHER if q.regions else -REGION_UNKNOWN)
+    if entry.region == "national":
         return 0.0
-    if region in q.regions:
+    if entry.region in q.regions:
         return REGION_BONUS
     return -REGION_OTHER if q.regions else -REGION_UNKNOWN
 

@@ -96,6 +96,8 @@ def _load(faq: Path, seeds: Path = FIXTURE_SEEDS):
         (lambda es: es[0].update(sources=["missing.txt"]), "source 'missing.txt' not found"),
         (lambda es: es[0].update(colour="red"), "colour: unknown key"),
         (lambda es: es[0].update(reason="NOT_A_CODE"), "not a reason code"),
+        (lambda es: es[0].update(region="jinan", place="杭州"), "place: must be a place name"),
+        (lambda es: es[0].update(region="national", place=""), "place: must be a place name"),
         (lambda es: es[0].update(reason="INVALID_ID"), "INVALID_ID already explained"),
     ],
 )

@@ -125,9 +125,32 @@ def test_another_city_gets_the_national_answer_and_a_pointer(real_matcher: Match
 
 @pytest.mark.parametrize("region", ["dongying", "jinan", "hainan", "national"])
 def test_no_one_gets_another_regions_rules(real_matcher: Matcher, region: str) -> None:
-    for question in ("医保断缴了卡里的钱还能用吗", "断缴三个月以上会怎样", "断缴了有什么影响"):
+    """Nor the rules of a place they did not name (杭州's lapse entries, ``place: 杭州``)."""
+    for question in ("医保断缴了卡里的钱还能用吗", "断缴三个月以上会怎样", "断缴了有什么影响",
+                     "断交一个月还能用吗"):
         for s in real_matcher.rank(question, region)[:5]:
             assert s.entry.region in ("national", region), (question, s.entry.id)
+            assert s.entry.place is None, (question, s.entry.id)
+
+
+@pytest.mark.parametrize("question", ["东营医保断交一个月还能用吗", "济南医保断缴三个月会怎样",
+                                      "成都医保断缴三个月以上怎么办", "断交三个月咋样"])
+def test_a_places_own_rules_are_not_told_to_others(real_matcher: Matcher, question: str) -> None:
+    """Hangzhou's lapse rules were answered to a Dongying, Jinan or Chengdu asker (and to one who
+    named no place) as if they were theirs; they get the general answer, which names whose
+    rules it quotes."""
+    answer = real_matcher.ask(question)
+    assert answer.entry is not None and answer.entry.id == "lapse_general", answer.entry
+    assert "各地规定不一样" in answer.text and "12393" in answer.text
+
+
+@pytest.mark.parametrize(("question", "entry"), [
+    ("杭州医保断缴三个月会怎样", "lapse_hangzhou_three_months"),
+    ("杭州断交一个月还能用吗", "lapse_hangzhou_one_month"),
+])
+def test_a_named_place_gets_its_own_entry(real_matcher: Matcher, question: str, entry: str) -> None:
+    answer = real_matcher.ask(question)
+    assert answer.entry is not None and answer.entry.id == entry
 
 
 def test_a_named_region_gets_its_own_entry(real_matcher: Matcher) -> None:
