@@ -156,6 +156,24 @@ class Suggestion:
 
 
 @dataclass(frozen=True)
+class Where:
+    """Where the asker is, as far as the question (or their record) tells."""
+    pointer: str | None = None             # a named place with no policy of its own here
+    regions: frozenset[str] = frozenset()  # the asker's or named regions
+    places: frozenset[str] = frozenset()   # places the question names
+    known: bool = False                    # a region, a place, or "national" is known
+
+    def fits(self, entry: Entry) -> bool:
+        """Whether ``entry`` may be offered to this asker: anyone's entry, or one of their
+        region or of a place they named; when nothing is known, every entry (a region's entry
+        names its region in its question)."""
+        if not self.known:
+            return True
+        return (entry.region in self.regions or entry.region == "national") and (
+            entry.place is None or entry.place in self.places)
+
+
+@dataclass(frozen=True)
 class Answer:
     question: str
     kind: Kind
@@ -165,6 +183,7 @@ class Answer:
     text: str = ""
     outside: Entry | None = None  # the out-of-scope topic a fallback is about (knowledge.outside)
     related: list[Suggestion] = field(default_factory=list)  # answered: runner-up entries
+    where: Where = field(default_factory=Where)  # which related entries suit this asker
 
 
 class Matcher:
@@ -292,12 +311,12 @@ class Matcher:
         return round(max(0.0, min(100.0, s)), 1)
 
     def _learned_rank(self, question: str, region: str | None
-                      ) -> tuple[list[tuple[Entry, float]], Entry | None, str | None, float,
+                      ) -> tuple[list[tuple[Entry, float]], Entry | None, Where, float,
                                  float, float]:
         """Candidates best first with their probabilities ("none" left out); the entry the
-        question is word for word a phrasing of; the place to point to (one with no policy of
-        its own here); the probability that the question is about none of the entries; and the
-        in-scope model's margin."""
+        question is word for word a phrasing of; where the asker is (with the place to point
+        to: one with no policy of its own here); the probability that the question is about
+        none of the entries; and the in-scope model's margin."""
         assert self.learned is not None
         classes, typed, exact_id, scope = self.learned.ranked(question)
         place = typed.other_place
@@ -363,8 +382,9 @@ class Matcher:
                     and (e.id in top.related or top.id in e.related)}
             mass = ranked[0][1] + sum(p for e, p in ranked if e.id in same)
             ranked = [(top, mass), *((e, p) for e, p in ranked[1:] if e.id not in same)]
-        return (ranked, exact, place.name if place is not None else None, p_none, scope,
-                family(typed.text))
+        where = Where(place.name if place is not None else None, frozenset(regions), named,
+                      known or place is not None)
+        return ranked, exact, where, p_none, scope, family(typed.text)
 
     def _judged(self, ranked: list[tuple[Entry, float]], exact: Entry | None, p_none: float,
                 scope: float = 0.0, cue: float = 0.0) -> tuple[list[Suggestion], float, int]:
@@ -397,7 +417,7 @@ class Matcher:
         return scored, top, k
 
     def _ask_learned(self, question: str, text: str, region: str | None) -> Answer:
-        ranked, exact, place, p_none, scope, cue = self._learned_rank(text, region)
+        ranked, exact, where, p_none, scope, cue = self._learned_rank(text, region)
         scored, score, k = self._judged(ranked, exact, p_none, scope, cue)
         if (exact is None and scored and score >= self.answer_threshold
                 and (len(_CJK.findall(text)) < MIN_ANSWERED or self._torn(ranked))):
@@ -410,9 +430,10 @@ class Matcher:
             best = scored[0].entry
             related = [s for s in scored[1:k]][: self.max_suggestions]
             text = best.answer
-            if place:
-                text = f"{text}\n\n{PLACE_NOTE.format(place=place)}"
-            return Answer(question, "answer", best, score, [], text, related=related)
+            if where.pointer:
+                text = f"{text}\n\n{PLACE_NOTE.format(place=where.pointer)}"
+            return Answer(question, "answer", best, score, [], text, related=related,
+                          where=where)
         offered_ = [s for s in scored[:k] if s.score >= self.suggest_threshold]
         offered_ = offered_[: self.max_suggestions]
         if offered_:

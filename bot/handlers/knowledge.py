@@ -52,15 +52,15 @@ def label(text: str) -> str:
     return text if len(text) <= MAX_LABEL else text[: MAX_LABEL - 1] + "…"
 
 
-def entry_buttons(entry: Any, kb: Any, runners_up: Any = ()) -> Buttons:
-    """Related-question rows (the matcher's runner-ups first, then the entry's ``related``),
-    then 👍/👎 for this entry."""
+def entry_buttons(entry: Any, kb: Any, runners_up: Any = (), where: Any = None) -> Buttons:
+    """Related-question rows (the matcher's runner-ups first, then the entry's ``related``
+    that suit the asker: ``where``, no other region's or place's), then 👍/👎 for this entry."""
     rows: list[list[tuple[str, str]]] = []
     ids = [s.entry.id for s in runners_up] + list(getattr(entry, "related", None) or [])
-    for rid in [i for i in dict.fromkeys(ids) if i != entry.id][:3]:
-        related = _entry(kb, rid)
-        if related is not None:
-            rows.append([(label(related.question), f"faq:{related.id}")])
+    found = (_entry(kb, i) for i in dict.fromkeys(ids) if i != entry.id)
+    suits = [e for e in found if e is not None and (where is None or where.fits(e))]
+    for related in suits[:3]:
+        rows.append([(label(related.question), f"faq:{related.id}")])
     rows.append([("👍 有帮助", f"fb:{entry.id}:1"), ("👎 没帮助", f"fb:{entry.id}:0")])
     return rows
 
@@ -156,7 +156,8 @@ async def answer_question(update: Update, context: Context, question: str) -> No
     await support.log_question(svc, update, question, answer)
     if answer.kind == "answer" and answer.entry is not None:
         text = (answer.text or answer.entry.answer).strip()   # may end with a local pointer
-        buttons = entry_buttons(answer.entry, svc.kb, getattr(answer, "related", ()))
+        buttons = entry_buttons(answer.entry, svc.kb, getattr(answer, "related", ()),
+                                getattr(answer, "where", None))
         if isinstance(note, personal.Personal):  # the asker's own figures first
             text, buttons = note.compose(text), [*note.buttons, *buttons]
         await reply(update, context, text, buttons)

@@ -44,6 +44,17 @@ def test_feedback_on_an_unknown_entry_is_not_stored(harness):
         assert s.scalar(select(func.count()).select_from(Feedback)) == 0
 
 
+def test_related_buttons_offer_no_other_regions_or_places_rules(console_run):
+    """lapse_general lists Ji'an's and Hangzhou's lapse entries as related: a Dongying asker is
+    offered neither (an asker who names no place is offered them, labelled with their place)."""
+    [turn] = console_run("东营医保断交一个月还能用吗\n")
+    assert "各地规定不一样" in turn.all_text
+    labels = "".join(turn.buttons())
+    assert "吉安" not in labels and "杭州" not in labels and "断缴" in labels
+    [turn] = console_run("断交三个月咋样\n")
+    assert "吉安" in "".join(turn.buttons())
+
+
 def test_related_button_opens_that_entry(console_run):
     turns = console_run("东营最多能绑几个\n:tap 解除\n")
     assert turns[1].all_text.startswith("问：") and "解除" in turns[1].all_text

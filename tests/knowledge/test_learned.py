@@ -144,6 +144,17 @@ def test_a_places_own_rules_are_not_told_to_others(real_matcher: Matcher, questi
     assert "各地规定不一样" in answer.text and "12393" in answer.text
 
 
+def test_where_the_asker_is_decides_which_entries_suit(real_matcher: Matcher) -> None:
+    hangzhou = real_matcher.kb.entry("lapse_hangzhou_one_month")
+    jian = real_matcher.kb.entry("lapse_over3_jian")
+    general = real_matcher.kb.entry("lapse_general")
+    dongying = real_matcher.ask("东营医保断交一个月还能用吗").where
+    assert dongying.fits(general) and not dongying.fits(hangzhou) and not dongying.fits(jian)
+    assert real_matcher.ask("杭州断交一个月还能用吗").where.fits(hangzhou)
+    anyone = real_matcher.ask("断交三个月咋样").where
+    assert anyone.fits(hangzhou) and anyone.fits(jian)
+
+
 @pytest.mark.parametrize(("question", "entry"), [
     ("杭州医保断缴三个月会怎样", "lapse_hangzhou_three_months"),
     ("杭州断交一个月还能用吗", "lapse_hangzhou_one_month"),
