@@ -163,14 +163,21 @@ class Where:
     places: frozenset[str] = frozenset()   # places the question names
     known: bool = False                    # a region, a place, or "national" is known
 
+    def local(self, entry: Entry) -> bool:
+        """An entry of the asker's region, or about a place the question names (杭州)."""
+        return entry.region in self.regions or (entry.place is not None
+                                                and entry.place in self.places)
+
     def fits(self, entry: Entry) -> bool:
         """Whether ``entry`` may be offered to this asker: anyone's entry, or one of their
         region or of a place they named; when nothing is known, every entry (a region's entry
         names its region in its question)."""
-        if not self.known:
-            return True
-        return (entry.region in self.regions or entry.region == "national") and (
-            entry.place is None or entry.place in self.places)
+        return not self.known or general(entry) or self.local(entry)
+
+
+def general(entry: Entry) -> bool:
+    """An entry for everyone: national, about no place in particular."""
+    return entry.region == "national" and entry.place is None
 
 
 @dataclass(frozen=True)
@@ -327,16 +334,9 @@ class Matcher:
         ranked = [(self._entries[c], p) for c, p in classes if c in self._entries]
         exact = self._entries.get(exact_id) if exact_id else None
         known = bool(regions) or region == "national"     # the asker's region, or one named
-        named = frozenset(p.name for p in typed.places)
-
-        def general(e: Entry) -> bool:
-            """An entry for everyone: national, about no place in particular."""
-            return e.region == "national" and e.place is None
-
-        def local(e: Entry) -> bool:
-            """An entry of the asker's region, or about a place the question names (杭州)."""
-            return e.region in regions or (e.place is not None and e.place in named)
-
+        where = Where(place.name if place is not None else None, frozenset(regions),
+                      frozenset(p.name for p in typed.places), known or place is not None)
+        local = where.local
         if known or place is not None:
             # never another region's (or place's) rules: only national entries and the named
             # region's. What the model gave the others is no answer here: it counts as "none of
@@ -382,8 +382,6 @@ class Matcher:
                     and (e.id in top.related or top.id in e.related)}
             mass = ranked[0][1] + sum(p for e, p in ranked if e.id in same)
             ranked = [(top, mass), *((e, p) for e, p in ranked[1:] if e.id not in same)]
-        where = Where(place.name if place is not None else None, frozenset(regions), named,
-                      known or place is not None)
         return ranked, exact, where, p_none, scope, family(typed.text)
 
     def _judged(self, ranked: list[tuple[Entry, float]], exact: Entry | None, p_none: float,
